@@ -1,0 +1,29 @@
+# Two commands for a new machine:   make serve   |   make test
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install install-test serve test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+serve: install
+	$(BIN)/megatts3-server serve
+
+test: install-test
+	$(BIN)/ruff check src tests bench api_server.py
+	HF_HUB_OFFLINE=1 $(BIN)/pytest
+
+bench: install-test
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/engine_rtf.py
+
+clean:
+	rm -rf $(VENV) storage logs .pytest_cache

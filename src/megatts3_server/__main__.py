@@ -1,0 +1,3 @@
+from megatts3_server.cli import main
+
+main()

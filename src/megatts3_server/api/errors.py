@@ -1,0 +1,67 @@
+"""The one place where errors become HTTP responses: {"error": {"code", "message"}}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from megatts3_server.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def error_response(status: int, code: str, message: str, details: object = None) -> JSONResponse:
+    body: dict[str, object] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str, list[dict[str, object]]]:
+    problems = []
+    for item in exc.errors():
+        if item.get("type") == "json_invalid":
+            return 400, "invalid_json", f"the request body is not valid JSON: {item.get('msg')}", []
+        location = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
+        problems.append({"field": location, "problem": item.get("msg", "invalid")})
+    message = "; ".join(f"{p['field'] or 'body'}: {p['problem']}" for p in problems) or "invalid request"
+    return 422, "invalid_request", message, problems
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map ServiceError, validation and HTTP errors, and anything unexpected, to JSON error bodies."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        status, code, message, problems = _describe_validation(exc)
+        return error_response(status, code, message, problems or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "the server failed to handle the request; see its log")

@@ -1,0 +1,48 @@
+"""Request and response bodies of the HTTP API (the seed's field names)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SPEED_RANGE = (0.5, 2.0)
+PITCH_RANGE = (0.5, 2.0)
+
+
+class SynthesisParametersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    speed: float = Field(1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="Speaking rate factor")
+    pitch: float = Field(1.0, ge=PITCH_RANGE[0], le=PITCH_RANGE[1], description="Pitch factor; duration is kept")
+    emotion: str = Field("neutral", max_length=32, description="Rendered if the engine can, else reported")
+
+
+class SynthesizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., description="Text to speak (Chinese, English or both)")
+    voice_id: str | None = Field(None, max_length=64, description="A voice from GET /api/v1/voices")
+    parameters: SynthesisParametersIn = SynthesisParametersIn()
+    format: str = Field("wav", description="wav, mp3, flac, ogg (Opus), opus or pcm (raw s16le)")
+
+
+class VoiceOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    description: str
+    engine: str
+    status: str
+    language: str | None = None
+    gender: str | None = None
+    created_at: str | None = None
+    duration: float | None = None
+    has_latent: bool = False
+    summary: str = ""
+
+
+class VoiceListOut(BaseModel):
+    voices: list[VoiceOut]
+
+
+class VoiceUploadOut(VoiceOut):
+    message: str

@@ -1,0 +1,103 @@
+"""float32 mono samples -> the bytes of a response in the format a client asked for."""
+
+from __future__ import annotations
+
+import io
+import wave
+from enum import StrEnum
+
+import av
+import numpy as np
+
+from megatts3_server.errors import UnsupportedFormatError
+
+
+class AudioFormat(StrEnum):
+    """Response formats. ``pcm`` is raw 16-bit little-endian mono with no header."""
+
+    WAV = "wav"
+    MP3 = "mp3"
+    FLAC = "flac"
+    OGG = "ogg"
+    OPUS = "opus"
+    PCM = "pcm"
+
+
+MEDIA_TYPES: dict[AudioFormat, str] = {
+    AudioFormat.WAV: "audio/wav",
+    AudioFormat.MP3: "audio/mpeg",
+    AudioFormat.FLAC: "audio/flac",
+    AudioFormat.OGG: "audio/ogg",
+    AudioFormat.OPUS: "audio/ogg",
+    AudioFormat.PCM: "audio/pcm",
+}
+
+# format -> (FFmpeg muxer, encoder, bit rate or None for lossless)
+_CODECS: dict[AudioFormat, tuple[str, str, int | None]] = {
+    AudioFormat.MP3: ("mp3", "libmp3lame", 64_000),
+    AudioFormat.FLAC: ("flac", "flac", None),
+    AudioFormat.OGG: ("ogg", "libopus", 48_000),
+    AudioFormat.OPUS: ("ogg", "libopus", 48_000),
+}
+# Sample rates libopus accepts; others are resampled to the next one up by the encoder's resampler.
+_OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
+
+
+def parse_format(name: str) -> AudioFormat:
+    """The response format called ``name`` (case-insensitive), or a 422 listing the ones offered."""
+    try:
+        return AudioFormat(name.strip().lower())
+    except ValueError:
+        offered = [fmt.value for fmt in AudioFormat]
+        raise UnsupportedFormatError(
+            f"format {name!r} is not offered; use one of {', '.join(offered)}",
+            details={"offered": offered},
+        ) from None
+
+
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] -> int16, clipped rather than wrapped around."""
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+
+
+def write_wav(samples: np.ndarray, sample_rate: int) -> bytes:
+    """A 16-bit mono PCM WAV file with the canonical 44-byte header."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(to_pcm16(samples).tobytes())
+    return buffer.getvalue()
+
+
+def encode_audio(samples: np.ndarray, sample_rate: int, fmt: AudioFormat) -> bytes:
+    """Encode a whole clip in ``fmt``."""
+    if fmt is AudioFormat.WAV:
+        return write_wav(samples, sample_rate)
+    if fmt is AudioFormat.PCM:
+        return to_pcm16(samples).tobytes()
+    buffer = io.BytesIO()
+    muxer, codec, bit_rate = _CODECS[fmt]
+    with av.open(buffer, mode="w", format=muxer) as container:
+        rate = _encoder_rate(codec, sample_rate)
+        stream = container.add_stream(codec, rate=rate, layout="mono")
+        if bit_rate is not None:
+            stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
+        )
+        frame.sample_rate = sample_rate
+        if samples.size:
+            # PyAV resamples to the encoder's sample format and rate and cuts its frame size.
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def _encoder_rate(codec: str, sample_rate: int) -> int:
+    if codec != "libopus":
+        return sample_rate
+    return next((rate for rate in _OPUS_RATES if rate >= sample_rate), _OPUS_RATES[-1])

@@ -1,0 +1,262 @@
+"""The one typed settings object of the service.
+
+Sources, highest priority first: explicit overrides passed by code, the ``MEGATTS3_*`` (and the seed's
+deploy-time) environment variables, ``configs/api_config.yaml`` and ``configs/model_config.yaml``,
+then the defaults below. Nothing else in the service reads environment variables or YAML.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from megatts3_server.errors import ConfigError
+
+DEFAULT_MODEL_CONFIG = Path("configs/model_config.yaml")
+DEFAULT_API_CONFIG = Path("configs/api_config.yaml")
+
+
+class _Section(BaseModel):
+    # A typo in a config file must fail loudly, not be silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class InferenceSettings(_Section):
+    device: str = "cuda:0"
+    precision: Literal["fp32", "fp16", "bf16"] = "fp16"
+    batch_size: int = Field(1, ge=1, le=256)
+    max_length: int = Field(1000, ge=1, le=100_000, description="Longest accepted text, in characters")
+    threads: int = Field(0, ge=0, description="CPU threads for inference; 0 = one per core")
+
+
+class VocoderSettings(_Section):
+    type: str = "WaveVAE"
+    checkpoint_path: Path = Path("checkpoints/wavvae")
+
+
+class CacheSettings(_Section):
+    enabled: bool = True
+    max_size: ByteSize = ByteSize(2 * 10**9)
+    ttl: int = Field(3600, ge=0)
+
+
+class ModelSettings(_Section):
+    name: str = "MegaTTS3-DIT"
+    type: str = "diffusion_transformer"
+    version: str = "1.0.0"
+    engine: Literal["kokoro"] = Field("kokoro", description="Which engine serves requests")
+    default_voice: str = "voice_001"
+    checkpoint_path: Path = Path("checkpoints/dit_base/model.pt")
+    config_path: Path = Path("checkpoints/dit_base/config.yaml")
+    inference: InferenceSettings = InferenceSettings()
+    vocoder: VocoderSettings = VocoderSettings()
+    cache: CacheSettings = CacheSettings()
+
+
+class CorsSettings(_Section):
+    enabled: bool = True
+    origins: list[str] = ["http://localhost:3000"]
+    methods: list[str] = ["GET", "POST", "DELETE"]
+    headers: list[str] = ["*"]
+
+
+class RateLimitSettings(_Section):
+    enabled: bool = True
+    requests_per_minute: int = Field(30, ge=1)
+    burst_size: int = Field(10, ge=1)
+
+
+class MonitoringSettings(_Section):
+    enabled: bool = True
+    metrics_port: int = Field(9090, ge=0, le=65535)
+    health_check_interval: int = Field(30, ge=1)
+
+
+class ApiSettings(_Section):
+    host: str = "0.0.0.0"
+    port: int = Field(9000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    timeout: float = Field(300, gt=0)
+    max_request_size: ByteSize = ByteSize(60 * 10**6)
+    cors: CorsSettings = CorsSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    format: str = "%(asctime)s [%(levelname)s] %(message)s"
+    file: Path | None = Path("logs/megatts3.log")
+    max_size: ByteSize = ByteSize(100 * 10**6)
+    backup_count: int = Field(5, ge=0)
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+AudioContainer = Literal["wav", "mp3", "flac", "m4a", "ogg"]
+
+
+class StorageSettings(_Section):
+    root: Path = Path("storage")
+    voice_samples_dir: Path = Path("storage/voices")
+    cache_dir: Path = Path("storage/cache")
+    temp_dir: Path = Path("storage/tmp")
+    max_voice_file_size: ByteSize = ByteSize(50 * 10**6)
+    max_voice_seconds: float = Field(300, gt=0, description="Longest reference recording accepted")
+    supported_formats: list[AudioContainer] = ["wav", "mp3", "flac", "m4a", "ogg"]
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with (both YAML files merged)."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_default=True)
+
+    model: ModelSettings = ModelSettings()
+    api: ApiSettings = ApiSettings()
+    logging: LoggingSettings = LoggingSettings()
+    storage: StorageSettings = StorageSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the explicit (already merged files + env) init data: load_settings() builds it, so the
+        # precedence and the names of the environment variables live in one visible table below.
+        return (init_settings,)
+
+
+# Environment variable -> dotted settings key. The seed names MEGATTS3_*; its compose file uses the
+# un-prefixed names, accepted as lower-priority aliases so that file works unchanged.
+ENV_OVERRIDES: dict[str, str] = {
+    "MEGATTS3_HOST": "api.host",
+    "MEGATTS3_PORT": "api.port",
+    "MEGATTS3_WORKERS": "api.workers",
+    "MEGATTS3_TIMEOUT": "api.timeout",
+    "MEGATTS3_BATCH_SIZE": "model.inference.batch_size",
+    "MEGATTS3_MAX_LENGTH": "model.inference.max_length",
+    "MEGATTS3_DEVICE": "model.inference.device",
+    "MEGATTS3_ENGINE": "model.engine",
+    "MEGATTS3_LOG_LEVEL": "logging.level",
+    "TORCH_THREADS": "model.inference.threads",
+}
+ENV_ALIASES: dict[str, str] = {
+    "API_HOST": "api.host",
+    "API_PORT": "api.port",
+    "WORKERS": "api.workers",
+    "LOG_LEVEL": "logging.level",
+    "VOICE_STORAGE_DIR": "storage.voice_samples_dir",
+    "MODEL_CACHE_DIR": "storage.cache_dir",
+    "OMP_NUM_THREADS": "model.inference.threads",
+}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[leaf] = value
+
+
+def _apply_directory_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """MEGATTS3_MODEL_DIR / _STORAGE_DIR / _LOG_DIR move a whole tree of paths at once."""
+    if model_dir := env.get("MEGATTS3_MODEL_DIR"):
+        root = Path(model_dir)
+        _set_dotted(data, "model.checkpoint_path", str(root / "dit_base" / "model.pt"))
+        _set_dotted(data, "model.config_path", str(root / "dit_base" / "config.yaml"))
+        _set_dotted(data, "model.vocoder.checkpoint_path", str(root / "wavvae"))
+    if storage_dir := env.get("MEGATTS3_STORAGE_DIR"):
+        root = Path(storage_dir)
+        _set_dotted(data, "storage.root", str(root))
+        _set_dotted(data, "storage.voice_samples_dir", str(root / "voices"))
+        _set_dotted(data, "storage.cache_dir", str(root / "cache"))
+        _set_dotted(data, "storage.temp_dir", str(root / "tmp"))
+    if log_dir := env.get("MEGATTS3_LOG_DIR"):
+        _set_dotted(data, "logging.file", str(Path(log_dir) / "megatts3.log"))
+
+
+def _describe(error: ValidationError, sources: str) -> str:
+    lines = [f"invalid configuration ({sources}):"]
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_settings(
+    model_config: Path | None = None,
+    api_config: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from the two YAML files, the environment and explicit overrides.
+
+    Files default to MEGATTS3_MODEL_CONFIG / MEGATTS3_API_CONFIG, then configs/*.yaml. A missing
+    default file is not an error (the defaults apply); a file named explicitly must exist.
+    Raises ConfigError naming each invalid key.
+    """
+    env = os.environ if env is None else env
+    model_config = model_config or (Path(env["MEGATTS3_MODEL_CONFIG"]) if env.get("MEGATTS3_MODEL_CONFIG") else None)
+    api_config = api_config or (Path(env["MEGATTS3_API_CONFIG"]) if env.get("MEGATTS3_API_CONFIG") else None)
+    data: dict[str, Any] = {}
+    used: list[str] = []
+    for path, default in ((model_config, DEFAULT_MODEL_CONFIG), (api_config, DEFAULT_API_CONFIG)):
+        chosen = path or default
+        if path is None and not chosen.exists():
+            continue
+        data = _merge(data, _read_yaml(chosen))
+        used.append(str(chosen))
+    _apply_directory_env(data, env)
+    for table in (ENV_ALIASES, ENV_OVERRIDES):
+        for name, dotted in table.items():
+            if name in env and env[name] != "":
+                _set_dotted(data, dotted, env[name])
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, ", ".join(used) + " + environment" if used else "environment")) from exc

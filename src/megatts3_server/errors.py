@@ -1,0 +1,100 @@
+"""One error hierarchy for the whole service; the API layer maps it to HTTP in one place.
+
+Every error carries a machine-readable ``code`` (stable, snake_case), a human ``message`` and
+the HTTP status a client should see. Nothing below the API layer knows about HTTP beyond this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    """Base of every error the service reports to a client."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class InvalidRequestError(ServiceError):
+    """The request is well-formed but a value is not acceptable."""
+
+    status = 422
+    code = "invalid_request"
+
+
+class EmptyTextError(InvalidRequestError):
+    code = "empty_text"
+
+
+class TextTooLongError(ServiceError):
+    status = 413
+    code = "text_too_long"
+
+
+class UnsupportedFormatError(InvalidRequestError):
+    """An output format (or upload container) the service does not handle."""
+
+    code = "unsupported_format"
+
+
+class AudioDecodeError(ServiceError):
+    """Uploaded audio could not be decoded: corrupt, truncated or not audio at all."""
+
+    status = 415
+    code = "invalid_audio"
+
+
+class UnsupportedAudioFormatError(AudioDecodeError):
+    """Uploaded audio decodes, but its container/codec is not in ``storage.supported_formats``."""
+
+    code = "unsupported_audio_format"
+
+
+class PayloadTooLargeError(ServiceError):
+    status = 413
+    code = "payload_too_large"
+
+
+class InvalidLatentError(InvalidRequestError):
+    code = "invalid_latent"
+
+
+class InvalidVoiceIdError(InvalidRequestError):
+    code = "invalid_voice_id"
+
+
+class VoiceNotFoundError(ServiceError):
+    status = 404
+    code = "voice_not_found"
+
+
+class VoiceExistsError(ServiceError):
+    status = 409
+    code = "voice_exists"
+
+
+class VoiceReadOnlyError(ServiceError):
+    status = 403
+    code = "voice_read_only"
+
+
+class EngineNotReadyError(ServiceError):
+    status = 503
+    code = "engine_not_ready"
+
+
+class SynthesisTimeoutError(ServiceError):
+    status = 504
+    code = "synthesis_timeout"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; raised at start-up with the offending key in the message."""

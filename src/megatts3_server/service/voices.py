@@ -1,0 +1,181 @@
+"""What the voice requests mean: the catalogue of built-in and uploaded voices, uploads, deletes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from megatts3_server.audio import DecodedAudio, decode_audio, write_wav
+from megatts3_server.config import StorageSettings
+from megatts3_server.engines.base import Engine, PreparedVoice, VoiceContext
+from megatts3_server.errors import InvalidRequestError, VoiceExistsError, VoiceNotFoundError, VoiceReadOnlyError
+from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso, parse_latent, validate_voice_id
+
+MIN_REFERENCE_SECONDS = 1.0
+# Peak below this (≈ -54 dBFS) is silence or a dead microphone, not a voice.
+_SILENCE_PEAK = 2e-3
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    """A voice as the API shows it."""
+
+    id: str
+    name: str
+    type: str
+    description: str
+    engine: str
+    status: str = "ready"
+    language: str | None = None
+    gender: str | None = None
+    created_at: str | None = None
+    duration: float | None = None
+    has_latent: bool = False
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A decoded reference recording with what it takes to identify and store it."""
+
+    audio: DecodedAudio
+    latent: np.ndarray | None
+    content_sha256: str
+
+
+class VoiceService:
+    """Built-in voices come from the engine, uploaded ones from the store; one id space for both."""
+
+    def __init__(self, store: VoiceStore, engine: Engine, storage: StorageSettings) -> None:
+        self._store = store
+        self._engine = engine
+        self._storage = storage
+
+    def _builtin_infos(self) -> list[VoiceInfo]:
+        engine_name = self._engine.capabilities.name
+        return [
+            VoiceInfo(
+                id=voice.id,
+                name=voice.name,
+                type="builtin",
+                description=voice.description,
+                engine=engine_name,
+                language=voice.language,
+                gender=voice.gender,
+            )
+            for voice in self._engine.builtin_voices()
+        ]
+
+    @staticmethod
+    def _stored_info(voice: StoredVoice) -> VoiceInfo:
+        return VoiceInfo(
+            id=voice.id,
+            name=voice.name,
+            type=voice.type,
+            description=voice.description,
+            engine=voice.engine,
+            created_at=voice.created_at,
+            duration=round(voice.duration, 3),
+            has_latent=voice.has_latent,
+            summary=voice.summary,
+        )
+
+    def list(self) -> list[VoiceInfo]:
+        return self._builtin_infos() + [self._stored_info(voice) for voice in self._store.list()]
+
+    def _is_builtin(self, voice_id: str) -> bool:
+        return any(voice.id == voice_id for voice in self._engine.builtin_voices())
+
+    def get(self, voice_id: str) -> VoiceInfo:
+        for info in self._builtin_infos():
+            if info.id == voice_id:
+                return info
+        stored = self._store.get(voice_id)
+        if stored is None:
+            raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
+        return self._stored_info(stored)
+
+    def context(self, voice_id: str) -> VoiceContext:
+        """What the engine needs to speak in ``voice_id``."""
+        if self._is_builtin(voice_id):
+            return self._engine.builtin_context(voice_id)
+        stored = self._store.get(voice_id)
+        if stored is None:
+            raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
+        return VoiceContext(voice_id=stored.id, meta=stored.meta, arrays=self._store.load_arrays(stored.id))
+
+    def read_reference(self, audio_bytes: bytes, latent_bytes: bytes | None) -> Reference:
+        """Decode and check an uploaded reference recording (and its latent, if any)."""
+        if not audio_bytes:
+            raise InvalidRequestError("voice_file is empty", code="empty_file")
+        audio = decode_audio(
+            audio_bytes,
+            allowed_formats=self._storage.supported_formats,
+            target_rate=self._engine.capabilities.sample_rate,
+            max_seconds=self._storage.max_voice_seconds,
+        )
+        if audio.duration < MIN_REFERENCE_SECONDS:
+            raise InvalidRequestError(
+                f"voice_file is {audio.duration:.2f} s long; a reference needs at least {MIN_REFERENCE_SECONDS:.0f} s",
+                code="audio_too_short",
+            )
+        if float(np.max(np.abs(audio.samples))) < _SILENCE_PEAK:
+            raise InvalidRequestError("voice_file is silent; record the speaker's voice", code="silent_audio")
+        latent = parse_latent(latent_bytes) if latent_bytes is not None else None
+        digest = hashlib.sha256(audio_bytes)
+        if latent_bytes is not None:
+            digest.update(latent_bytes)
+        return Reference(audio=audio, latent=latent, content_sha256=digest.hexdigest())
+
+    def prepare(self, reference: Reference) -> PreparedVoice:
+        """Let the engine turn a reference into voice state (CPU work: call it off the event loop)."""
+        return self._engine.prepare_voice(reference.audio, reference.latent)
+
+    @staticmethod
+    def one_shot_context(reference: Reference, prepared: PreparedVoice) -> VoiceContext:
+        """A voice context for one request, named after the reference's content hash."""
+        return VoiceContext(
+            voice_id=f"upload-{reference.content_sha256[:12]}", meta=prepared.meta, arrays=prepared.arrays
+        )
+
+    def check_new_id(self, voice_id: str) -> str:
+        """Validate an id for a new voice before any expensive work is done for it."""
+        validate_voice_id(voice_id)
+        if self._is_builtin(voice_id) or self._store.get(voice_id) is not None:
+            raise VoiceExistsError(f"a voice with id {voice_id!r} already exists; delete it first or pick another id")
+        return voice_id
+
+    def save(
+        self, voice_id: str, name: str, description: str, reference: Reference, prepared: PreparedVoice
+    ) -> VoiceInfo:
+        """Store an uploaded voice with its canonical mono WAV and the engine's prepared state."""
+        stored = StoredVoice(
+            id=voice_id,
+            name=name or voice_id,
+            description=description,
+            type="uploaded",
+            engine=self._engine.capabilities.name,
+            created_at=now_iso(),
+            duration=reference.audio.duration,
+            sample_rate=reference.audio.sample_rate,
+            source_format=reference.audio.source_format,
+            content_sha256=reference.content_sha256,
+            has_latent=reference.latent is not None,
+            meta=prepared.meta,
+            summary=prepared.summary,
+        )
+        files = NewVoiceFiles(
+            reference_wav=write_wav(reference.audio.samples, reference.audio.sample_rate),
+            latent=reference.latent,
+            arrays=prepared.arrays,
+        )
+        return self._stored_info(self._store.save_atomic(stored, files))
+
+    def delete(self, voice_id: str) -> None:
+        if self._is_builtin(voice_id):
+            raise VoiceReadOnlyError(f"{voice_id!r} is a built-in voice and cannot be deleted")
+        validate_voice_id(voice_id)
+        if not self._store.delete(voice_id):
+            raise VoiceNotFoundError(f"no voice with id {voice_id!r}")

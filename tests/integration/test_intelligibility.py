@@ -1,0 +1,76 @@
+"""The speech is understood: Whisper transcribes it back with a low error rate."""
+
+from __future__ import annotations
+
+import cn2an
+import httpx
+import pytest
+
+from tests.support.speech import cer_zh, transcribe, wer_en
+
+pytestmark = pytest.mark.slow
+
+CHINESE = [
+    "今天天气很好，我们一起去公园散步吧。",
+    "人工智能正在改变我们的生活和工作方式。",
+    "他每天早上七点起床，然后去学校上课。",
+]
+ENGLISH = [
+    "The weather is lovely today, so we will take a walk in the park.",
+    "Artificial intelligence is changing the way we live and work.",
+    "Please remember to bring your umbrella because it might rain later.",
+]
+MAX_CER = 0.15
+MAX_WER = 0.15
+
+
+def _speak(client: httpx.Client, text: str, voice: str) -> bytes:
+    response = client.post("/api/v1/tts/synthesize", json={"text": text, "voice_id": voice})
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+@pytest.mark.parametrize("voice", ["voice_001", "voice_005"])
+def test_chinese_is_understood(client: httpx.Client, voice: str) -> None:
+    rates = []
+    for sentence in CHINESE:
+        heard = transcribe(_speak(client, sentence, voice), "zh")
+        rates.append(cer_zh(sentence, heard))
+        print(f"{voice} zh: {sentence} -> {heard} (CER {rates[-1]:.3f})")
+    assert sum(rates) / len(rates) < MAX_CER, rates
+
+
+@pytest.mark.parametrize("voice", ["voice_001", "voice_005"])
+def test_english_is_understood(client: httpx.Client, voice: str) -> None:
+    rates = []
+    for sentence in ENGLISH:
+        heard = transcribe(_speak(client, sentence, voice), "en")
+        rates.append(wer_en(sentence, heard))
+        print(f"{voice} en: {sentence} -> {heard} (WER {rates[-1]:.3f})")
+    assert sum(rates) / len(rates) < MAX_WER, rates
+
+
+def test_numbers_and_dates_are_read_out_in_chinese(client: httpx.Client) -> None:
+    text = "2024年3月5日，气温上升了3.5%。"
+    heard = cn2an.transform(transcribe(_speak(client, text, "voice_005"), "zh"), "an2cn")
+    expected = "二零二四年三月五日，气温上升了百分之三点五。"
+    print(f"numbers zh: {text} -> {heard}")
+    assert cer_zh(expected, heard) < 0.2
+
+
+def test_numbers_and_money_are_read_out_in_english(client: httpx.Client) -> None:
+    heard = transcribe(_speak(client, "The ticket costs $12.50 and the discount is 3.5%.", "voice_005"), "en")
+    print(f"numbers en: -> {heard}")
+    lowered = heard.lower()
+    assert "12.50" in lowered or ("twelve" in lowered and "fifty" in lowered)
+    assert "3.5" in lowered or "three point five" in lowered
+
+
+def test_mixed_chinese_english_sentence_speaks_both_parts(client: httpx.Client) -> None:
+    audio = _speak(client, "我今天学习了machine learning，感觉非常有意思。", "voice_005")
+    chinese = transcribe(audio, "zh")
+    print(f"mixed: -> {chinese}")
+    assert cer_zh("我今天学习了感觉非常有意思", chinese) < 0.3
+    heard_latin = "".join(ch for ch in chinese.lower() if ch.isascii() and ch.isalpha())
+    # Whisper in Chinese mode writes the English words in Latin letters (or a close transliteration).
+    assert "machine" in heard_latin or "learning" in heard_latin or "机器学习" in chinese

@@ -1,0 +1,115 @@
+"""Run the real service in a subprocess on a loopback port, as a user would start it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_configs(
+    folder: Path,
+    *,
+    storage: Path,
+    cache: Path,
+    api: dict[str, Any] | None = None,
+    model: dict[str, Any] | None = None,
+    storage_extra: dict[str, Any] | None = None,
+) -> tuple[Path, Path]:
+    """Write a model and an API config for a test server; returns (model_config, api_config)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model_cfg = {"model": {"engine": "kokoro", "inference": {"device": "cpu", "max_length": 1000}, **(model or {})}}
+    api_cfg = {
+        "api": {"host": "127.0.0.1", "port": free_port(), "timeout": 120, **(api or {})},
+        "logging": {"level": "INFO", "file": str(folder / "logs" / "megatts3.log")},
+        "storage": {
+            "root": str(storage),
+            "voice_samples_dir": str(storage / "voices"),
+            "cache_dir": str(cache),
+            "temp_dir": str(storage / "tmp"),
+            **(storage_extra or {}),
+        },
+    }
+    model_path, api_path = folder / "model_config.yaml", folder / "api_config.yaml"
+    model_path.write_text(yaml.safe_dump(model_cfg))
+    api_path.write_text(yaml.safe_dump(api_cfg))
+    return model_path, api_path
+
+
+@dataclass
+class ServerProcess:
+    """One service process; start() waits until /health says the model is loaded."""
+
+    model_config: Path
+    api_config: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def port(self) -> int:
+        return yaml.safe_load(self.api_config.read_text())["api"]["port"]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 180.0) -> ServerProcess:
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "megatts3_server",
+                "serve",
+                "--config",
+                str(self.api_config),
+                "--model-config",
+                str(self.model_config),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.process.stdout.read()}")
+            try:
+                health = httpx.get(f"{self.base_url}/health", timeout=2).json()
+                if health.get("model_loaded"):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        self.stop()
+        raise TimeoutError("server did not become ready")
+
+    def stop(self) -> str:
+        """Stop gracefully (SIGTERM) and return what the process printed."""
+        if self.process is None:
+            return ""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        output = self.process.stdout.read() if self.process.stdout else ""
+        self.process = None
+        return output

@@ -1,0 +1,52 @@
+"""Sentence splitting: engine-sized pieces with pauses that follow the text's structure."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from megatts3_server.text import Sentence, split_sentences
+from megatts3_server.text.split import PAUSE_CLAUSE, PAUSE_CUT, PAUSE_PARAGRAPH, PAUSE_SENTENCE
+
+
+def test_sentences_and_paragraphs_get_their_pauses() -> None:
+    pieces = split_sentences("第一句。第二句！\n\nHello world. Bye", 100)
+    assert pieces == [
+        Sentence("第一句。", PAUSE_SENTENCE),
+        Sentence("第二句！", PAUSE_PARAGRAPH),
+        Sentence("Hello world.", PAUSE_SENTENCE),
+        Sentence("Bye", 0.0),
+    ]
+
+
+def test_decimal_points_do_not_end_a_sentence() -> None:
+    assert [p.text for p in split_sentences("Pi is 3.14 roughly. Yes.", 100)] == ["Pi is 3.14 roughly.", "Yes."]
+
+
+def test_long_sentence_splits_at_clauses_first() -> None:
+    pieces = split_sentences("第二段，很长很长的句子，有逗号，还有更多的内容在这里。", 12)
+    assert [p.text for p in pieces] == ["第二段，很长很长的句子，", "有逗号，", "还有更多的内容在这里。"]
+    assert [p.pause_after for p in pieces] == [PAUSE_CLAUSE, PAUSE_CLAUSE, 0.0]
+
+
+def test_long_clause_splits_at_spaces_then_hard() -> None:
+    words = split_sentences("alpha beta gamma delta", 11)
+    assert [p.text for p in words] == ["alpha beta", "gamma delta"]
+    assert words[0].pause_after == PAUSE_CUT
+    runs = split_sentences("一" * 25, 10)
+    assert [len(p.text) for p in runs] == [10, 10, 5]
+
+
+def test_pieces_with_nothing_to_speak_are_dropped() -> None:
+    assert split_sentences("。。。！！", 10) == []
+    assert [p.text for p in split_sentences("你好。\n……\n再见。", 10)] == ["你好。", "再见。"]
+
+
+@given(st.text(alphabet="ab 一二，。,.!?\n", max_size=300), st.integers(min_value=1, max_value=40))
+def test_no_piece_is_longer_than_the_limit_and_no_word_is_lost(text: str, limit: int) -> None:
+    pieces = split_sentences(text, limit)
+    assert all(1 <= len(p.text) <= limit for p in pieces)
+    spoken = [c for c in text if c.isalnum()]
+    assert [c for p in pieces for c in p.text if c.isalnum()] == spoken
+    if pieces:
+        assert pieces[-1].pause_after == 0.0
