@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,17 +12,35 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from megatts3_server import __version__
-from megatts3_server.api import health, tts, voices
+from megatts3_server.api import health, openai_compat, tts, voices
 from megatts3_server.api.dependencies import Services
 from megatts3_server.api.errors import install_error_handlers
+from megatts3_server.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from megatts3_server.cache import build_cache
 from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
+from megatts3_server.metrics import Metrics
+from megatts3_server.ratelimit import RateLimiter
+from megatts3_server.service.scheduler import Scheduler
 from megatts3_server.service.synthesis import SynthesisService
 from megatts3_server.service.voices import VoiceService
 from megatts3_server.voices import VoiceStore
 
 log = logging.getLogger(__name__)
+
+_EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "X-Voice-Id",
+    "X-Voice-Used",
+    "X-Sample-Rate",
+    "X-Audio-Duration",
+    "X-Synthesis-Time",
+    "X-Emotion-Applied",
+    "X-Emotion-Warning",
+    "X-Cache",
+    "Retry-After",
+]
 
 
 def _load_engine_in_background(engine: Engine) -> threading.Thread:
@@ -38,26 +57,68 @@ def _load_engine_in_background(engine: Engine) -> threading.Thread:
     return thread
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
-    """Build the app; the engine is built from the settings unless one is given (tests, embedding)."""
+def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+    """Everything a request handler uses, wired from the settings."""
     engine = engine or build_engine(settings)
-    store = VoiceStore(settings.storage.voice_samples_dir)
-    services = Services(
+    metrics = Metrics()
+    scheduler = Scheduler(
+        engine,
+        workers=settings.api.scheduler.workers or engine.recommended_workers(),
+        max_queue=settings.api.scheduler.max_queue,
+        batch_size=settings.model.inference.batch_size,
+        on_depth_change=metrics.queue_depth.set,
+    )
+    cache = build_cache(settings.model.cache)
+    return Services(
         settings=settings,
         engine=engine,
-        voices=VoiceService(store, engine, settings.storage),
+        voices=VoiceService(VoiceStore(settings.storage.voice_samples_dir), engine, settings.storage),
         synthesis=SynthesisService(
-            engine, max_length=settings.model.inference.max_length, timeout=settings.api.timeout
+            engine,
+            scheduler,
+            cache,
+            metrics,
+            max_length=settings.model.inference.max_length,
+            timeout=settings.api.timeout,
         ),
+        scheduler=scheduler,
+        cache=cache,
+        metrics=metrics,
+        rate_limiter=RateLimiter(settings.api.rate_limit) if settings.api.rate_limit.enabled else None,
     )
+
+
+def _serve_metrics(services: Services) -> object | None:
+    monitoring = services.settings.api.monitoring
+    if not monitoring.enabled:
+        return None
+    # With several worker processes only the first to bind the port serves it (each has its own figures).
+    try:
+        return services.metrics.serve(services.settings.api.host, monitoring.metrics_port)
+    except OSError as exc:
+        log.warning("metrics port %d not served by process %d: %s", monitoring.metrics_port, os.getpid(), exc)
+        return None
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Build the app; the engine is built from the settings unless one is given (tests, embedding)."""
+    services = build_services(settings, engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for folder in (settings.storage.cache_dir, settings.storage.temp_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        store.open()
-        app.state.engine_loader = _load_engine_in_background(engine)
-        yield
+        services.voices.open()
+        services.scheduler.start()
+        metrics_server = _serve_metrics(services)
+        app.state.engine_loader = _load_engine_in_background(services.engine)
+        try:
+            yield
+        finally:
+            services.scheduler.stop()
+            await services.cache.close()
+            if metrics_server is not None:
+                metrics_server.shutdown()  # type: ignore[attr-defined]
 
     app = FastAPI(
         title="megatts3-server",
@@ -66,6 +127,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.metrics = services.metrics
     install_error_handlers(app)
     cors = settings.api.cors
     if cors.enabled:
@@ -74,9 +136,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             allow_origins=cors.origins,
             allow_methods=cors.methods,
             allow_headers=cors.headers,
-            expose_headers=["X-Voice-Id", "X-Voice-Used", "X-Audio-Duration", "X-Emotion-Applied"],
+            expose_headers=_EXPOSED_HEADERS,
         )
-    for router in (health.router, tts.router, voices.router):
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=int(settings.api.max_request_size))
+    app.add_middleware(RequestIdMiddleware, metrics=services.metrics)
+    for router in (health.router, tts.router, voices.router, openai_compat.router):
         app.include_router(router)
     return app
 

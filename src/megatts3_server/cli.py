@@ -50,7 +50,15 @@ def serve(
     api_overrides = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
     settings = _settings(config, model_config, {"api": api_overrides} if api_overrides else {})
     configure_logging(settings.logging)
-    common = {"host": settings.api.host, "port": settings.api.port, "log_config": None, "timeout_graceful_shutdown": 10}
+    common = {
+        "host": settings.api.host,
+        "port": settings.api.port,
+        "log_config": None,
+        "timeout_graceful_shutdown": 10,
+        # X-Forwarded-For from these proxies (nginx) becomes the client address used by rate limits.
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.api.forwarded_allow_ips,
+    }
     if settings.api.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return

@@ -15,12 +15,16 @@ class ServiceError(Exception):
     status: int = 500
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Any = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.details = details
+        self.retry_after = retry_after
+        """Seconds after which the same request may succeed (sent as Retry-After)."""
 
 
 class InvalidRequestError(ServiceError):
@@ -94,6 +98,30 @@ class EngineNotReadyError(ServiceError):
 class SynthesisTimeoutError(ServiceError):
     status = 504
     code = "synthesis_timeout"
+
+
+class QueueFullError(ServiceError):
+    """Every synthesis slot and queue place is taken; the client should retry later."""
+
+    status = 503
+    code = "queue_full"
+
+
+class RateLimitedError(ServiceError):
+    status = 429
+    code = "rate_limited"
+
+
+class UnauthorizedError(ServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+class SynthesisCancelledError(ServiceError):
+    """The work was cancelled (client gone, timeout); never shown to a client that is still there."""
+
+    status = 499
+    code = "cancelled"
 
 
 class ConfigError(Exception):

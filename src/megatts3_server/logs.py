@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import logging.handlers
 
@@ -27,3 +28,19 @@ def configure_logging(settings: LoggingSettings) -> None:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(settings.level)
+
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def current_request_id() -> str:
+    """The id of the request being handled in this context ("-" outside a request)."""
+    return _request_id.get()
+
+
+def set_request_id(value: str) -> contextvars.Token[str]:
+    return _request_id.set(value)
+
+
+def reset_request_id(token: contextvars.Token[str]) -> None:
+    _request_id.reset(token)

@@ -35,7 +35,15 @@ def write_configs(
     folder.mkdir(parents=True, exist_ok=True)
     model_cfg = {"model": {"engine": "kokoro", "inference": {"device": "cpu", "max_length": 1000}, **(model or {})}}
     api_cfg = {
-        "api": {"host": "127.0.0.1", "port": free_port(), "timeout": 120, **(api or {})},
+        "api": {
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "timeout": 120,
+            # Tests send many requests quickly; the rate limit tests turn it back on.
+            "rate_limit": {"enabled": False},
+            "monitoring": {"metrics_port": free_port()},
+            **(api or {}),
+        },
         "logging": {"level": "INFO", "file": str(folder / "logs" / "megatts3.log")},
         "storage": {
             "root": str(storage),
@@ -67,6 +75,15 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        port = yaml.safe_load(self.api_config.read_text())["api"]["monitoring"]["metrics_port"]
+        return f"http://127.0.0.1:{port}/metrics"
+
+    @property
+    def log_file(self) -> Path:
+        return Path(yaml.safe_load(self.api_config.read_text())["logging"]["file"])
+
     def start(self, timeout: float = 180.0) -> ServerProcess:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
@@ -81,14 +98,15 @@ class ServerProcess:
                 str(self.model_config),
             ],
             env=env,
-            stdout=subprocess.PIPE,
+            # A file, not a pipe: nobody reads a pipe while the server runs, and a full one would block it.
+            stdout=self._console_path.open("w"),
             stderr=subprocess.STDOUT,
             text=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.process.stdout.read()}")
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.console()}")
             try:
                 health = httpx.get(f"{self.base_url}/health", timeout=2).json()
                 if health.get("model_loaded"):
@@ -110,6 +128,13 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        output = self.process.stdout.read() if self.process.stdout else ""
         self.process = None
-        return output
+        return self.console()
+
+    @property
+    def _console_path(self) -> Path:
+        return self.api_config.parent / "console.log"
+
+    def console(self) -> str:
+        """What the process printed so far."""
+        return self._console_path.read_text() if self._console_path.exists() else ""

@@ -50,3 +50,16 @@ def test_no_piece_is_longer_than_the_limit_and_no_word_is_lost(text: str, limit:
     assert [c for p in pieces for c in p.text if c.isalnum()] == spoken
     if pieces:
         assert pieces[-1].pause_after == 0.0
+
+
+def test_first_piece_can_be_shorter_but_only_at_clause_breaks() -> None:
+    text = "第一句很长，有一个逗号在这里，然后继续说下去直到句子结束。第二句。"
+    pieces = split_sentences(text, 100, first_max_chars=10)
+    assert [p.text for p in pieces] == [
+        "第一句很长，",
+        "有一个逗号在这里，",
+        "然后继续说下去直到句子结束。",
+        "第二句。",
+    ]
+    unbroken = split_sentences("一二三四五六七八九十一二三四五。", 100, first_max_chars=5)
+    assert [p.text for p in unbroken] == ["一二三四五六七八九十一二三四五。"]

@@ -6,8 +6,12 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from megatts3_server.cache import AudioCache
 from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
+from megatts3_server.metrics import Metrics
+from megatts3_server.ratelimit import RateLimiter
+from megatts3_server.service.scheduler import Scheduler
 from megatts3_server.service.synthesis import SynthesisService
 from megatts3_server.service.voices import VoiceService
 
@@ -18,6 +22,10 @@ class Services:
     engine: Engine
     voices: VoiceService
     synthesis: SynthesisService
+    scheduler: Scheduler
+    cache: AudioCache
+    metrics: Metrics
+    rate_limiter: RateLimiter | None
 
 
 def get_services(request: Request) -> Services:

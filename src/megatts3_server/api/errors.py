@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,11 +26,20 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: object = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: object = None, retry_after: float | None = None
+) -> JSONResponse:
     body: dict[str, object] = {"code": code, "message": message}
     if details is not None:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status)
+    headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _count(request: Request, code: str) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(code=code).inc()
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str, list[dict[str, object]]]:
@@ -47,21 +57,25 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map ServiceError, validation and HTTP errors, and anything unexpected, to JSON error bodies."""
 
     @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        _count(request, exc.code)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.retry_after)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         status, code, message, problems = _describe_validation(exc)
+        _count(request, code)
         return error_response(status, code, message, problems or None)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        _count(request, code)
         return error_response(exc.status_code, code, message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        _count(request, "internal_error")
         return error_response(500, "internal_error", "the server failed to handle the request; see its log")

@@ -22,7 +22,8 @@ class SynthesizeRequest(BaseModel):
     text: str = Field(..., description="Text to speak (Chinese, English or both)")
     voice_id: str | None = Field(None, max_length=64, description="A voice from GET /api/v1/voices")
     parameters: SynthesisParametersIn = SynthesisParametersIn()
-    format: str = Field("wav", description="wav, mp3, flac, ogg (Opus), opus or pcm (raw s16le)")
+    format: str = Field("wav", description="wav, mp3, flac, ogg (Opus), opus, aac or pcm (raw s16le)")
+    stream: bool = Field(False, description="Send audio sentence by sentence as it is synthesized")
 
 
 class VoiceOut(BaseModel):

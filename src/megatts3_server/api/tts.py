@@ -6,15 +6,17 @@ from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Depends, File, Form, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.schemas import PITCH_RANGE, SPEED_RANGE, SynthesizeRequest
+from megatts3_server.api.security import GUARDS
 from megatts3_server.api.uploads import read_limited
-from megatts3_server.audio import parse_format
-from megatts3_server.service.synthesis import SynthesisParameters, SynthesisResult
+from megatts3_server.audio import AudioFormat, parse_format
+from megatts3_server.engines.base import VoiceContext
+from megatts3_server.service.synthesis import AudioDescription, SynthesisParameters
 
-router = APIRouter(prefix="/api/v1/tts", tags=["tts"])
+router = APIRouter(prefix="/api/v1/tts", tags=["tts"], dependencies=GUARDS)
 
 _AUDIO_RESPONSES = {200: {"content": {"audio/wav": {}}, "description": "The synthesized audio"}}
 
@@ -24,32 +26,57 @@ def _header(value: str) -> str:
     return quote(value, safe=" '-_.,;:()/=")
 
 
-def _audio_response(result: SynthesisResult, voice_used: str) -> Response:
+def audio_headers(description: AudioDescription) -> dict[str, str]:
+    """The headers every audio response carries, known before its first byte."""
     headers = {
-        "X-Voice-Id": result.voice_id,
-        "X-Voice-Used": voice_used,
-        "X-Sample-Rate": str(result.sample_rate),
+        "X-Voice-Id": _header(description.voice_id),
+        "X-Voice-Used": _header(description.voice_used),
+        "X-Sample-Rate": str(description.sample_rate),
+        "X-Emotion-Requested": _header(description.emotion_requested),
+        "X-Emotion-Applied": description.emotion_applied,
+        "X-Cache": "hit" if description.cached else "miss",
+        "Content-Disposition": f'inline; filename="speech.{description.format.value}"',
+    }
+    if description.emotion_applied != description.emotion_requested.strip().lower():
+        warning = f"emotion '{description.emotion_requested}' is not supported by this engine"
+        headers["X-Emotion-Warning"] = _header(f"{warning}; spoken as '{description.emotion_applied}'")
+    return headers
+
+
+async def speak(
+    services: Services,
+    text: str,
+    context: VoiceContext,
+    params: SynthesisParameters,
+    fmt: AudioFormat,
+    *,
+    stream: bool,
+    extra_headers: dict[str, str] | None = None,
+) -> Response:
+    """Synthesize and answer: the whole file, or a stream that starts with the first sentence."""
+    if stream:
+        opened = await services.synthesis.open_stream(text, context, params, fmt)
+        headers = {**audio_headers(opened.description), **(extra_headers or {})}
+        return StreamingResponse(opened.chunks, media_type=opened.description.media_type, headers=headers)
+    result = await services.synthesis.synthesize(text, context, params, fmt)
+    headers = {
+        **audio_headers(result.description),
         "X-Audio-Duration": f"{result.duration:.3f}",
         "X-Synthesis-Time": f"{result.synthesis_time:.3f}",
-        "X-Emotion-Requested": _header(result.emotion_requested),
-        "X-Emotion-Applied": result.emotion_applied,
-        "Content-Disposition": f'inline; filename="speech.{result.format.value}"',
+        **(extra_headers or {}),
     }
-    if result.emotion_applied != result.emotion_requested.strip().lower():
-        warning = f"emotion '{result.emotion_requested}' is not supported by this engine"
-        headers["X-Emotion-Warning"] = _header(f"{warning}; spoken as '{result.emotion_applied}'")
-    return Response(content=result.audio, media_type=result.media_type, headers=headers)
+    return Response(content=result.audio, media_type=result.description.media_type, headers=headers)
 
 
 @router.post("/synthesize", responses=_AUDIO_RESPONSES, summary="Speak text in a stored or built-in voice")
 async def synthesize(body: SynthesizeRequest, services: Services = Depends(get_services)) -> Response:
     fmt = parse_format(body.format)
     services.synthesis.check_text(body.text)
-    voice_id = body.voice_id or services.settings.model.default_voice
-    context = services.voices.context(voice_id)
+    context = await anyio.to_thread.run_sync(
+        services.voices.context, body.voice_id or services.settings.model.default_voice
+    )
     params = SynthesisParameters(**body.parameters.model_dump())
-    result = await services.synthesis.synthesize(body.text, context, params, fmt)
-    return _audio_response(result, services.engine.voice_used(context))
+    return await speak(services, body.text, context, params, fmt, stream=body.stream)
 
 
 @router.post(
@@ -63,6 +90,7 @@ async def synthesize_file(
     pitch: float = Form(1.0, ge=PITCH_RANGE[0], le=PITCH_RANGE[1]),
     emotion: str = Form("neutral", max_length=32),
     format: str = Form("wav"),
+    stream: bool = Form(False),
     services: Services = Depends(get_services),
 ) -> Response:
     fmt = parse_format(format)
@@ -74,8 +102,5 @@ async def synthesize_file(
     prepared = await anyio.to_thread.run_sync(services.voices.prepare, reference)
     context = services.voices.one_shot_context(reference, prepared)
     params = SynthesisParameters(speed=speed, pitch=pitch, emotion=emotion)
-    result = await services.synthesis.synthesize(text, context, params, fmt)
-    response = _audio_response(result, services.engine.voice_used(context))
-    if prepared.summary:
-        response.headers["X-Voice-Note"] = _header(prepared.summary)
-    return response
+    note = {"X-Voice-Note": _header(prepared.summary)} if prepared.summary else None
+    return await speak(services, text, context, params, fmt, stream=stream, extra_headers=note)

@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.schemas import VoiceListOut, VoiceOut, VoiceUploadOut
+from megatts3_server.api.security import GUARDS
 from megatts3_server.api.uploads import read_limited
 
-router = APIRouter(prefix="/api/v1/voices", tags=["voices"])
+router = APIRouter(prefix="/api/v1/voices", tags=["voices"], dependencies=GUARDS)
 
 
 @router.post("/upload", status_code=201, response_model=VoiceUploadOut, summary="Store a reference voice")
@@ -32,6 +33,7 @@ async def upload_voice(
     reference = await anyio.to_thread.run_sync(voices.read_reference, audio_bytes, latent_bytes)
     prepared = await anyio.to_thread.run_sync(voices.prepare, reference)
     info = await anyio.to_thread.run_sync(voices.save, voice_id, name, description, reference, prepared)
+    await services.synthesis.invalidate_voice(voice_id)
     return VoiceUploadOut(**asdict(info), message=f"voice {voice_id!r} stored; {prepared.summary}".rstrip("; "))
 
 
@@ -50,4 +52,5 @@ async def get_voice(voice_id: str, services: Services = Depends(get_services)) -
 @router.delete("/{voice_id}", summary="Delete an uploaded voice and its files")
 async def delete_voice(voice_id: str, services: Services = Depends(get_services)) -> JSONResponse:
     await anyio.to_thread.run_sync(services.voices.delete, voice_id)
+    await services.synthesis.invalidate_voice(voice_id)
     return JSONResponse({"id": voice_id, "deleted": True})

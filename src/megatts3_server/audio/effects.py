@@ -53,24 +53,28 @@ def trim_silence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     return samples[start:end]
 
 
+def with_pause(piece: np.ndarray, pause: float, sample_rate: int) -> np.ndarray:
+    """A piece with short fades at both ends (so a cut never clicks) and ``pause`` seconds of silence after."""
+    faded = _fade_edges(np.asarray(piece, np.float32), sample_rate)
+    if pause <= 0:
+        return faded
+    return np.concatenate([faded, np.zeros(round(pause * sample_rate), np.float32)])
+
+
 def join_with_pauses(pieces: Sequence[np.ndarray], pauses: Sequence[float], sample_rate: int) -> np.ndarray:
-    """Concatenate pieces, each followed by its pause in seconds, with short fades at every cut."""
+    """Concatenate pieces, each followed by its pause in seconds (see with_pause)."""
     if len(pieces) != len(pauses):
         raise ValueError(f"{len(pieces)} pieces but {len(pauses)} pauses")
-    parts: list[np.ndarray] = []
-    for piece, pause in zip(pieces, pauses, strict=True):
-        parts.append(_fade_edges(np.asarray(piece, np.float32), sample_rate))
-        if pause > 0:
-            parts.append(np.zeros(round(pause * sample_rate), np.float32))
+    parts = [with_pause(piece, pause, sample_rate) for piece, pause in zip(pieces, pauses, strict=True)]
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
-def peak_normalize(samples: np.ndarray, peak: float = 0.95) -> np.ndarray:
-    """Scale so that the loudest sample sits at ``peak``; near-silent audio is left alone."""
+def limit_peak(samples: np.ndarray, ceiling: float = 0.98) -> np.ndarray:
+    """Scale down a piece whose loudest sample passes ``ceiling``; quieter audio is left as the engine made it."""
     loudest = float(np.max(np.abs(samples))) if samples.size else 0.0
-    if loudest < 1e-4:
+    if loudest <= ceiling:
         return samples
-    return (samples * (peak / loudest)).astype(np.float32)
+    return (samples * (ceiling / loudest)).astype(np.float32)
 
 
 def _fade_edges(samples: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import wave
+from collections.abc import Iterator
 from enum import StrEnum
+from typing import BinaryIO
 
 import av
 import numpy as np
@@ -20,6 +23,7 @@ class AudioFormat(StrEnum):
     FLAC = "flac"
     OGG = "ogg"
     OPUS = "opus"
+    AAC = "aac"
     PCM = "pcm"
 
 
@@ -29,6 +33,7 @@ MEDIA_TYPES: dict[AudioFormat, str] = {
     AudioFormat.FLAC: "audio/flac",
     AudioFormat.OGG: "audio/ogg",
     AudioFormat.OPUS: "audio/ogg",
+    AudioFormat.AAC: "audio/aac",
     AudioFormat.PCM: "audio/pcm",
 }
 
@@ -38,6 +43,7 @@ _CODECS: dict[AudioFormat, tuple[str, str, int | None]] = {
     AudioFormat.FLAC: ("flac", "flac", None),
     AudioFormat.OGG: ("ogg", "libopus", 48_000),
     AudioFormat.OPUS: ("ogg", "libopus", 48_000),
+    AudioFormat.AAC: ("adts", "aac", 64_000),
 }
 # Sample rates libopus accepts; others are resampled to the next one up by the encoder's resampler.
 _OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
@@ -78,23 +84,34 @@ def encode_audio(samples: np.ndarray, sample_rate: int, fmt: AudioFormat) -> byt
     if fmt is AudioFormat.PCM:
         return to_pcm16(samples).tobytes()
     buffer = io.BytesIO()
-    muxer, codec, bit_rate = _CODECS[fmt]
-    with av.open(buffer, mode="w", format=muxer) as container:
-        rate = _encoder_rate(codec, sample_rate)
-        stream = container.add_stream(codec, rate=rate, layout="mono")
-        if bit_rate is not None:
-            stream.bit_rate = bit_rate
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
-        )
-        frame.sample_rate = sample_rate
-        if samples.size:
-            # PyAV resamples to the encoder's sample format and rate and cuts its frame size.
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
+    with open_container(buffer, fmt, sample_rate) as (container, stream):
+        for packet in stream.encode(float_frame(samples, sample_rate)) if samples.size else ():
             container.mux(packet)
     return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def open_container(
+    sink: BinaryIO | object, fmt: AudioFormat, sample_rate: int, options: dict[str, str] | None = None
+) -> Iterator[tuple[av.container.OutputContainer, av.AudioStream]]:
+    """An FFmpeg output container with one mono audio stream for ``fmt``; flushes the encoder on exit."""
+    muxer, codec, bit_rate = _CODECS[fmt]
+    with av.open(sink, mode="w", format=muxer, options=options or {}) as container:
+        stream = container.add_stream(codec, rate=_encoder_rate(codec, sample_rate), layout="mono")
+        if bit_rate is not None:
+            stream.bit_rate = bit_rate
+        yield container, stream
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def float_frame(samples: np.ndarray, sample_rate: int) -> av.AudioFrame:
+    """Float mono samples as a frame; PyAV's encoder resamples it and cuts the codec's frame size."""
+    frame = av.AudioFrame.from_ndarray(
+        np.ascontiguousarray(samples, dtype=np.float32).reshape(1, -1), format="flt", layout="mono"
+    )
+    frame.sample_rate = sample_rate
+    return frame
 
 
 def _encoder_rate(codec: str, sample_rate: int) -> int:

@@ -7,8 +7,9 @@ normalization, splitting, joining, effects, encoding, storage, HTTP) belongs to 
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,56 @@ class VoiceContext:
     voice_id: str
     meta: Mapping[str, Any] = field(default_factory=dict)
     arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    version: str = "builtin"
+    """Changes whenever what the voice sounds like changes (re-upload): part of every cache key."""
+
+
+class CancelToken:
+    """Lets a request that is gone (client disconnected, timeout) stop engine work already running.
+
+    Engines register a callback that aborts their current call (onnxruntime's RunOptions.terminate,
+    a flag checked between diffusion steps...); ``cancel()`` runs every registered callback once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._next_id = 0
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+            callbacks = list(self._callbacks.values())
+        for callback in callbacks:
+            callback()
+
+    def register(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on cancel (at once if already cancelled); returns the unregister function."""
+        with self._lock:
+            if not self._cancelled:
+                key = self._next_id
+                self._next_id += 1
+                self._callbacks[key] = callback
+                return lambda: self._callbacks.pop(key, None)
+        callback()
+        return lambda: None
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One piece of a batch: batches may mix requests, so each item has its own voice and speed."""
+
+    text: str
+    voice: VoiceContext
+    speed: float = 1.0
+    cancel: CancelToken | None = None
 
 
 @dataclass(frozen=True)
@@ -98,12 +149,21 @@ class Engine(ABC):
         """Turn an uploaded reference recording (and its optional latent) into a voice context."""
 
     @abstractmethod
-    def synthesize(self, text: str, voice: VoiceContext, *, speed: float = 1.0) -> np.ndarray:
-        """Speak one piece of normalized text; returns float32 mono audio at capabilities.sample_rate."""
+    def synthesize(
+        self, text: str, voice: VoiceContext, *, speed: float = 1.0, cancel: CancelToken | None = None
+    ) -> np.ndarray:
+        """Speak one piece of normalized text; returns float32 mono audio at capabilities.sample_rate.
 
-    def synthesize_batch(self, texts: Sequence[str], voice: VoiceContext, *, speed: float = 1.0) -> list[np.ndarray]:
-        """Speak several pieces in one voice; engines that batch natively override this."""
-        return [self.synthesize(text, voice, speed=speed) for text in texts]
+        Raises SynthesisCancelledError when ``cancel`` fires while it runs.
+        """
+
+    def synthesize_batch(self, items: Sequence[BatchItem]) -> list[np.ndarray]:
+        """Speak several pieces (from one or several requests); engines that batch override this."""
+        return [self.synthesize(item.text, item.voice, speed=item.speed, cancel=item.cancel) for item in items]
+
+    def recommended_workers(self) -> int:
+        """Synthesis threads that make best use of the machine for this engine (scheduler default)."""
+        return 1
 
     def voice_used(self, voice: VoiceContext) -> str:
         """A short name of what the engine actually speaks with for ``voice`` (reported to clients)."""

@@ -12,5 +12,8 @@ def build_engine(settings: Settings) -> Engine:
     if name == "kokoro":
         from megatts3_server.engines.kokoro import KokoroEngine
 
-        return KokoroEngine(cache_dir=settings.storage.cache_dir, threads=settings.model.inference.threads)
+        inference = settings.model.inference
+        return KokoroEngine(
+            cache_dir=settings.storage.cache_dir, threads=inference.threads, batch_size=inference.batch_size
+        )
     raise ValueError(f"unknown engine {name!r}")  # unreachable: the settings type lists the engines

@@ -1,20 +1,40 @@
-"""What a synthesis request means: text -> pieces -> engine -> joined audio -> effects -> encoded bytes."""
+"""What a synthesis request means: text -> pieces -> scheduled engine work -> audio -> encoded bytes.
+
+A whole response and a streamed one go through the same steps piece by piece (pitch, peak limit,
+pause), so a stream carries the same samples as the whole file; the cache holds the whole file.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import anyio
 import numpy as np
 
-from megatts3_server.audio import MEDIA_TYPES, AudioFormat, change_pitch, encode_audio, join_with_pauses, peak_normalize
+from megatts3_server.audio import (
+    MEDIA_TYPES,
+    AudioFormat,
+    change_pitch,
+    encode_audio,
+    limit_peak,
+    open_stream_encoder,
+    with_pause,
+)
+from megatts3_server.cache import AudioCache, CachedAudio, cache_key
 from megatts3_server.engines.base import Engine, VoiceContext
 from megatts3_server.errors import EmptyTextError, EngineNotReadyError, SynthesisTimeoutError, TextTooLongError
-from megatts3_server.text import normalize, split_sentences
+from megatts3_server.logs import current_request_id
+from megatts3_server.metrics import Metrics
+from megatts3_server.service.scheduler import Scheduler, SynthesisJob
+from megatts3_server.text import Sentence, normalize, split_sentences
 
 log = logging.getLogger(__name__)
+
+# The first piece of a text is kept short so that its audio (and a stream's first bytes) come soon.
+_FIRST_PIECE_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -27,29 +47,64 @@ class SynthesisParameters:
 
 
 @dataclass(frozen=True)
-class SynthesisResult:
-    audio: bytes
+class AudioDescription:
+    """What a response carries, known before its first byte (headers)."""
+
     format: AudioFormat
     media_type: str
     sample_rate: int
-    duration: float
     voice_id: str
+    voice_used: str
     emotion_requested: str
     emotion_applied: str
-    synthesis_time: float
     characters: int
+    cached: bool
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    description: AudioDescription
+    audio: bytes
+    duration: float
+    synthesis_time: float
+
+
+@dataclass(frozen=True)
+class SynthesisStream:
+    description: AudioDescription
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    text: str
+    voice: VoiceContext
+    params: SynthesisParameters
+    fmt: AudioFormat
+    pieces: list[Sentence]
+    key: str
+    description: AudioDescription
 
 
 class SynthesisService:
-    """Turns a request into audio. Engine work runs in a worker thread, one engine call at a time."""
+    """Turns requests into audio through the scheduler, the cache in front of it."""
 
-    def __init__(self, engine: Engine, *, max_length: int, timeout: float) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        scheduler: Scheduler,
+        cache: AudioCache,
+        metrics: Metrics,
+        *,
+        max_length: int,
+        timeout: float,
+    ) -> None:
         self._engine = engine
+        self._scheduler = scheduler
+        self._cache = cache
+        self._metrics = metrics
         self._max_length = max_length
         self._timeout = timeout
-        # One engine call at a time: onnxruntime already uses every core for one call, and a
-        # second concurrent call would only slow both down.
-        self._limiter = anyio.CapacityLimiter(1)
 
     def check_text(self, text: str) -> str:
         """Reject text that cannot be synthesized before doing any work for it."""
@@ -67,56 +122,161 @@ class SynthesisService:
         requested = requested.strip().lower() or "neutral"
         return requested if requested in self._engine.capabilities.emotions else "neutral"
 
-    def render(self, text: str, voice: VoiceContext, params: SynthesisParameters) -> np.ndarray:
-        """Synchronous synthesis of already-checked text: float32 mono at the engine's sample rate."""
-        sample_rate = self._engine.capabilities.sample_rate
-        pieces = split_sentences(normalize(text), self._engine.max_piece_chars())
+    def _plan(self, text: str, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat) -> _Plan:
+        text = self.check_text(text)
+        if not self._engine.loaded:
+            raise EngineNotReadyError("the engine is still loading; retry in a few seconds")
+        normalized = normalize(text)
+        pieces = split_sentences(normalized, self._engine.max_piece_chars(), first_max_chars=_FIRST_PIECE_CHARS)
         if not pieces:
             raise EmptyTextError("text has nothing to speak once normalized (only punctuation or spaces?)")
-        audio = [self._engine.synthesize(piece.text, voice, speed=params.speed) for piece in pieces]
-        joined = join_with_pauses(audio, [piece.pause_after / params.speed for piece in pieces], sample_rate)
+        emotion = self.applied_emotion(params.emotion)
+        key = cache_key(
+            engine=self._engine.capabilities.name,
+            voice=voice.voice_id,
+            voice_version=voice.version,
+            text=normalized,
+            speed=params.speed,
+            pitch=params.pitch,
+            emotion=emotion,
+            format=fmt.value,
+        )
+        description = AudioDescription(
+            format=fmt,
+            media_type=MEDIA_TYPES[fmt],
+            sample_rate=self._engine.capabilities.sample_rate,
+            voice_id=voice.voice_id,
+            voice_used=self._engine.voice_used(voice),
+            emotion_requested=params.emotion,
+            emotion_applied=emotion,
+            characters=len(text),
+            cached=False,
+        )
+        return _Plan(text, voice, params, fmt, pieces, key, description)
+
+    def _finish_piece(self, audio: np.ndarray, piece: Sentence, params: SynthesisParameters) -> np.ndarray:
+        """Engine output -> the samples the client hears for this piece, its pause included."""
+        rate = self._engine.capabilities.sample_rate
         if params.pitch != 1.0:
-            joined = change_pitch(joined, sample_rate, params.pitch)
-        return peak_normalize(joined)
+            audio = change_pitch(audio, rate, params.pitch)
+        return with_pause(limit_peak(audio), piece.pause_after / params.speed, rate)
+
+    async def _lookup(self, plan: _Plan) -> CachedAudio | None:
+        hit = await self._cache.get(plan.key)
+        self._metrics.cache_lookup(hit is not None)
+        return hit
+
+    def _submit(self, plan: _Plan) -> SynthesisJob:
+        return self._scheduler.submit([piece.text for piece in plan.pieces], plan.voice, plan.params.speed)
 
     async def synthesize(
         self, text: str, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat
     ) -> SynthesisResult:
-        """Check, render off the event loop within the request timeout, and encode."""
-        text = self.check_text(text)
-        if not self._engine.loaded:
-            raise EngineNotReadyError("the engine is still loading; retry in a few seconds")
+        """The whole response: from the cache, or synthesized within the request timeout."""
         started = time.perf_counter()
-        sample_rate = self._engine.capabilities.sample_rate
+        plan = self._plan(text, voice, params, fmt)
+        if hit := await self._lookup(plan):
+            return SynthesisResult(
+                _cached(plan.description, hit), hit.audio, hit.duration, time.perf_counter() - started
+            )
+        job = self._submit(plan)
+        parts: list[np.ndarray] = []
         try:
             with anyio.fail_after(self._timeout):
-                samples = await anyio.to_thread.run_sync(self.render, text, voice, params, limiter=self._limiter)
-                audio = await anyio.to_thread.run_sync(encode_audio, samples, sample_rate, fmt)
+                async for audio in job.results():
+                    piece = plan.pieces[len(parts)]
+                    parts.append(await anyio.to_thread.run_sync(self._finish_piece, audio, piece, plan.params))
+                samples = np.concatenate(parts)
+                encoded = await anyio.to_thread.run_sync(encode_audio, samples, plan.description.sample_rate, fmt)
         except TimeoutError as exc:
             raise SynthesisTimeoutError(
                 f"synthesis took longer than {self._timeout:g} s (api.timeout / MEGATTS3_TIMEOUT)"
             ) from exc
+        finally:
+            if len(parts) < len(plan.pieces):
+                self._scheduler.cancel(job)
+        duration = samples.size / plan.description.sample_rate
+        await self._store(plan, encoded, duration)
         elapsed = time.perf_counter() - started
-        duration = len(samples) / sample_rate
+        self._record(plan, elapsed, duration, "whole")
+        return SynthesisResult(plan.description, encoded, duration, elapsed)
+
+    async def open_stream(
+        self, text: str, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat
+    ) -> SynthesisStream:
+        """Admit a streamed synthesis; errors (busy, bad text) are raised here, before any byte is sent."""
+        started = time.perf_counter()
+        plan = self._plan(text, voice, params, fmt)
+        if hit := await self._lookup(plan):
+            return SynthesisStream(_cached(plan.description, hit), _single(hit.audio))
+        job = self._submit(plan)
+        return SynthesisStream(plan.description, self._stream(plan, job, started))
+
+    async def _stream(self, plan: _Plan, job: SynthesisJob, started: float) -> AsyncIterator[bytes]:
+        rate = plan.description.sample_rate
+        encoder = open_stream_encoder(plan.fmt, rate)
+        results = job.results()
+        parts: list[np.ndarray] = []
+        try:
+            while len(parts) < len(plan.pieces):
+                # The deadline is applied to each wait, never across a yield: a cancel scope left
+                # open while the generator is suspended would cancel the response's sender instead.
+                audio = None
+                with anyio.move_on_after(started + self._timeout - time.perf_counter()):
+                    audio = await anext(results)
+                if audio is None:
+                    log.warning("stream stopped at its %g s limit (api.timeout)", self._timeout)
+                    return
+                piece = plan.pieces[len(parts)]
+                samples = await anyio.to_thread.run_sync(self._finish_piece, audio, piece, plan.params)
+                parts.append(samples)
+                if len(parts) == 1:
+                    self._metrics.first_audio_latency.observe(time.perf_counter() - started)
+                if data := await anyio.to_thread.run_sync(encoder.encode, samples):
+                    yield data
+            if tail := encoder.finish():
+                yield tail
+        finally:
+            if len(parts) < len(plan.pieces):
+                self._scheduler.cancel(job)
+                log.info("stream ended after %d of %d pieces; the rest is cancelled", len(parts), len(plan.pieces))
+        samples = np.concatenate(parts)
+        duration = samples.size / rate
+        encoded = await anyio.to_thread.run_sync(encode_audio, samples, rate, plan.fmt)
+        await self._cache.put(
+            plan.key, CachedAudio(encoded, duration, plan.description.voice_used), plan.voice.voice_id
+        )
+        self._record(plan, time.perf_counter() - started, duration, "stream")
+
+    async def _store(self, plan: _Plan, encoded: bytes, duration: float) -> None:
+        entry = CachedAudio(encoded, duration, plan.description.voice_used)
+        await self._cache.put(plan.key, entry, plan.voice.voice_id)
+
+    def _record(self, plan: _Plan, elapsed: float, duration: float, mode: str) -> None:
+        self._metrics.synthesis_done(
+            mode=mode, seconds=elapsed, audio_seconds=duration, characters=plan.description.characters
+        )
         # Starts with the number so that `awk '{print $4}'` on the default log format reads it.
         log.info(
-            "%.3f synthesis_time voice=%s characters=%d audio_seconds=%.2f rtf=%.3f format=%s",
+            "%.3f synthesis_time request_id=%s voice=%s characters=%d audio_seconds=%.2f rtf=%.3f format=%s mode=%s",
             elapsed,
-            voice.voice_id,
-            len(text),
+            current_request_id(),
+            plan.voice.voice_id,
+            plan.description.characters,
             duration,
             elapsed / duration if duration else 0.0,
-            fmt.value,
+            plan.fmt.value,
+            mode,
         )
-        return SynthesisResult(
-            audio=audio,
-            format=fmt,
-            media_type=MEDIA_TYPES[fmt],
-            sample_rate=sample_rate,
-            duration=duration,
-            voice_id=voice.voice_id,
-            emotion_requested=params.emotion,
-            emotion_applied=self.applied_emotion(params.emotion),
-            synthesis_time=elapsed,
-            characters=len(text),
-        )
+
+    async def invalidate_voice(self, voice_id: str) -> None:
+        """Drop the cached audio of a voice that was deleted or replaced."""
+        await self._cache.invalidate(voice_id)
+
+
+def _cached(description: AudioDescription, hit: CachedAudio) -> AudioDescription:
+    return AudioDescription(**{**description.__dict__, "voice_used": hit.voice_used, "cached": True})
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data

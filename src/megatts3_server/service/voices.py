@@ -53,6 +53,10 @@ class VoiceService:
         self._engine = engine
         self._storage = storage
 
+    def open(self) -> None:
+        """Open the store (recovering from any interrupted write); call once at start-up."""
+        self._store.open()
+
     def _builtin_infos(self) -> list[VoiceInfo]:
         engine_name = self._engine.capabilities.name
         return [
@@ -104,7 +108,12 @@ class VoiceService:
         stored = self._store.get(voice_id)
         if stored is None:
             raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
-        return VoiceContext(voice_id=stored.id, meta=stored.meta, arrays=self._store.load_arrays(stored.id))
+        return VoiceContext(
+            voice_id=stored.id,
+            meta=stored.meta,
+            arrays=self._store.load_arrays(stored.id),
+            version=f"{stored.created_at}:{stored.content_sha256}",
+        )
 
     def read_reference(self, audio_bytes: bytes, latent_bytes: bytes | None) -> Reference:
         """Decode and check an uploaded reference recording (and its latent, if any)."""
@@ -137,7 +146,10 @@ class VoiceService:
     def one_shot_context(reference: Reference, prepared: PreparedVoice) -> VoiceContext:
         """A voice context for one request, named after the reference's content hash."""
         return VoiceContext(
-            voice_id=f"upload-{reference.content_sha256[:12]}", meta=prepared.meta, arrays=prepared.arrays
+            voice_id=f"upload-{reference.content_sha256[:12]}",
+            meta=prepared.meta,
+            arrays=prepared.arrays,
+            version=reference.content_sha256,
         )
 
     def check_new_id(self, voice_id: str) -> str:

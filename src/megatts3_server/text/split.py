@@ -25,12 +25,13 @@ class Sentence:
     pause_after: float
 
 
-def split_sentences(text: str, max_chars: int) -> list[Sentence]:
+def split_sentences(text: str, max_chars: int, first_max_chars: int | None = None) -> list[Sentence]:
     """Split at paragraphs and sentence ends; split longer sentences at clauses, then spaces.
 
     No piece is longer than ``max_chars``; a run with no break at all (Chinese without punctuation)
     is cut at ``max_chars``. Pieces with nothing to speak (only punctuation) are dropped, and the
-    last piece has no pause after it.
+    last piece has no pause after it. ``first_max_chars`` asks for a shorter first piece (so that
+    its audio comes sooner), split only at clause breaks.
     """
     if max_chars < 1:
         raise ValueError("max_chars must be positive")
@@ -41,25 +42,32 @@ def split_sentences(text: str, max_chars: int) -> list[Sentence]:
             last = index == len(sentences) - 1
             pieces.extend(_fit(sentence.strip(), max_chars, PAUSE_PARAGRAPH if last else PAUSE_SENTENCE))
     pieces = [piece for piece in pieces if _SPEAKABLE.search(piece.text)]
+    if first_max_chars is not None and pieces and len(pieces[0].text) > first_max_chars:
+        pieces[:1] = _fit(pieces[0].text, first_max_chars, pieces[0].pause_after, cut=False)
+        pieces = [piece for piece in pieces if _SPEAKABLE.search(piece.text)]
     if pieces:
         pieces[-1] = Sentence(pieces[-1].text, 0.0)
     return pieces
 
 
-def _fit(sentence: str, max_chars: int, pause: float) -> list[Sentence]:
-    """``sentence`` as pieces of at most ``max_chars``, the last one followed by ``pause``."""
+def _fit(sentence: str, max_chars: int, pause: float, *, cut: bool = True) -> list[Sentence]:
+    """``sentence`` as pieces of at most ``max_chars``, the last one followed by ``pause``.
+
+    With ``cut=False`` only clause breaks split: a clause stays whole, however long.
+    """
     if len(sentence) <= max_chars:
         return [Sentence(sentence, pause)]
     clauses = _pack([m[0] for m in _CLAUSES.finditer(sentence) if m[0].strip()], max_chars)
     pieces: list[Sentence] = []
     for index, clause in enumerate(clauses):
         after = pause if index == len(clauses) - 1 else PAUSE_CLAUSE
-        if len(clause) <= max_chars:
+        if len(clause) <= max_chars or not cut:
             pieces.append(Sentence(clause, after))
             continue
         runs = _pack(re.findall(r"\S+\s*", clause), max_chars)
         for run_index, run in enumerate(runs):
-            pieces.extend(_cut(run, max_chars, after if run_index == len(runs) - 1 else PAUSE_CUT))
+            run_pause = after if run_index == len(runs) - 1 else PAUSE_CUT
+            pieces.extend(_cut(run, max_chars, run_pause))
     return pieces
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from megatts3_server.audio import DecodedAudio, trim_silence
 from megatts3_server.engines.base import (
+    BatchItem,
     BuiltinVoice,
+    CancelToken,
     Engine,
     EngineCapabilities,
     PreparedVoice,
@@ -19,7 +24,10 @@ from megatts3_server.engines.base import (
 )
 from megatts3_server.engines.kokoro.model_files import assemble_model, load_vocabulary, load_voice_packs
 from megatts3_server.engines.kokoro.voice_match import VoiceFeatures, distance, voice_features
-from megatts3_server.errors import EngineNotReadyError, InvalidRequestError
+from megatts3_server.errors import EngineNotReadyError, InvalidRequestError, SynthesisCancelledError
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +68,17 @@ def _split_phonemes(phonemes: str, limit: int) -> list[str]:
 class KokoroEngine(Engine):
     """Kokoro-82M: fast neural TTS; Mandarin, English and mixed text; five stock voices."""
 
-    def __init__(self, cache_dir: Path, threads: int = 0) -> None:
+    def __init__(self, cache_dir: Path, threads: int = 0, batch_size: int = 1) -> None:
         self._cache_dir = cache_dir
         self._threads = threads or os.cpu_count() or 1
-        self._session = None
+        self._model: Path | None = None
+        self._session: InferenceSession | None = None
+        # Sessions by intra-op thread count: a batch of n pieces runs n calls side by side, each on
+        # its share of the cores (the model itself only takes one sequence per call).
+        self._sessions: dict[int, InferenceSession] = {}
+        self._batch_pool = ThreadPoolExecutor(max(1, min(batch_size, self._threads)), "kokoro-batch")
+        # espeak-ng (through ctypes) and jieba are not thread-safe; phonemizing is quick next to inference.
+        self._phonemize_lock = threading.Lock()
         self._vocab: dict[str, int] = {}
         self._packs: dict[str, np.ndarray] = {}
         self._phonemize = None
@@ -74,7 +89,7 @@ class KokoroEngine(Engine):
             sample_rate=SAMPLE_RATE,
             languages=("zh", "en"),
             emotions=frozenset({"neutral"}),
-            max_batch_size=1,
+            max_batch_size=batch_size,
             voice_cloning=False,
             accepts_latent=False,
             device="cpu",
@@ -92,25 +107,33 @@ class KokoroEngine(Engine):
         with self._load_lock:
             if self._session is not None:
                 return
-            import onnxruntime
 
             from megatts3_server.engines.kokoro.phonemes import Phonemizer
 
             model = assemble_model(self._cache_dir)
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = self._threads
-            options.inter_op_num_threads = 1
-            try:
-                session = onnxruntime.InferenceSession(
-                    str(model), sess_options=options, providers=["CPUExecutionProvider"]
-                )
-            except Exception as exc:  # onnxruntime raises its own untyped errors
-                raise EngineNotReadyError(f"cannot load the Kokoro model {model}: {exc}") from exc
+            self._model = model
+            session = self._session_with(self._threads)
             self._vocab = load_vocabulary()
             self._packs = load_voice_packs()
             self._phonemize = Phonemizer()
             self._session = session
             log.info("kokoro engine loaded: %s, %d threads, %d voices", model, self._threads, len(self._packs))
+
+    def _session_with(self, threads: int) -> InferenceSession:
+        """The inference session using ``threads`` intra-op threads (created on first use)."""
+        import onnxruntime
+
+        if threads not in self._sessions:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            try:
+                self._sessions[threads] = onnxruntime.InferenceSession(
+                    str(self._model), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                raise EngineNotReadyError(f"cannot load the Kokoro model {self._model}: {exc}") from exc
+        return self._sessions[threads]
 
     def _require_loaded(self) -> None:
         if self._session is None:
@@ -142,31 +165,65 @@ class KokoroEngine(Engine):
             raise InvalidRequestError(f"voice {voice.voice_id!r} refers to an unknown Kokoro pack {pack!r}")
         return self._packs[pack]
 
-    def _run(self, phonemes: str, style: np.ndarray, speed: float) -> np.ndarray:
+    def _run(
+        self, session: InferenceSession, phonemes: str, style: np.ndarray, speed: float, cancel: CancelToken | None
+    ) -> np.ndarray:
+        import onnxruntime
+
         tokens = [self._vocab[symbol] for symbol in phonemes if symbol in self._vocab]
         if not tokens:
             return np.zeros(0, np.float32)
         row = style[min(len(tokens), len(style)) - 1]
-        audio = self._session.run(  # type: ignore[union-attr]
-            None,
-            {
-                "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-                "style": row.reshape(1, -1).astype(np.float32),
-                "speed": np.array([speed], dtype=np.float32),
-            },
-        )[0]
+        options = onnxruntime.RunOptions()
+        unregister = cancel.register(lambda: setattr(options, "terminate", True)) if cancel else None
+        try:
+            audio = session.run(
+                None,
+                {
+                    "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+                    "style": row.reshape(1, -1).astype(np.float32),
+                    "speed": np.array([speed], dtype=np.float32),
+                },
+                options,
+            )[0]
+        except Exception as exc:  # a terminated run raises onnxruntime's untyped error
+            if cancel is not None and cancel.cancelled:
+                raise SynthesisCancelledError("synthesis was cancelled") from exc
+            raise
+        finally:
+            if unregister is not None:
+                unregister()
         return trim_silence(np.asarray(audio, np.float32).ravel(), SAMPLE_RATE)
 
     def phonemes(self, text: str) -> str:
         """The phoneme string the engine speaks for ``text`` (for diagnostics and tests)."""
         self._require_loaded()
-        return self._phonemize(text)  # type: ignore[misc]
+        with self._phonemize_lock:
+            return self._phonemize(text)  # type: ignore[misc]
 
-    def synthesize(self, text: str, voice: VoiceContext, *, speed: float = 1.0) -> np.ndarray:
-        self._require_loaded()
-        style = self._style_table(voice)
-        pieces = [self._run(chunk, style, speed) for chunk in _split_phonemes(self.phonemes(text), _MAX_PHONEMES)]
+    def _speak(self, item: BatchItem, session: InferenceSession) -> np.ndarray:
+        style = self._style_table(item.voice)
+        pieces = []
+        for chunk in _split_phonemes(self.phonemes(item.text), _MAX_PHONEMES):
+            if item.cancel is not None and item.cancel.cancelled:
+                raise SynthesisCancelledError("synthesis was cancelled")
+            pieces.append(self._run(session, chunk, style, item.speed, item.cancel))
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+    def synthesize(
+        self, text: str, voice: VoiceContext, *, speed: float = 1.0, cancel: CancelToken | None = None
+    ) -> np.ndarray:
+        self._require_loaded()
+        return self._speak(BatchItem(text, voice, speed, cancel), self._session)
+
+    def synthesize_batch(self, items: Sequence[BatchItem]) -> list[np.ndarray]:
+        """Run the items side by side, the cores shared between them."""
+        self._require_loaded()
+        if len(items) <= 1:
+            return [self._speak(item, self._session) for item in items]
+        with self._load_lock:
+            session = self._session_with(max(1, self._threads // len(items)))
+        return list(self._batch_pool.map(lambda item: self._speak(item, session), items))
 
     def voice_used(self, voice: VoiceContext) -> str:
         return "custom style" if "style" in voice.arrays else str(voice.meta.get("pack", voice.voice_id))

@@ -1,0 +1,120 @@
+"""The OpenAI-compatible speech API: POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices.
+
+The official ``openai`` SDK works against it unchanged (base_url=http://host:9000/v1). OpenAI's
+voice names map onto the built-in voices; any voice id of this service works as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Literal
+
+import anyio
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from megatts3_server import __version__
+from megatts3_server.api.dependencies import Services, get_services
+from megatts3_server.api.security import GUARDS
+from megatts3_server.api.tts import audio_headers, speak
+from megatts3_server.audio import parse_format
+from megatts3_server.errors import ServiceError
+from megatts3_server.service.synthesis import SynthesisParameters
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=GUARDS)
+
+MODELS = ("megatts3", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+# OpenAI voice name -> built-in voice (the stock packs: four female voices, one male).
+OPENAI_VOICES = {
+    "alloy": "voice_001",
+    "coral": "voice_001",
+    "nova": "voice_002",
+    "sage": "voice_002",
+    "shimmer": "voice_003",
+    "ballad": "voice_003",
+    "marin": "voice_004",
+    "fable": "voice_004",
+    "echo": "voice_005",
+    "onyx": "voice_005",
+    "ash": "voice_005",
+    "verse": "voice_005",
+    "cedar": "voice_005",
+}
+_CREATED = int(time.time())
+
+
+class ModelNotFoundError(ServiceError):
+    status = 404
+    code = "model_not_found"
+
+
+class SpeechRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # newer SDK fields must not break older servers
+
+    model: str = Field(..., description=f"One of {', '.join(MODELS)}")
+    input: str = Field(..., max_length=4096)
+    voice: str = Field(..., description="An OpenAI voice name or a voice id of this service")
+    response_format: str = Field("mp3", description="mp3, opus, aac, flac, wav or pcm (24 kHz s16le)")
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    instructions: str | None = Field(None, description="Accepted; this engine does not steer style by prompt")
+    stream_format: Literal["audio", "sse"] = "audio"
+    stream: bool = Field(False, description="Extension: send audio sentence by sentence as it is made")
+
+
+@router.post("/audio/speech", summary="OpenAI-compatible text to speech")
+async def speech(body: SpeechRequest, services: Services = Depends(get_services)) -> Response:
+    if body.model not in MODELS:
+        raise ModelNotFoundError(f"model {body.model!r} does not exist; GET /v1/models lists them")
+    fmt = parse_format(body.response_format)
+    services.synthesis.check_text(body.input)
+    voice_id = OPENAI_VOICES.get(body.voice.lower(), body.voice)
+    context = await anyio.to_thread.run_sync(services.voices.context, voice_id)
+    params = SynthesisParameters(speed=body.speed)
+    note = {"X-Instructions-Applied": "false"} if body.instructions else None
+    if body.stream_format == "sse":
+        opened = await services.synthesis.open_stream(body.input, context, params, fmt)
+        headers = {**audio_headers(opened.description), **(note or {})}
+        return StreamingResponse(_sse(opened.chunks), media_type="text/event-stream", headers=headers)
+    return await speak(services, body.input, context, params, fmt, stream=body.stream, extra_headers=note)
+
+
+async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
+        yield f"data: {json.dumps(event)}\n\n".encode()
+    done = {"type": "speech.audio.done", "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}}
+    yield f"data: {json.dumps(done)}\n\n".encode()
+
+
+@router.get("/models", summary="OpenAI-compatible model list")
+async def models() -> dict[str, object]:
+    return {
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": _CREATED, "owned_by": "megatts3-server"} for name in MODELS
+        ],
+    }
+
+
+@router.get("/models/{model_id}", summary="One model")
+async def model(model_id: str) -> dict[str, object]:
+    if model_id not in MODELS:
+        raise ModelNotFoundError(f"model {model_id!r} does not exist")
+    return _model_card(model_id)
+
+
+def _model_card(name: str) -> dict[str, object]:
+    return {"id": name, "object": "model", "created": _CREATED, "owned_by": f"megatts3-server {__version__}"}
+
+
+@router.get("/audio/voices", summary="Voices usable in /v1/audio/speech")
+async def voices(services: Services = Depends(get_services)) -> dict[str, object]:
+    infos = await anyio.to_thread.run_sync(services.voices.list)
+    return {
+        "voices": [{"id": info.id, "name": info.name, "type": info.type} for info in infos],
+        "aliases": OPENAI_VOICES,
+    }

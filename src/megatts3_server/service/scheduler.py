@@ -1,0 +1,214 @@
+"""Bounded, fair scheduling of engine work: a fixed pool of worker threads and a bounded admission.
+
+A request becomes a job: its text pieces in order. Workers take pieces round-robin across jobs, so a
+long text never holds up short requests behind it, and each job's first piece goes out alone so its
+first audio comes back as early as possible. Later pieces are batched (up to ``batch_size``, from one
+or several jobs) for engines that run batches. Results reach the event loop in piece order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from megatts3_server.engines.base import BatchItem, CancelToken, Engine, VoiceContext
+from megatts3_server.errors import QueueFullError, ServiceError
+
+log = logging.getLogger(__name__)
+
+# Retry-After for a full queue, before any job has been timed.
+_DEFAULT_JOB_SECONDS = 5.0
+
+
+@dataclass(eq=False)
+class SynthesisJob:
+    """One request's pieces; ``results()`` yields their audio in order on the event loop."""
+
+    pieces: Sequence[str]
+    voice: VoiceContext
+    speed: float
+    loop: asyncio.AbstractEventLoop
+    cancel: CancelToken = field(default_factory=CancelToken)
+    next_piece: int = 0
+    started: float = field(default_factory=time.monotonic)
+    _done: dict[int, np.ndarray | BaseException] = field(default_factory=dict)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def remaining(self) -> int:
+        return len(self.pieces) - self.next_piece
+
+    def deliver(self, index: int, outcome: np.ndarray | BaseException) -> None:
+        """Called from a worker thread."""
+        self.loop.call_soon_threadsafe(self._store, index, outcome)
+
+    def _store(self, index: int, outcome: np.ndarray | BaseException) -> None:
+        self._done[index] = outcome
+        self._ready.set()
+
+    async def results(self) -> AsyncIterator[np.ndarray]:
+        for index in range(len(self.pieces)):
+            while index not in self._done:
+                self._ready.clear()
+                await self._ready.wait()
+            outcome = self._done.pop(index)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            yield outcome
+
+
+class Scheduler:
+    """Runs synthesis jobs on ``workers`` threads with at most ``max_queue`` jobs admitted at once."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        workers: int,
+        max_queue: int,
+        batch_size: int,
+        on_depth_change: Callable[[int], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._workers = max(1, workers)
+        self._max_queue = max_queue
+        self._batch_size = max(1, batch_size)
+        self._on_depth_change = on_depth_change
+        self._waiting: collections.deque[SynthesisJob] = collections.deque()
+        self._admitted: set[SynthesisJob] = set()
+        self._condition = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._stopping = False
+        self._job_seconds = _DEFAULT_JOB_SECONDS
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    @property
+    def depth(self) -> int:
+        """Jobs admitted and not finished (running or waiting)."""
+        return len(self._admitted)
+
+    @property
+    def saturated(self) -> bool:
+        return self.depth >= self._max_queue
+
+    def start(self) -> None:
+        for number in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"synthesis-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            jobs = list(self._admitted)
+            self._condition.notify_all()
+        for job in jobs:
+            self.cancel(job)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def submit(self, pieces: Sequence[str], voice: VoiceContext, speed: float) -> SynthesisJob:
+        """Admit a job or refuse it at once with 503 and an estimate of when to retry."""
+        job = SynthesisJob(pieces=pieces, voice=voice, speed=speed, loop=asyncio.get_running_loop())
+        with self._condition:
+            if len(self._admitted) >= self._max_queue:
+                wait = self._job_seconds * len(self._admitted) / self._workers
+                raise QueueFullError(
+                    f"the service is busy ({len(self._admitted)} requests in progress); retry in a few seconds",
+                    retry_after=wait,
+                )
+            self._admitted.add(job)
+            if pieces:
+                self._waiting.append(job)
+                self._condition.notify()
+            depth = len(self._admitted)
+        if not pieces:
+            self._finish(job)
+        self._report_depth(depth)
+        return job
+
+    def cancel(self, job: SynthesisJob) -> None:
+        """Stop a job: running engine calls are aborted, waiting pieces dropped, its place freed."""
+        job.cancel.cancel()
+        with self._condition:
+            if job in self._waiting:
+                self._waiting.remove(job)
+        self._finish(job)
+
+    def _finish(self, job: SynthesisJob) -> None:
+        with self._condition:
+            if job not in self._admitted:
+                return
+            self._admitted.discard(job)
+            depth = len(self._admitted)
+            if not job.cancel.cancelled:
+                # Smoothed time per job, for Retry-After.
+                self._job_seconds = 0.8 * self._job_seconds + 0.2 * (time.monotonic() - job.started)
+        self._report_depth(depth)
+
+    def _report_depth(self, depth: int) -> None:
+        if self._on_depth_change is not None:
+            self._on_depth_change(depth)
+
+    def _take_batch(self) -> list[tuple[SynthesisJob, int]]:
+        """Pieces for one engine call; called with the condition held and a job waiting."""
+        batch: list[tuple[SynthesisJob, int]] = []
+        while self._waiting and len(batch) < self._batch_size:
+            job = self._waiting.popleft()
+            first = job.next_piece == 0
+            take = 1 if first or len(self._waiting) > 0 else min(job.remaining, self._batch_size - len(batch))
+            for _ in range(take):
+                batch.append((job, job.next_piece))
+                job.next_piece += 1
+            if job.remaining:
+                self._waiting.append(job)
+            if first:
+                break
+        return batch
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                while not self._waiting and not self._stopping:
+                    self._condition.wait()
+                if self._stopping:
+                    return
+                batch = self._take_batch()
+            self._run(batch)
+
+    def _run(self, batch: list[tuple[SynthesisJob, int]]) -> None:
+        live = [(job, index) for job, index in batch if not job.cancel.cancelled]
+        if not live:
+            return
+        items = [BatchItem(job.pieces[index], job.voice, job.speed, job.cancel) for job, index in live]
+        outcomes = self._synthesize(items)
+        if len(items) > 1 and any(isinstance(outcome, BaseException) for outcome in outcomes):
+            # One failing item (a cancelled request, a bad voice) must not take the others down with it.
+            outcomes = [self._synthesize([item])[0] for item in items]
+        for (job, index), outcome in zip(live, outcomes, strict=True):
+            job.deliver(index, outcome)
+            if isinstance(outcome, BaseException) or index == len(job.pieces) - 1:
+                self._finish(job)
+                if isinstance(outcome, BaseException):
+                    with self._condition:
+                        if job in self._waiting:
+                            self._waiting.remove(job)
+
+    def _synthesize(self, items: list[BatchItem]) -> list[np.ndarray | BaseException]:
+        try:
+            return list(self._engine.synthesize_batch(items))
+        except ServiceError as exc:
+            return [exc] * len(items)
+        except Exception as exc:
+            log.exception("engine failure on a batch of %d pieces", len(items))
+            return [exc] * len(items)
