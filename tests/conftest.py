@@ -47,6 +47,15 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
         yield http
 
 
+@pytest.fixture(scope="session")
+def reference_wav(client: httpx.Client) -> bytes:
+    """A few seconds of real speech (from the service itself), as a WAV upload."""
+    text = "The quick brown fox jumps over the lazy dog, and then it runs back home."
+    response = client.post("/api/v1/tts/synthesize", json={"text": text, "voice_id": "voice_005"})
+    response.raise_for_status()
+    return response.content
+
+
 @pytest.fixture
 def fresh_server(tmp_path: Path, model_cache: Path) -> Iterator[ServerProcess]:
     """A server with its own empty storage, for tests that restart it; started by the test."""
