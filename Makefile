@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test serve test lint bench clean
+.PHONY: install install-test serve test lint bench bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ test: install-test
 
 bench: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/engine_rtf.py
+
+bench-load: install-test
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/serve_load.py
 
 clean:
 	rm -rf $(VENV) storage logs .pytest_cache
