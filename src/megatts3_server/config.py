@@ -183,6 +183,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_RATE_LIMIT_STORAGE": "api.rate_limit.storage",
     "MEGATTS3_MAX_QUEUE": "api.scheduler.max_queue",
     "MEGATTS3_METRICS_PORT": "api.monitoring.metrics_port",
+    "MEGATTS3_FORWARDED_ALLOW_IPS": "api.forwarded_allow_ips",
 }
 # Variables holding a list, written comma-separated.
 _LIST_VARIABLES = frozenset({"MEGATTS3_API_KEYS"})

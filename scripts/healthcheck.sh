@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Health check of a megatts3-server deployment, as the guide describes it:
+#   1. the service answers HTTP 200 on /health (and says whether its model is loaded);
+#   2. GPU memory through nvidia-smi, or a clear line that there is no NVIDIA GPU;
+#   3. disk usage of the storage folder, with a warning over the threshold.
+# Exit status: 0 healthy, 1 the service is down or unhealthy, 2 healthy but with a warning (disk).
+#
+# Usage: scripts/healthcheck.sh [-u URL] [-s STORAGE_DIR] [-t DISK_WARN_PERCENT]
+#   defaults: MEGATTS3_URL or http://localhost:9000, MEGATTS3_STORAGE_DIR or ./storage, 80
+set -uo pipefail
+
+url="${MEGATTS3_URL:-http://localhost:9000}"
+storage="${MEGATTS3_STORAGE_DIR:-storage}"
+threshold=80
+
+while getopts "u:s:t:h" option; do
+    case "$option" in
+        u) url="$OPTARG" ;;
+        s) storage="$OPTARG" ;;
+        t) threshold="$OPTARG" ;;
+        h) sed -n '2,10p' "$0"; exit 0 ;;
+        *) exit 64 ;;
+    esac
+done
+
+status=0
+
+echo "== service: $url/health"
+if body=$(curl -fsS --max-time 10 "$url/health" 2>&1); then
+    echo "OK   HTTP 200"
+    echo "     $body"
+    if ! grep -q '"model_loaded":true' <<<"$body"; then
+        echo "WARN the model is not loaded yet"
+        status=1
+    fi
+else
+    echo "FAIL the service does not answer: $body"
+    status=1
+fi
+
+echo "== GPU"
+if command -v nvidia-smi >/dev/null 2>&1 && gpus=$(nvidia-smi --query-gpu=index,name,memory.used,memory.total,utilization.gpu --format=csv,noheader 2>/dev/null); then
+    while IFS= read -r line; do echo "OK   $line"; done <<<"$gpus"
+else
+    echo "INFO no NVIDIA GPU found (nvidia-smi unavailable or no device); the service runs on the CPU"
+fi
+
+echo "== storage: $storage"
+if [ -d "$storage" ]; then
+    used=$(df -P "$storage" | awk 'NR==2 {gsub("%", "", $5); print $5}')
+    size=$(du -sh "$storage" 2>/dev/null | cut -f1)
+    if [ "$used" -gt "$threshold" ]; then
+        echo "WARN disk ${used}% used (over ${threshold}%); storage holds ${size}"
+        [ "$status" -eq 0 ] && status=2
+    else
+        echo "OK   disk ${used}% used; storage holds ${size}"
+    fi
+else
+    echo "WARN storage folder $storage does not exist"
+    [ "$status" -eq 0 ] && status=2
+fi
+
+exit "$status"

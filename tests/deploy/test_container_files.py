@@ -1,0 +1,76 @@
+"""What can be checked of the container files without a Docker engine: the Dockerfile lint, the
+compose file against the Compose specification, and that both say what the guide asks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker" / "megatts3" / "docker-compose.yml"
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).parent / name)
+    assert Path(found).exists(), f"{name} is missing: pip install -e '.[test]'"
+    return found
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    result = subprocess.run([_tool("hadolint"), str(REPO / "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_runs_as_non_root_with_a_healthcheck() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert "USER 10001" in text
+    assert "HEALTHCHECK" in text and "/health" in text
+    assert "ARG VARIANT=cpu" in text and "base-cuda" in text
+
+
+def test_compose_file_is_valid_compose() -> None:
+    result = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_service_is_the_guides() -> None:
+    compose = yaml.safe_load(COMPOSE.read_text())
+    service = compose["services"]["megatts3"]
+    assert service["container_name"] == "ai-sound-megatts3"
+    assert service["restart"] == "unless-stopped"
+    assert service["ports"] == ["9000:9000"]
+    environment = service["environment"]
+    for key, value in {
+        "CUDA_VISIBLE_DEVICES": "0",
+        "API_HOST": "0.0.0.0",
+        "API_PORT": "9000",
+        "MODEL_CACHE_DIR": "/app/storage/cache",
+        "VOICE_STORAGE_DIR": "/app/storage/voices",
+        "LOG_LEVEL": "INFO",
+        "WORKERS": "2",
+    }.items():
+        assert environment[key] == value, key
+    volumes = service["volumes"]
+    assert any(v.endswith(":/app/checkpoints:ro") for v in volumes)
+    assert any(v.endswith(":/app/voice_profiles") for v in volumes)
+    assert service["deploy"]["resources"]["limits"] == {"memory": "8g", "cpus": "4"}
+    assert service["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    check = service["healthcheck"]
+    assert (check["interval"], check["timeout"], check["retries"], check["start_period"]) == ("30s", "15s", 3, "120s")
+    assert compose["networks"]["ai-sound-network"]["external"] is True
+    assert {"redis", "nginx"} <= set(compose["services"])
+    assert compose["services"]["nginx"]["profiles"] == ["proxy"]
+
+
+def test_shell_scripts_pass_shellcheck() -> None:
+    scripts = [REPO / "scripts" / "healthcheck.sh", REPO / ".ci" / "run"]
+    result = subprocess.run([_tool("shellcheck"), *map(str, scripts)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

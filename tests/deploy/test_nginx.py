@@ -1,0 +1,83 @@
+"""docker/megatts3/nginx.conf in front of the real service: streaming passes unbuffered, uploads go
+through, the body limit matches the service's, the client's request id travels on."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.server import ServerProcess, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "docker" / "megatts3" / "nginx.conf"
+
+
+@pytest.fixture(scope="module")
+def proxy(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if binary is None:
+        pytest.fail("nginx is not installed (apt-get install nginx-light; .ci/run does it)")
+    folder = tmp_path_factory.mktemp("nginx")
+    port = free_port()
+    # The shipped file, with only the addresses and the writable paths of a container swapped for ours.
+    text = (
+        CONFIG.read_text()
+        .replace("server megatts3:9000;", f"server 127.0.0.1:{server.port};")
+        .replace("listen 80;", f"listen 127.0.0.1:{port};")
+        .replace("/tmp/", f"{folder}/")
+        .replace("access_log /dev/stdout;", f"access_log {folder}/access.log;")
+        .replace("error_log /dev/stderr warn;", f"error_log {folder}/error.log warn;")
+    )
+    config = folder / "nginx.conf"
+    config.write_text(text)
+    check = subprocess.run([binary, "-t", "-c", str(config), "-p", str(folder)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    process = subprocess.Popen([binary, "-c", str(config), "-p", str(folder), "-g", "daemon off;"])
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_streamed_synthesis_arrives_in_pieces_through_the_proxy(proxy: str) -> None:
+    text = "通过代理的流式合成。第一句话说完了。第二句话也说完了。第三句话是最后一句。" * 2
+    body = {"text": text, "voice_id": "voice_001", "format": "pcm", "stream": True}
+    arrivals = []
+    started = time.perf_counter()
+    with httpx.stream("POST", f"{proxy}/api/v1/tts/synthesize", json=body, timeout=120) as response:
+        assert response.status_code == 200
+        for chunk in response.iter_raw():
+            arrivals.append((time.perf_counter() - started, len(chunk)))
+    total = time.perf_counter() - started
+    assert len(arrivals) > 2
+    # Unbuffered: the first audio reaches the client well before the last.
+    assert arrivals[0][0] < 0.5 * total, arrivals
+
+
+def test_upload_and_request_id_go_through(proxy: str, reference_wav: bytes) -> None:
+    files = {"voice_file": ("ref.wav", reference_wav, "audio/wav")}
+    headers = {"X-Request-ID": "via-nginx-1"}
+    with httpx.Client(base_url=proxy, timeout=120) as client:
+        response = client.post("/api/v1/voices/upload", files=files, data={"voice_id": "via_nginx"}, headers=headers)
+        assert response.status_code == 201, response.text
+        assert response.headers["X-Request-ID"] == "via-nginx-1"
+        assert client.delete("/api/v1/voices/via_nginx").status_code == 200
+
+
+def test_body_over_the_limit_is_refused_by_the_proxy(proxy: str) -> None:
+    too_big = b"\0" * (61 * 1024 * 1024)
+    response = httpx.post(f"{proxy}/api/v1/voices/upload", content=too_big, timeout=60)
+    assert response.status_code == 413
