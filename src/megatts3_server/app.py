@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from megatts3_server import __version__
-from megatts3_server.api import health, openai_compat, tts, voices
+from megatts3_server.api import health, openai_compat, tts, voices, web
 from megatts3_server.api.dependencies import Services
 from megatts3_server.api.errors import install_error_handlers
 from megatts3_server.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -140,7 +140,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=int(settings.api.max_request_size))
     app.add_middleware(RequestIdMiddleware, metrics=services.metrics)
-    for router in (health.router, tts.router, voices.router, openai_compat.router):
+    for router in (health.router, tts.router, voices.router, openai_compat.router, web.router):
         app.include_router(router)
     return app
 

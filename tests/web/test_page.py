@@ -1,0 +1,291 @@
+"""The web page at / in a real headless Chromium, against a real server on a loopback port."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from starlette.routing import NoMatchFound
+
+from megatts3_server.api import web
+from megatts3_server.app import create_app
+from megatts3_server.config import load_settings
+from tests.support.server import write_configs
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:  # the browser fixture fails with how to install it
+    sync_playwright = None
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+INSTALL_HINT = (
+    "the web page tests drive Debian's Chromium with Playwright; install them with "
+    "`.venv/bin/pip install playwright` and `apt-get install -y chromium` "
+    "(no `playwright install`: the system browser is used)"
+)
+SYNTHESIS_TIMEOUT_MS = 90_000
+# A server's first upload also measures every stock voice (five syntheses) to match references against.
+UPLOAD_TIMEOUT_MS = 240_000
+# The CPU is shared with the server's inference: give the page's own reactions some room.
+EXPECT_TIMEOUT_MS = 15_000
+# A real microphone is replaced by Chromium's fake capture device (a beeping tone), allowed without a prompt.
+BROWSER_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+@pytest.fixture(scope="module")
+def web_url(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[str]:
+    """The app with the web router, served by uvicorn in a thread; its base URL once the model is in."""
+    folder = tmp_path_factory.mktemp("web-server")
+    model_config, api_config = write_configs(folder, storage=folder / "storage", cache=model_cache)
+    settings = load_settings(model_config, api_config, env={})
+    app = create_app(settings)
+    if not _serves_the_page(app):
+        app.include_router(web.router)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.api.port, log_config=None))
+    thread = threading.Thread(target=server.run, name="web-test-server", daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{settings.api.port}"
+    deadline = time.monotonic() + 180
+    while not _model_loaded(base_url):
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            pytest.fail("the web test server did not start or load the model")
+        time.sleep(0.25)
+    yield base_url
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def _serves_the_page(app: FastAPI) -> bool:
+    """Whether the app factory already includes the web router (looked up by name: FastAPI may
+    keep an included router as one opaque entry of ``app.routes``)."""
+    try:
+        return app.url_path_for("web_page") == "/"
+    except NoMatchFound:
+        return False
+
+
+def _model_loaded(base_url: str) -> bool:
+    try:
+        return bool(httpx.get(f"{base_url}/health", timeout=2).json().get("model_loaded"))
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if sync_playwright is None:
+        pytest.fail(f"Playwright is missing: {INSTALL_HINT}", pytrace=False)
+    if executable is None:
+        pytest.fail(f"Chromium is missing: {INSTALL_HINT}", pytrace=False)
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class PageWatch:
+    """What a page did besides rendering: every URL it asked for and every uncaught script error."""
+
+    requests: list[str] = field(default_factory=list)
+    script_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def watch() -> PageWatch:
+    return PageWatch()
+
+
+@pytest.fixture
+def page(browser: Browser, web_url: str, watch: PageWatch) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["microphone"])
+    opened = context.new_page()
+    opened.on("request", lambda request: watch.requests.append(request.url))
+    opened.on("pageerror", lambda error: watch.script_errors.append(str(error)))
+    opened.goto(web_url)
+    yield opened
+    context.close()
+    assert watch.script_errors == [], "the page threw"
+    outside = [url for url in watch.requests if not url.startswith((web_url, "blob:", "data:"))]
+    assert outside == [], "the page fetched something from outside the service"
+
+
+def _expect_builtin_voices_listed(page: Page) -> None:
+    builtin = page.get_by_label("Speak with").locator("optgroup[label='Built-in voices'] option")
+    expect(builtin).to_have_count(5)
+    expect(builtin.first).to_have_attribute("value", "voice_001")
+
+
+def _wait_for_playable_audio(page: Page) -> None:
+    page.wait_for_function(
+        "() => { const a = document.getElementById('result-audio'); return a.src && a.duration > 0; }",
+        timeout=SYNTHESIS_TIMEOUT_MS,
+    )
+
+
+def _waveform_drawn(page: Page) -> dict[str, int]:
+    """Painted pixels on the waveform canvas, and the tallest painted column (a flat line is ~1 px)."""
+    return page.evaluate(
+        """() => {
+            const canvas = document.getElementById('waveform');
+            const { width, height } = canvas;
+            const pixels = canvas.getContext('2d').getImageData(0, 0, width, height).data;
+            let painted = 0, tallest = 0;
+            for (let x = 0; x < width; x += 1) {
+                let column = 0;
+                for (let y = 0; y < height; y += 1) if (pixels[(y * width + x) * 4 + 3] > 0) column += 1;
+                painted += column;
+                tallest = Math.max(tallest, column);
+            }
+            return { painted, tallest, height };
+        }"""
+    )
+
+
+def _synthesize(page: Page) -> dict:
+    """Press Synthesize; returns the JSON the page sent once the audio is playable."""
+    with page.expect_request("**/api/v1/tts/synthesize") as sent:
+        page.get_by_role("button", name="Synthesize").click()
+    _wait_for_playable_audio(page)
+    expect(page.locator("#waveform")).to_be_visible()
+    page.wait_for_function("() => document.getElementById('result-facts').children.length > 0")
+    return sent.value.post_data_json
+
+
+def test_the_page_and_its_files_are_served_from_the_package(web_url: str) -> None:
+    page = httpx.get(f"{web_url}/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    script = httpx.get(f"{web_url}/static/app.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")  # module scripts need it
+    missing = httpx.get(f"{web_url}/static/missing.js")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+
+
+def test_page_lists_voices_and_speaks_with_the_chosen_settings(page: Page) -> None:
+    expect(page).to_have_title("MegaTTS3 · Text to speech")
+    _expect_builtin_voices_listed(page)
+    voice = page.get_by_label("Speak with")
+    expect(page.locator("#engine-state")).to_contain_text("Ready")
+
+    page.get_by_label("Text to speak").fill("Hello from the web page. 你好，欢迎使用语音合成。")
+    voice.select_option("voice_002")
+    page.get_by_label("Speed").fill("1.25")
+    page.get_by_label("Pitch").fill("0.8")
+    expect(page.locator("#speed-value")).to_have_text("1.25×")
+    sent = _synthesize(page)
+
+    assert sent["voice_id"] == "voice_002"
+    assert sent["parameters"]["speed"] == pytest.approx(1.25)
+    assert sent["parameters"]["pitch"] == pytest.approx(0.8)
+    assert sent["format"] == "wav"
+    assert page.evaluate("document.getElementById('result-audio').duration") > 1.0
+    drawn = _waveform_drawn(page)
+    assert drawn["painted"] > 1000, drawn
+    assert drawn["tallest"] > drawn["height"] // 4, f"the waveform is flat: {drawn}"
+
+    link = page.get_by_role("link", name="Download WAV")
+    assert link.get_attribute("download").endswith(".wav")
+    assert link.get_attribute("href").startswith("blob:")
+    with page.expect_download() as download:
+        link.click()
+    saved = Path(download.value.path()).read_bytes()
+    assert saved[:4] == b"RIFF" and saved[8:12] == b"WAVE" and len(saved) > 24_000
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
+
+
+def test_a_server_error_shows_the_servers_message(page: Page, web_url: str) -> None:
+    refused = httpx.post(f"{web_url}/api/v1/tts/synthesize", json={"text": "", "voice_id": "voice_001"})
+    assert refused.status_code == 422
+    message = refused.json()["error"]["message"]
+
+    _expect_builtin_voices_listed(page)
+    page.get_by_label("Text to speak").fill("")
+    page.get_by_role("button", name="Synthesize").click()
+    expect(page.get_by_role("alert")).to_have_text(message)
+    expect(page.locator("#result")).to_be_hidden()
+
+
+def test_an_uploaded_reference_becomes_a_selectable_voice(page: Page, reference_wav: bytes, tmp_path: Path) -> None:
+    reference = tmp_path / "narrator.wav"
+    reference.write_bytes(reference_wav)
+    page.get_by_text("Add your own voice").click()
+    page.get_by_label("Reference recording").set_input_files(reference)
+    expect(page.get_by_label("Voice id")).to_have_value("narrator")  # suggested from the file name
+    page.get_by_label("Voice id").fill("web-narrator")
+    page.get_by_label("Description").fill("Uploaded from the web page")
+    page.get_by_role("button", name="Upload voice").click()
+    expect(page.locator("#voice-status")).to_contain_text("“web-narrator” is ready", timeout=UPLOAD_TIMEOUT_MS)
+
+    voice = page.get_by_label("Speak with")
+    expect(voice).to_have_value("web-narrator")
+    expect(voice.locator("optgroup[label='Your voices'] option[value='web-narrator']")).to_be_enabled()
+    expect(page.locator("#voice-details")).to_contain_text("Uploaded from the web page")
+
+    page.get_by_label("Text to speak").fill("This is my own voice, uploaded a moment ago.")
+    sent = _synthesize(page)
+    assert sent["voice_id"] == "web-narrator"
+    assert _waveform_drawn(page)["painted"] > 1000
+
+
+def test_a_microphone_recording_is_uploaded_as_wav(page: Page) -> None:
+    page.get_by_text("Add your own voice").click()
+    record = page.locator("#record-button")
+    record.click()
+    expect(record).to_have_attribute("aria-pressed", "true")
+    page.wait_for_timeout(2500)
+    record.click()
+    expect(page.locator("#record-preview")).to_be_visible()
+    chosen = page.evaluate("document.getElementById('voice-file').files[0]?.name ?? ''")
+    assert chosen.startswith("recording-") and chosen.endswith(".wav")
+    page.get_by_label("Voice id").fill("web-recording")
+    page.get_by_role("button", name="Upload voice").click()
+    expect(page.locator("#voice-status")).to_contain_text("“web-recording” is ready", timeout=UPLOAD_TIMEOUT_MS)
+    expect(page.get_by_label("Speak with")).to_have_value("web-recording")
+
+
+def test_an_api_key_is_kept_and_sent(page: Page) -> None:
+    page.get_by_text("Connection settings").click()
+    page.get_by_label("API key").fill("secret-key")
+    with page.expect_request("**/api/v1/voices") as listed:
+        page.get_by_role("button", name="Save key").click()
+    assert listed.value.headers.get("authorization") == "Bearer secret-key"
+
+    with page.expect_request("**/api/v1/voices") as listed:
+        page.reload()
+    assert listed.value.headers.get("authorization") == "Bearer secret-key"
+    page.get_by_text("Connection settings").click()
+    expect(page.get_by_label("API key")).to_have_value("secret-key")
+
+    page.get_by_role("button", name="Forget key").click()
+    with page.expect_request("**/api/v1/voices") as listed:
+        page.reload()
+    assert "authorization" not in listed.value.headers
+
+
+def test_the_page_fits_a_phone_screen(page: Page) -> None:
+    page.set_viewport_size({"width": 375, "height": 740})
+    _expect_builtin_voices_listed(page)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    for control in ("Text to speak", "Speak with", "Speed", "Pitch"):
+        box = page.get_by_label(control).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, control
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-page-phone.png"), full_page=True)
