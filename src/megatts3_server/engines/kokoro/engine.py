@@ -65,6 +65,15 @@ def _split_phonemes(phonemes: str, limit: int) -> list[str]:
     return chunks
 
 
+def _read_features(path: Path) -> dict[str, VoiceFeatures] | None:
+    try:
+        with np.load(path) as stored:
+            rows = zip(stored["packs"], stored["f0"], stored["envelope"], strict=True)
+            return {str(pack): VoiceFeatures(float(f0), envelope) for pack, f0, envelope in rows}
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 class KokoroEngine(Engine):
     """Kokoro-82M: fast neural TTS; Mandarin, English and mixed text; five stock voices."""
 
@@ -233,12 +242,27 @@ class KokoroEngine(Engine):
         return 100
 
     def _stock_features(self) -> dict[str, VoiceFeatures]:
+        """Features of each stock voice speaking a fixed sentence: measured once, then kept beside the model."""
         if self._pack_features is None:
-            self._pack_features = {
-                pack: voice_features(self.synthesize(_MATCH_SENTENCE, VoiceContext(pack, {"pack": pack})), SAMPLE_RATE)
-                for pack, _, _ in _STOCK_VOICES
-            }
+            path = self._cache_dir / "kokoro" / "stock_voice_features.npz"
+            self._pack_features = _read_features(path) or self._measure_stock_features(path)
         return self._pack_features
+
+    def _measure_stock_features(self, path: Path) -> dict[str, VoiceFeatures]:
+        features = {}
+        for pack, _, _ in _STOCK_VOICES:
+            audio = self.synthesize(_MATCH_SENTENCE, VoiceContext(pack, {"pack": pack}))
+            features[pack] = voice_features(audio, SAMPLE_RATE)
+        packs = list(features)
+        temp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+        np.savez(
+            temp,
+            packs=np.array(packs),
+            f0=np.array([features[p].median_f0 for p in packs]),
+            envelope=np.stack([features[p].envelope for p in packs]),
+        )
+        temp.replace(path)
+        return features
 
     def prepare_voice(self, reference: DecodedAudio, latent: np.ndarray | None) -> PreparedVoice:
         """Kokoro cannot clone: choose the stock pack whose pitch and timbre are closest to the reference."""
