@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from megatts3_server.config import Settings, load_settings
-from megatts3_server.errors import ConfigError
+from megatts3_server.cli_commands import voices
+from megatts3_server.cli_commands.common import ApiConfig, ModelConfig, load_cli_settings
+from megatts3_server.cli_commands.health import healthcheck
+from megatts3_server.cli_commands.say import say
 
 app = typer.Typer(help="megatts3-server: the text-to-speech engine service.", no_args_is_help=True)
-
-ApiConfig = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="API config file (default configs/api_config.yaml)", exists=True, dir_okay=False
-    ),
-]
-ModelConfig = Annotated[
-    Path | None,
-    typer.Option("--model-config", help="Model config file (default configs/model_config.yaml)", exists=True),
-]
-
-
-def _settings(api_config: Path | None, model_config: Path | None, overrides: dict) -> Settings:
-    try:
-        return load_settings(model_config, api_config, overrides=overrides)
-    except ConfigError as exc:
-        typer.echo(f"megatts3-server: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
 
 
 @app.command()
@@ -48,7 +30,7 @@ def serve(
     from megatts3_server.logs import configure_logging
 
     api_overrides = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
-    settings = _settings(config, model_config, {"api": api_overrides} if api_overrides else {})
+    settings = load_cli_settings(config, model_config, {"api": api_overrides} if api_overrides else {})
     configure_logging(settings.logging)
     common = {
         "host": settings.api.host,
@@ -74,8 +56,13 @@ def serve(
 @app.command("check-config")
 def check_config(config: ApiConfig = None, model_config: ModelConfig = None) -> None:
     """Validate the configuration and print the effective settings as JSON."""
-    settings = _settings(config, model_config, {})
+    settings = load_cli_settings(config, model_config, {})
     typer.echo(settings.model_dump_json(indent=2))
+
+
+app.command()(say)
+app.add_typer(voices.app, name="voices")
+app.command()(healthcheck)
 
 
 def main() -> None:

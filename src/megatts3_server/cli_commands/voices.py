@@ -1,0 +1,113 @@
+"""``megatts3-server voices``: list, upload, show and delete the voices of a running service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from megatts3_server.cli_commands.common import (
+    ApiKey,
+    JsonOutput,
+    ServerUrl,
+    Timeout,
+    open_client,
+    print_fields,
+    print_json,
+    reported_errors,
+    voice_progress,
+)
+from megatts3_server.client import DEFAULT_URL
+
+app = typer.Typer(help="List, upload, show and delete the voices of a running service.", no_args_is_help=True)
+
+VoiceId = Annotated[str, typer.Argument(help="The voice's id")]
+
+
+@app.command("list")
+def list_voices(
+    url: ServerUrl = DEFAULT_URL, api_key: ApiKey = None, timeout: Timeout = 60.0, as_json: JsonOutput = False
+) -> None:
+    """List every voice, built-in and uploaded."""
+    with reported_errors(), open_client(url, api_key, timeout) as client:
+        voices = client.list_voices()
+    if as_json:
+        print_json(voices)
+        return
+    table = Table("id", "name", "type", "status", "language", "description")
+    table.columns[0].no_wrap = True
+    for voice in voices:
+        cells = (voice.get(key) or "" for key in ("id", "name", "type", "status", "language", "description"))
+        table.add_row(*(str(cell) for cell in cells))
+    Console().print(table)
+
+
+@app.command("upload")
+def upload(
+    voice_id: Annotated[str, typer.Argument(help="Id for the new voice: letters, digits, '_' or '-'")],
+    voice_file: Annotated[
+        Path, typer.Argument(help="Reference recording (wav, mp3, flac, m4a or ogg)", exists=True, dir_okay=False)
+    ],
+    description: Annotated[str, typer.Option("--description", "-d", help="What the voice is for")] = "",
+    name: Annotated[str | None, typer.Option(help="Display name (default: the id)")] = None,
+    latent: Annotated[
+        Path | None,
+        typer.Option(help="The reference's WaveVAE latent (.npy), if you have it", exists=True, dir_okay=False),
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait (with a progress bar) until the voice is ready")
+    ] = True,
+    wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for the voice to be ready", min=1)] = 600.0,
+    url: ServerUrl = DEFAULT_URL,
+    api_key: ApiKey = None,
+    timeout: Timeout = 300.0,
+    as_json: JsonOutput = False,
+) -> None:
+    """Upload a reference recording as a new voice."""
+    with reported_errors(), open_client(url, api_key, timeout) as client:
+        voice = client.upload_voice_sample(voice_id, voice_file, description, name=name, latent_file=latent)
+        if wait and voice.get("status", "ready") != "ready":
+            with voice_progress(voice_id) as show:
+                voice = client.wait_for_voice(voice_id, timeout=wait_timeout, on_progress=show)
+    if as_json:
+        print_json(voice)
+        return
+    typer.echo(f"stored voice {voice['id']} ({voice.get('status', 'ready')})")
+    if voice.get("summary"):
+        typer.echo(voice["summary"])
+
+
+@app.command("show")
+def show(
+    voice_id: VoiceId,
+    url: ServerUrl = DEFAULT_URL,
+    api_key: ApiKey = None,
+    timeout: Timeout = 60.0,
+    as_json: JsonOutput = False,
+) -> None:
+    """Show one voice's details."""
+    with reported_errors(), open_client(url, api_key, timeout) as client:
+        voice = client.get_voice(voice_id)
+    if as_json:
+        print_json(voice)
+    else:
+        print_fields(voice)
+
+
+@app.command("delete")
+def delete(
+    voice_id: VoiceId,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+    url: ServerUrl = DEFAULT_URL,
+    api_key: ApiKey = None,
+    timeout: Timeout = 60.0,
+) -> None:
+    """Delete an uploaded voice and its files (built-in voices cannot be deleted)."""
+    if not yes:
+        typer.confirm(f"Delete voice {voice_id!r} from {url}?", abort=True)
+    with reported_errors(), open_client(url, api_key, timeout) as client:
+        client.delete_voice(voice_id)
+    typer.echo(f"deleted voice {voice_id}")
