@@ -2,10 +2,11 @@
 
     python bench/serve_load.py [--clients 1 4 8 16] [--requests 24] [--url http://127.0.0.1:9000]
 
-Without --url it starts a server on a loopback port (synthesis cache off, rate limit off, so every
-request is real work). Prints per concurrency level: throughput in audio seconds per wall second and
-its ratio to the engine called directly (one stream), latency p50/p95/p99, errors, and the server's
-peak RSS; then first-audio latency for a 1000-character text streamed vs whole, and a cache hit.
+Without --url it starts a server on a loopback port (rate limit off). Every load request has a speed
+of its own (within 2 %), so none is a cache hit: all of it is real synthesis. Prints per concurrency level:
+throughput in audio seconds per wall second and its ratio to the engine called directly (one
+stream), latency p50/p95/p99, errors, and the server's peak RSS; then first-audio latency for a
+1000-character text streamed vs whole, and a cache hit.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _engine_rate(cache: Path) -> float:
     return audio / (time.perf_counter() - started)
 
 
-def _load(url: str, clients: int, requests: int, pid: int | None) -> dict[str, float]:
+def _load(url: str, clients: int, requests: int, pid: int | None) -> dict[str, float | str]:
     latencies: list[float] = []
     errors: dict[int, int] = {}
     audio = 0.0
@@ -96,8 +97,14 @@ def _load(url: str, clients: int, requests: int, pid: int | None) -> dict[str, f
 
     def one(number: int) -> None:
         nonlocal audio
-        # A unique suffix per request: no two requests share a cache key even when the cache is on.
-        body = {"text": f"{SENTENCES[number % len(SENTENCES)]} {number}", "voice_id": "voice_001", "format": "wav"}
+        # A speed unique to the level and request (within 2 %): no two requests share a cache key.
+        speed = 1.0 + (clients * 100 + number) * 1e-5
+        body = {
+            "text": SENTENCES[number % len(SENTENCES)],
+            "voice_id": "voice_001",
+            "format": "wav",
+            "parameters": {"speed": round(speed, 5)},
+        }
         started = time.perf_counter()
         with httpx.Client(base_url=url, timeout=600) as client:
             response = client.post("/api/v1/tts/synthesize", json=body)
@@ -156,6 +163,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--requests", type=int, default=24, help="requests per concurrency level")
     parser.add_argument("--url", help="an already running server (default: start one)")
+    parser.add_argument("--batch-size", type=int, default=1, help="model.inference.batch_size of the started server")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -169,12 +177,13 @@ def main() -> None:
                 storage=Path(scratch) / "storage",
                 cache=cache,
                 api={"scheduler": {"max_queue": 64}},
+                model={"inference": {"device": "cpu", "max_length": 1000, "batch_size": args.batch_size}},
             )
             server = ServerProcess(model_config, api_config).start()
             url = server.base_url
         pid = server.process.pid if server and server.process else None
         try:
-            print(f"engine called directly, one stream: {engine_rate:.2f} audio s per wall s")
+            print(f"engine called directly, one stream: {engine_rate:.2f} audio s/s (batch_size {args.batch_size})")
             print(
                 f"{'clients':>7} {'audio s/s':>9} {'vs engine':>9} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} "
                 f"{'errors':>6} {'peak RSS MB':>11}"
