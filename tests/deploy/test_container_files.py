@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import yaml
@@ -74,3 +75,20 @@ def test_shell_scripts_pass_shellcheck() -> None:
     scripts = [REPO / "scripts" / "healthcheck.sh", REPO / ".ci" / "run"]
     result = subprocess.run([_tool("shellcheck"), *map(str, scripts)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_wheel_the_image_installs_carries_the_page_and_the_entry_point(tmp_path: Path) -> None:
+    # The image installs the wheel built from this tree; build it the same way and look inside.
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("megatts3_server-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        entry_points = next(archive.read(n).decode() for n in names if n.endswith("entry_points.txt"))
+    assert "megatts3_server/web/static/index.html" in names
+    assert "megatts3_server/web/static/app.js" in names
+    assert "megatts3-server = megatts3_server.cli:main" in entry_points
