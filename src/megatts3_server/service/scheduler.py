@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -47,7 +48,9 @@ class SynthesisJob:
 
     def deliver(self, index: int, outcome: np.ndarray | BaseException) -> None:
         """Called from a worker thread."""
-        self.loop.call_soon_threadsafe(self._store, index, outcome)
+        # RuntimeError: the event loop is closed (shutdown), so nobody is waiting for this any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self._store, index, outcome)
 
     def _store(self, index: int, outcome: np.ndarray | BaseException) -> None:
         self._done[index] = outcome
@@ -196,13 +199,15 @@ class Scheduler:
             # One failing item (a cancelled request, a bad voice) must not take the others down with it.
             outcomes = [self._synthesize([item])[0] for item in items]
         for (job, index), outcome in zip(live, outcomes, strict=True):
-            job.deliver(index, outcome)
+            # A finished or failed job leaves the queue before its consumer sees the outcome, so a
+            # client holding all its audio never finds its request still counted.
+            if isinstance(outcome, BaseException):
+                with self._condition:
+                    if job in self._waiting:
+                        self._waiting.remove(job)
             if isinstance(outcome, BaseException) or index == len(job.pieces) - 1:
                 self._finish(job)
-                if isinstance(outcome, BaseException):
-                    with self._condition:
-                        if job in self._waiting:
-                            self._waiting.remove(job)
+            job.deliver(index, outcome)
 
     def _synthesize(self, items: list[BatchItem]) -> list[np.ndarray | BaseException]:
         try:
