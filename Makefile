@@ -19,6 +19,7 @@ serve: install
 	$(BIN)/megatts3-server serve
 
 test: install-test
+	bash scripts/install-test-deps.sh
 	$(BIN)/ruff check src tests bench api_server.py
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 

@@ -72,7 +72,7 @@ def test_compose_service_is_the_guides() -> None:
 
 
 def test_shell_scripts_pass_shellcheck() -> None:
-    scripts = [REPO / "scripts" / "healthcheck.sh", REPO / ".ci" / "run"]
+    scripts = [REPO / "scripts" / "healthcheck.sh", REPO / "scripts" / "install-test-deps.sh", REPO / ".ci" / "run"]
     result = subprocess.run([_tool("shellcheck"), *map(str, scripts)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
