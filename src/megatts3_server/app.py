@@ -39,6 +39,8 @@ _EXPOSED_HEADERS = [
     "X-Emotion-Applied",
     "X-Emotion-Warning",
     "X-Cache",
+    "X-Voice-Prepared",
+    "X-Voice-Note",
     "Retry-After",
 ]
 

@@ -55,3 +55,18 @@ def test_one_shot_errors(client: httpx.Client, megatts3_fixtures) -> None:
         "/api/v1/tts/synthesize_file", files={"voice_file": ("a.wav", wav)}, data={"text": "hi", "speed": "7"}
     )
     assert speed.status_code == 422
+
+
+def test_the_same_reference_is_prepared_once(client: httpx.Client, reference_wav: bytes) -> None:
+    def post(audio: bytes, text: str) -> httpx.Response:
+        files = {"voice_file": ("ref.wav", audio, "audio/wav")}
+        response = client.post("/api/v1/tts/synthesize_file", files=files, data={"text": text})
+        assert response.status_code == 200, response.text
+        return response
+
+    first = post(reference_wav, "第一行台词。")
+    again = post(reference_wav, "第二行台词。")
+    assert (first.headers["X-Voice-Prepared"], again.headers["X-Voice-Prepared"]) == ("new", "reused")
+    assert first.headers["X-Voice-Id"] == again.headers["X-Voice-Id"]
+    # Other content (here: the same audio with a different tail) is prepared anew.
+    assert post(reference_wav + b"\0\0", "第三行台词。").headers["X-Voice-Prepared"] == "new"

@@ -99,8 +99,10 @@ async def synthesize_file(
     audio_bytes = await read_limited(voice_file, limit, "voice_file")
     latent_bytes = await read_limited(voice_latent, limit, "voice_latent") if voice_latent else None
     reference = await anyio.to_thread.run_sync(services.voices.read_reference, audio_bytes, latent_bytes)
-    prepared = await anyio.to_thread.run_sync(services.voices.prepare, reference)
+    prepared, reused = await anyio.to_thread.run_sync(services.voices.prepare_one_shot, reference)
     context = services.voices.one_shot_context(reference, prepared)
     params = SynthesisParameters(speed=speed, pitch=pitch, emotion=emotion)
-    note = {"X-Voice-Note": _header(prepared.summary)} if prepared.summary else None
-    return await speak(services, text, context, params, fmt, stream=stream, extra_headers=note)
+    headers = {"X-Voice-Prepared": "reused" if reused else "new"}
+    if prepared.summary:
+        headers["X-Voice-Note"] = _header(prepared.summary)
+    return await speak(services, text, context, params, fmt, stream=stream, extra_headers=headers)

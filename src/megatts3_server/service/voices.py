@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +16,9 @@ from megatts3_server.errors import InvalidRequestError, VoiceExistsError, VoiceN
 from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso, parse_latent, validate_voice_id
 
 MIN_REFERENCE_SECONDS = 1.0
+# One-shot references prepared recently, by content: a client that sends the same reference again
+# (a script read line by line) is not made to wait for the preparation again.
+_ONE_SHOT_CACHE_SIZE = 64
 # Peak below this (≈ -54 dBFS) is silence or a dead microphone, not a voice.
 _SILENCE_PEAK = 2e-3
 
@@ -52,6 +57,8 @@ class VoiceService:
         self._store = store
         self._engine = engine
         self._storage = storage
+        self._one_shot: collections.OrderedDict[str, PreparedVoice] = collections.OrderedDict()
+        self._one_shot_lock = threading.Lock()
 
     def open(self) -> None:
         """Open the store (recovering from any interrupted write); call once at start-up."""
@@ -141,6 +148,20 @@ class VoiceService:
     def prepare(self, reference: Reference) -> PreparedVoice:
         """Let the engine turn a reference into voice state (CPU work: call it off the event loop)."""
         return self._engine.prepare_voice(reference.audio, reference.latent)
+
+    def prepare_one_shot(self, reference: Reference) -> tuple[PreparedVoice, bool]:
+        """The prepared voice for a one-shot reference and whether it was reused (same content seen lately)."""
+        with self._one_shot_lock:
+            prepared = self._one_shot.get(reference.content_sha256)
+            if prepared is not None:
+                self._one_shot.move_to_end(reference.content_sha256)
+                return prepared, True
+        prepared = self.prepare(reference)
+        with self._one_shot_lock:
+            self._one_shot[reference.content_sha256] = prepared
+            while len(self._one_shot) > _ONE_SHOT_CACHE_SIZE:
+                self._one_shot.popitem(last=False)
+        return prepared, False
 
     @staticmethod
     def one_shot_context(reference: Reference, prepared: PreparedVoice) -> VoiceContext:
