@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.support.server import ServerProcess, write_configs
+from tests.support.server import ServerProcess, running_server, write_configs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -30,15 +30,9 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[ServerProcess]:
     """The service as a user runs it, shared by the tests that do not restart it."""
     folder = tmp_path_factory.mktemp("server")
-    model_config, api_config = write_configs(
-        folder,
-        storage=folder / "storage",
-        cache=model_cache,
-        storage_extra={"max_voice_file_size": TEST_MAX_VOICE_FILE_SIZE},
-    )
-    process = ServerProcess(model_config, api_config).start()
-    yield process
-    process.stop()
+    storage_extra = {"max_voice_file_size": TEST_MAX_VOICE_FILE_SIZE}
+    with running_server(folder, model_cache, storage_extra=storage_extra) as process:
+        yield process
 
 
 @pytest.fixture(scope="session")

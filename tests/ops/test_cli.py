@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 from megatts3_server.cli import app
 from tests.support.audio import decode
-from tests.support.server import ServerProcess, free_port, write_configs
+from tests.support.server import ServerProcess, free_port, running_server, write_configs
 
 runner = CliRunner()
 
@@ -26,13 +26,10 @@ def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = No
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[ServerProcess]:
-    folder = tmp_path_factory.mktemp("keyed")
-    model_config, api_config = write_configs(
-        folder, storage=folder / "storage", cache=model_cache, api={"auth": {"api_keys": ["cli-key"]}}
-    )
-    server = ServerProcess(model_config, api_config).start()
-    yield server
-    server.stop()
+    with running_server(
+        tmp_path_factory.mktemp("keyed"), model_cache, api={"auth": {"api_keys": ["cli-key"]}}
+    ) as server:
+        yield server
 
 
 def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:

@@ -29,7 +29,7 @@ from megatts3_server.client import (
     VoiceEnrollmentError,
 )
 from tests.support.audio import decode
-from tests.support.server import ServerProcess, free_port, write_configs
+from tests.support.server import ServerProcess, free_port, running_server
 
 KEYS = ["key-auth", "key-429-ok", "key-429-bound", "key-busy", "key-503-bound", "key-503-ok", "key-async"]
 # Never spoken to the end: the stream holding the slot is closed after the first checks.
@@ -39,20 +39,13 @@ BUSY_TEXT = "这是一个很长的句子，用来让合成花上好几秒钟的�
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[ServerProcess]:
     """API keys, 2 requests at once per key (then one a second), one synthesis at a time and no queue."""
-    folder = tmp_path_factory.mktemp("limited")
-    model_config, api_config = write_configs(
-        folder,
-        storage=folder / "storage",
-        cache=model_cache,
-        api={
-            "auth": {"api_keys": KEYS},
-            "rate_limit": {"enabled": True, "requests_per_minute": 60, "burst_size": 2},
-            "scheduler": {"workers": 1, "max_queue": 1},
-        },
-    )
-    server = ServerProcess(model_config, api_config).start()
-    yield server
-    server.stop()
+    api = {
+        "auth": {"api_keys": KEYS},
+        "rate_limit": {"enabled": True, "requests_per_minute": 60, "burst_size": 2},
+        "scheduler": {"workers": 1, "max_queue": 1},
+    }
+    with running_server(tmp_path_factory.mktemp("limited"), model_cache, api=api) as server:
+        yield server
 
 
 def _open_files_under(folder: Path) -> list[str]:

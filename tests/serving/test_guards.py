@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import ServerProcess, write_configs
+from tests.support.server import ServerProcess, running_server
 
 # Rate limits count per API key: each test uses keys of its own so that they do not share a bucket.
 KEYS = ["key-auth", "key-limit", "key-other", "key-timeout", "key-metrics", "key-awk"] + [f"key-q{n}" for n in range(4)]
@@ -22,11 +22,9 @@ LONG_TEXT = "这是一个很长的句子，用来让合成花上好几秒钟的�
 
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[ServerProcess]:
-    folder = tmp_path_factory.mktemp("guarded")
-    model_config, api_config = write_configs(
-        folder,
-        storage=folder / "storage",
-        cache=model_cache,
+    with running_server(
+        tmp_path_factory.mktemp("guarded"),
+        model_cache,
         api={
             "timeout": 3,
             "max_request_size": "200KB",
@@ -35,10 +33,8 @@ def guarded(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iter
             "scheduler": {"workers": 1, "max_queue": 2},
         },
         model={"cache": {"enabled": False}},
-    )
-    server = ServerProcess(model_config, api_config).start()
-    yield server
-    server.stop()
+    ) as server:
+        yield server
 
 
 def _client(server: ServerProcess, key: str | None = None) -> httpx.Client:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import ServerProcess, free_port, write_configs
+from tests.support.server import ServerProcess, free_port, running_server
 
 
 class RedisServer:
@@ -63,19 +63,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def redis_backed(
     tmp_path_factory: pytest.TempPathFactory, model_cache: Path, redis_server: RedisServer
 ) -> Iterator[ServerProcess]:
-    folder = tmp_path_factory.mktemp("redis-backed")
-    model_config, api_config = write_configs(
-        folder,
-        storage=folder / "storage",
-        cache=model_cache,
+    with running_server(
+        tmp_path_factory.mktemp("redis-backed"),
+        model_cache,
         model={"cache": {"enabled": True, "backend": "redis", "ttl": 600, "redis": {"url": redis_server.url}}},
         api={
             "rate_limit": {"enabled": True, "requests_per_minute": 600, "burst_size": 100, "storage": redis_server.url}
         },
-    )
-    server = ServerProcess(model_config, api_config).start()
-    yield server
-    server.stop()
+    ) as server:
+        yield server
 
 
 def test_hits_come_from_redis_with_identical_bytes(redis_backed: ServerProcess, redis_server: RedisServer) -> None:

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,3 +140,15 @@ class ServerProcess:
     def console(self) -> str:
         """What the process printed so far."""
         return self._console_path.read_text() if self._console_path.exists() else ""
+
+
+@contextmanager
+def running_server(folder: Path, cache: Path, **settings: Any) -> Iterator[ServerProcess]:
+    """A started service with its configs and storage under ``folder`` (``settings``: write_configs'
+    api / model / storage_extra); stopped when the block ends, however it ends."""
+    model_config, api_config = write_configs(folder, storage=folder / "storage", cache=cache, **settings)
+    server = ServerProcess(model_config, api_config).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
-from starlette.routing import NoMatchFound
 
-from megatts3_server.api import web
-from megatts3_server.app import create_app
-from megatts3_server.config import load_settings
-from tests.support.server import write_configs
+from tests.support.server import running_server
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -43,42 +35,9 @@ BROWSER_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fak
 
 @pytest.fixture(scope="module")
 def web_url(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[str]:
-    """The app with the web router, served by uvicorn in a thread; its base URL once the model is in."""
-    folder = tmp_path_factory.mktemp("web-server")
-    model_config, api_config = write_configs(folder, storage=folder / "storage", cache=model_cache)
-    settings = load_settings(model_config, api_config, env={})
-    app = create_app(settings)
-    if not _serves_the_page(app):
-        app.include_router(web.router)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.api.port, log_config=None))
-    thread = threading.Thread(target=server.run, name="web-test-server", daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{settings.api.port}"
-    deadline = time.monotonic() + 180
-    while not _model_loaded(base_url):
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the web test server did not start or load the model")
-        time.sleep(0.25)
-    yield base_url
-    server.should_exit = True
-    thread.join(timeout=30)
-
-
-def _serves_the_page(app: FastAPI) -> bool:
-    """Whether the app factory already includes the web router (looked up by name: FastAPI may
-    keep an included router as one opaque entry of ``app.routes``)."""
-    try:
-        return app.url_path_for("web_page") == "/"
-    except NoMatchFound:
-        return False
-
-
-def _model_loaded(base_url: str) -> bool:
-    try:
-        return bool(httpx.get(f"{base_url}/health", timeout=2).json().get("model_loaded"))
-    except httpx.HTTPError:
-        return False
+    """A service of its own (its own voices), as a user starts it; its base URL once the model is in."""
+    with running_server(tmp_path_factory.mktemp("web-server"), model_cache) as server:
+        yield server.base_url
 
 
 @pytest.fixture(scope="module")
