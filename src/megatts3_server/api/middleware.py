@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from megatts3_server.api.errors import error_response
 from megatts3_server.logs import reset_request_id, set_request_id
 from megatts3_server.metrics import Metrics
 
@@ -69,7 +68,7 @@ class BodySizeLimitMiddleware:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         received = 0
         exceeded = False
@@ -91,28 +90,15 @@ class BodySizeLimitMiddleware:
             if exceeded:
                 if not started:
                     started = True
-                    await self._refuse(send)
+                    await self._refuse(scope, receive, send)
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         await self._app(scope, counting_receive, guarded_send)
         if exceeded and not started:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body: dict[str, Any] = {
-            "error": {
-                "code": "payload_too_large",
-                "message": f"the request body is larger than {self._max} bytes (api.max_request_size)",
-            }
-        }
-        data = json.dumps(body).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": data})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"the request body is larger than {self._max} bytes (api.max_request_size)"
+        await error_response(413, "payload_too_large", message)(scope, receive, send)
