@@ -24,7 +24,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && python -m venv /opt/venv
 
-# ---------------------------------------------------------------- CUDA base: Python 3.11 and PyTorch's CUDA wheels
+# ---------------------------------------------------------------- CUDA base: Python 3.11, PyTorch's CUDA wheels and
+# the rest of the MegaTTS3 engine's extra (model.engine: megatts3; mount the checkpoints at /app/checkpoints)
 FROM ${CUDA_IMAGE} AS base-cuda
 ENV DEBIAN_FRONTEND=noninteractive
 # hadolint ignore=DL3008
@@ -32,7 +33,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3.11 python3.11-venv curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && python3.11 -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir torch==2.13.0
+ && /opt/venv/bin/pip install --no-cache-dir torch==2.13.0 transformers==5.24.0 safetensors==0.8.0 pyloudnorm==0.2.0
 
 # ---------------------------------------------------------------- the service
 # hadolint ignore=DL3006

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test serve test lint bench bench-load clean
+.PHONY: install install-test serve test lint bench bench-load bench-megatts3 clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ serve: install
 
 test: install-test
 	bash scripts/install-test-deps.sh
-	$(BIN)/ruff check src tests bench api_server.py
+	$(BIN)/ruff check src tests bench tools api_server.py
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 
 bench: install-test
@@ -28,6 +28,9 @@ bench: install-test
 
 bench-load: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/serve_load.py
+
+bench-megatts3: install-test
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/megatts3.py
 
 clean:
 	rm -rf $(VENV) storage logs .pytest_cache

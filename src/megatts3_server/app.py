@@ -51,7 +51,8 @@ def _load_engine_in_background(engine: Engine) -> threading.Thread:
     def run() -> None:
         try:
             engine.load()
-        except Exception:
+        except Exception as exc:
+            engine.load_error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             log.exception("the engine failed to load; synthesis will answer 503 until restart")
 
     thread = threading.Thread(target=run, name="engine-load", daemon=True)

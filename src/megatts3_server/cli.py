@@ -27,6 +27,7 @@ def serve(
     import uvicorn
 
     from megatts3_server.app import create_app
+    from megatts3_server.errors import EngineNotReadyError
     from megatts3_server.logs import configure_logging
 
     api_overrides = {key: value for key, value in {"host": host, "port": port}.items() if value is not None}
@@ -41,8 +42,14 @@ def serve(
         "proxy_headers": True,
         "forwarded_allow_ips": settings.api.forwarded_allow_ips,
     }
+    try:
+        # Builds the engine, which checks that its weights are where the settings say (not yet loading them).
+        application = create_app(settings)
+    except EngineNotReadyError as exc:
+        typer.echo(f"megatts3-server: {exc.message}", err=True)
+        raise typer.Exit(code=1) from exc
     if settings.api.workers == 1:
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(application, **common)
         return
     # Several worker processes each build their own app (and engine) from the same files.
     for name, path in (("MEGATTS3_API_CONFIG", config), ("MEGATTS3_MODEL_CONFIG", model_config)):

@@ -56,17 +56,34 @@ class CacheSettings(_Section):
     redis: RedisCacheSettings = RedisCacheSettings()
 
 
+class MegaTTS3Settings(_Section):
+    """The MegaTTS3 engine (``model.engine: megatts3``): where its checkpoints are and its sampling defaults."""
+
+    checkpoint_dir: Path = Field(
+        Path("checkpoints"),
+        description="Folder holding g2p/, aligner_lm/, duration_lm/, diffusion_transformer/ (wavvae: model.vocoder)",
+    )
+    time_step: int = Field(32, ge=1, le=256, description="Flow-matching steps of the diffusion transformer")
+    p_w: float = Field(1.6, ge=0, le=10, description="Guidance weight for intelligibility (text)")
+    t_w: float = Field(2.5, ge=0, le=10, description="Guidance weight for similarity to the reference speaker")
+    dur_disturb: float = Field(0.1, ge=0, le=1, description="Random jitter of predicted phone durations")
+    seed: int | None = Field(
+        0, description="Base of the per-request sampling seed (same text + voice + settings = same audio); null: random"
+    )
+
+
 class ModelSettings(_Section):
     name: str = "MegaTTS3-DIT"
     type: str = "diffusion_transformer"
     version: str = "1.0.0"
-    engine: Literal["kokoro"] = Field("kokoro", description="Which engine serves requests")
+    engine: Literal["kokoro", "megatts3"] = Field("kokoro", description="Which engine serves requests")
     default_voice: str = "voice_001"
     checkpoint_path: Path = Path("checkpoints/dit_base/model.pt")
     config_path: Path = Path("checkpoints/dit_base/config.yaml")
     inference: InferenceSettings = InferenceSettings()
     vocoder: VocoderSettings = VocoderSettings()
     cache: CacheSettings = CacheSettings()
+    megatts3: MegaTTS3Settings = MegaTTS3Settings()
 
 
 class CorsSettings(_Section):
@@ -241,6 +258,7 @@ def _apply_directory_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         _set_dotted(data, "model.checkpoint_path", str(root / "dit_base" / "model.pt"))
         _set_dotted(data, "model.config_path", str(root / "dit_base" / "config.yaml"))
         _set_dotted(data, "model.vocoder.checkpoint_path", str(root / "wavvae"))
+        _set_dotted(data, "model.megatts3.checkpoint_dir", str(root))
     if storage_dir := env.get("MEGATTS3_STORAGE_DIR"):
         root = Path(storage_dir)
         _set_dotted(data, "storage.root", str(root))

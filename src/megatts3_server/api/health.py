@@ -34,7 +34,8 @@ async def health(services: Services = Depends(get_services)) -> dict[str, Any]:
 async def ready(services: Services = Depends(get_services)) -> JSONResponse:
     reasons = []
     if not services.engine.loaded:
-        reasons.append("model not loaded")
+        error = services.engine.load_error
+        reasons.append(f"model failed to load: {error}" if error else "model not loaded")
     if services.scheduler.saturated:
         reasons.append("synthesis queue full")
     body = {"ready": not reasons, "reasons": reasons, "queue": _queue(services)}

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from megatts3_server.engines.base import SamplingOptions
+
 SPEED_RANGE = (0.5, 2.0)
 PITCH_RANGE = (0.5, 2.0)
+TIME_STEP_RANGE = (1, 256)
+GUIDANCE_RANGE = (0.0, 10.0)
 
 
 class SynthesisParametersIn(BaseModel):
@@ -14,6 +18,14 @@ class SynthesisParametersIn(BaseModel):
     speed: float = Field(1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="Speaking rate factor")
     pitch: float = Field(1.0, ge=PITCH_RANGE[0], le=PITCH_RANGE[1], description="Pitch factor; duration is kept")
     emotion: str = Field("neutral", max_length=32, description="Rendered if the engine can, else reported")
+    # Sampling knobs of the MegaTTS3 engine (ignored by engines that do not sample); None = configured default.
+    time_step: int | None = Field(None, ge=TIME_STEP_RANGE[0], le=TIME_STEP_RANGE[1], description="Diffusion steps")
+    p_w: float | None = Field(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1], description="Text guidance weight")
+    t_w: float | None = Field(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1], description="Speaker guidance weight")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Sampling seed (same seed, same audio)")
+
+    def sampling_options(self) -> SamplingOptions:
+        return SamplingOptions(time_step=self.time_step, p_w=self.p_w, t_w=self.t_w, seed=self.seed)
 
 
 class SynthesizeRequest(BaseModel):

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
 from megatts3_server.api.dependencies import Services, get_services
-from megatts3_server.api.schemas import PITCH_RANGE, SPEED_RANGE, SynthesizeRequest
+from megatts3_server.api.schemas import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE, SynthesizeRequest
 from megatts3_server.api.security import GUARDS
 from megatts3_server.api.uploads import read_limited
 from megatts3_server.audio import AudioFormat, parse_format
-from megatts3_server.engines.base import VoiceContext
+from megatts3_server.engines.base import SamplingOptions, VoiceContext
 from megatts3_server.service.synthesis import AudioDescription, SynthesisParameters
 
 router = APIRouter(prefix="/api/v1/tts", tags=["tts"], dependencies=GUARDS)
@@ -75,7 +75,10 @@ async def synthesize(body: SynthesizeRequest, services: Services = Depends(get_s
     context = await anyio.to_thread.run_sync(
         services.voices.context, body.voice_id or services.settings.model.default_voice
     )
-    params = SynthesisParameters(**body.parameters.model_dump())
+    chosen = body.parameters
+    params = SynthesisParameters(
+        speed=chosen.speed, pitch=chosen.pitch, emotion=chosen.emotion, options=chosen.sampling_options()
+    )
     return await speak(services, body.text, context, params, fmt, stream=body.stream)
 
 
@@ -91,6 +94,10 @@ async def synthesize_file(
     emotion: str = Form("neutral", max_length=32),
     format: str = Form("wav"),
     stream: bool = Form(False),
+    time_step: int | None = Form(None, ge=TIME_STEP_RANGE[0], le=TIME_STEP_RANGE[1]),
+    p_w: float | None = Form(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1]),
+    t_w: float | None = Form(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1]),
+    seed: int | None = Form(None, ge=0, le=2**31 - 1),
     services: Services = Depends(get_services),
 ) -> Response:
     fmt = parse_format(format)
@@ -101,7 +108,8 @@ async def synthesize_file(
     reference = await anyio.to_thread.run_sync(services.voices.read_reference, audio_bytes, latent_bytes)
     prepared, reused = await anyio.to_thread.run_sync(services.voices.prepare_one_shot, reference)
     context = services.voices.one_shot_context(reference, prepared)
-    params = SynthesisParameters(speed=speed, pitch=pitch, emotion=emotion)
+    options = SamplingOptions(time_step=time_step, p_w=p_w, t_w=t_w, seed=seed)
+    params = SynthesisParameters(speed=speed, pitch=pitch, emotion=emotion, options=options)
     headers = {"X-Voice-Prepared": "reused" if reused else "new"}
     if prepared.summary:
         headers["X-Voice-Note"] = _header(prepared.summary)

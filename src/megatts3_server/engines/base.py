@@ -33,6 +33,22 @@ class EngineCapabilities:
     accepts_latent: bool = False
     """True when prepare_voice() uses a reference's precomputed latent (.npy)."""
     device: str = "cpu"
+    sampling_options: frozenset[str] = frozenset()
+    """Names of the SamplingOptions fields the engine honours (others are accepted and ignored)."""
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Per-request knobs of sampling engines; None means the engine's configured default."""
+
+    time_step: int | None = None
+    """Diffusion / flow-matching steps."""
+    p_w: float | None = None
+    """Classifier-free guidance weight for intelligibility (text)."""
+    t_w: float | None = None
+    """Classifier-free guidance weight for similarity to the reference speaker."""
+    seed: int | None = None
+    """Sampling seed: the same seed, text, voice and options give the same audio."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,7 @@ class BatchItem:
     voice: VoiceContext
     speed: float = 1.0
     cancel: CancelToken | None = None
+    options: SamplingOptions = SamplingOptions()
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,9 @@ class PreparedVoice:
 
 class Engine(ABC):
     """Base class of the engines; see the module docstring for the contract."""
+
+    load_error: str | None = None
+    """Why load() failed (set by whoever ran it), shown by /health and in 503 answers."""
 
     @property
     @abstractmethod

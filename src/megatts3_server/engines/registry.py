@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
+from megatts3_server.errors import EngineNotReadyError
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -15,5 +16,21 @@ def build_engine(settings: Settings) -> Engine:
         inference = settings.model.inference
         return KokoroEngine(
             cache_dir=settings.storage.cache_dir, threads=inference.threads, batch_size=inference.batch_size
+        )
+    if name == "megatts3":
+        try:
+            from megatts3_server.engines.megatts3.engine import MegaTTS3Engine
+        except ModuleNotFoundError as exc:
+            raise EngineNotReadyError(
+                f"model.engine is megatts3 but {exc.name} is not installed: pip install 'megatts3-server[megatts3]'"
+            ) from exc
+        model = settings.model
+        return MegaTTS3Engine(
+            model.megatts3,
+            model.vocoder.checkpoint_path,
+            device=model.inference.device,
+            precision=model.inference.precision,
+            threads=model.inference.threads,
+            batch_size=model.inference.batch_size,
         )
     raise ValueError(f"unknown engine {name!r}")  # unreachable: the settings type lists the engines

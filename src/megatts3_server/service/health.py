@@ -21,7 +21,7 @@ def health_report(engine: Engine, extra: dict[str, Any] | None = None) -> dict[s
     process = psutil.Process()
     gpus = gpu_stats()
     report: dict[str, Any] = {
-        "status": "healthy" if engine.loaded else "starting",
+        "status": "healthy" if engine.loaded else ("failed" if engine.load_error else "starting"),
         "version": __version__,
         "model_loaded": engine.loaded,
         "gpu_available": bool(gpus),
@@ -38,6 +38,8 @@ def health_report(engine: Engine, extra: dict[str, Any] | None = None) -> dict[s
             "languages": list(engine.capabilities.languages),
         },
     }
+    if engine.load_error:
+        report["engine"]["error"] = engine.load_error
     if gpus:
         report["gpu_memory"] = {
             "total": _human(gpus[0].total),

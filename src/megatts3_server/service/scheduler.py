@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from megatts3_server.engines.base import BatchItem, CancelToken, Engine, VoiceContext
+from megatts3_server.engines.base import BatchItem, CancelToken, Engine, SamplingOptions, VoiceContext
 from megatts3_server.errors import QueueFullError, ServiceError
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class SynthesisJob:
     voice: VoiceContext
     speed: float
     loop: asyncio.AbstractEventLoop
+    options: SamplingOptions = field(default_factory=SamplingOptions)
     cancel: CancelToken = field(default_factory=CancelToken)
     next_piece: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -120,9 +121,11 @@ class Scheduler:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def submit(self, pieces: Sequence[str], voice: VoiceContext, speed: float) -> SynthesisJob:
+    def submit(
+        self, pieces: Sequence[str], voice: VoiceContext, speed: float, options: SamplingOptions = SamplingOptions()
+    ) -> SynthesisJob:
         """Admit a job or refuse it at once with 503 and an estimate of when to retry."""
-        job = SynthesisJob(pieces=pieces, voice=voice, speed=speed, loop=asyncio.get_running_loop())
+        job = SynthesisJob(pieces=pieces, voice=voice, speed=speed, loop=asyncio.get_running_loop(), options=options)
         with self._condition:
             if len(self._admitted) >= self._max_queue:
                 wait = self._job_seconds * len(self._admitted) / self._workers
@@ -193,7 +196,7 @@ class Scheduler:
         live = [(job, index) for job, index in batch if not job.cancel.cancelled]
         if not live:
             return
-        items = [BatchItem(job.pieces[index], job.voice, job.speed, job.cancel) for job, index in live]
+        items = [BatchItem(job.pieces[index], job.voice, job.speed, job.cancel, job.options) for job, index in live]
         outcomes = self._synthesize(items)
         if len(items) > 1 and any(isinstance(outcome, BaseException) for outcome in outcomes):
             # One failing item (a cancelled request, a bad voice) must not take the others down with it.

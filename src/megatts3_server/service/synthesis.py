@@ -7,10 +7,11 @@ cache holds whole files; a finished stream is stored as one, and either kind of 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import numpy as np
@@ -25,7 +26,7 @@ from megatts3_server.audio import (
     with_pause,
 )
 from megatts3_server.cache import AudioCache, CachedAudio, cache_key
-from megatts3_server.engines.base import Engine, VoiceContext
+from megatts3_server.engines.base import Engine, SamplingOptions, VoiceContext
 from megatts3_server.errors import EmptyTextError, EngineNotReadyError, SynthesisTimeoutError, TextTooLongError
 from megatts3_server.logs import current_request_id
 from megatts3_server.metrics import Metrics
@@ -46,6 +47,8 @@ class SynthesisParameters:
     speed: float = 1.0
     pitch: float = 1.0
     emotion: str = "neutral"
+    options: SamplingOptions = field(default_factory=SamplingOptions)
+    """Sampling knobs of engines that have them (MegaTTS3: steps, guidance weights, seed)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,8 @@ class SynthesisService:
     ) -> _Plan:
         text = self.check_text(text)
         if not self._engine.loaded:
+            if self._engine.load_error:
+                raise EngineNotReadyError(f"the engine failed to load: {self._engine.load_error}")
             raise EngineNotReadyError("the engine is still loading; retry in a few seconds")
         normalized = normalize(text)
         # Only a stream gains from a short first piece; a whole response would just pay one more engine call.
@@ -145,6 +150,7 @@ class SynthesisService:
             speed=params.speed,
             pitch=params.pitch,
             emotion=emotion,
+            options=self._honoured_options(params.options),
             format=fmt.value,
         )
         description = AudioDescription(
@@ -160,6 +166,12 @@ class SynthesisService:
         )
         return _Plan(text, voice, params, fmt, pieces, key, description)
 
+    def _honoured_options(self, options: SamplingOptions) -> dict[str, float]:
+        """The options that change this engine's output (part of the cache key; the others change nothing)."""
+        honoured = self._engine.capabilities.sampling_options
+        chosen = dataclasses.asdict(options).items()
+        return {name: value for name, value in chosen if name in honoured and value is not None}
+
     def _finish_piece(self, audio: np.ndarray, piece: Sentence, params: SynthesisParameters) -> np.ndarray:
         """Engine output -> the samples the client hears for this piece, its pause included."""
         rate = self._engine.capabilities.sample_rate
@@ -173,7 +185,9 @@ class SynthesisService:
         return hit
 
     def _submit(self, plan: _Plan) -> SynthesisJob:
-        return self._scheduler.submit([piece.text for piece in plan.pieces], plan.voice, plan.params.speed)
+        return self._scheduler.submit(
+            [piece.text for piece in plan.pieces], plan.voice, plan.params.speed, plan.params.options
+        )
 
     async def synthesize(
         self, text: str, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat

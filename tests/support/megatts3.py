@@ -1,0 +1,49 @@
+"""MegaTTS3 test material: a random-weight checkpoint tree and a reference voice (recording + latent)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from tests.support.audio import encode
+
+SHARED_VOICES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "megatts3"
+SAMPLE_RATE = 24000
+SAMPLES_PER_LATENT = 960
+
+
+def random_checkpoint_tree(root: Path, seed: int = 0) -> Path:
+    """The official folder layout with small random-weight models (built by the engine's own writer)."""
+    from megatts3_server.engines.megatts3.random_checkpoints import write_random_checkpoints
+
+    return write_random_checkpoints(root, size="small", seed=seed)
+
+
+def reference_voice(seconds: float = 3.0, seed: int = 0) -> tuple[bytes, bytes]:
+    """(wav bytes, .npy bytes): MegaTTS3's English example voice where ../shared has it, else a voiced
+    synthetic recording with a random latent long enough for it (random weights need no real speech)."""
+    if SHARED_VOICES.is_dir():
+        return (SHARED_VOICES / "English_prompt.wav").read_bytes(), (SHARED_VOICES / "English_prompt.npy").read_bytes()
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    pitch = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(pitch) / SAMPLE_RATE
+    wav = sum(np.sin(k * phase) / k for k in range(1, 8)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
+    wav = (0.3 * wav / np.max(np.abs(wav))).astype(np.float32)
+    # The latent covers the recording after the engine's padding (≤ 1199 + 12000 samples more).
+    frames = (len(wav) + 1200 + 12000) // SAMPLES_PER_LATENT + 1
+    buffer = io.BytesIO()
+    np.save(buffer, rng.standard_normal((1, frames, 32)).astype(np.float32))
+    return encode(wav, SAMPLE_RATE, "wav"), buffer.getvalue()
+
+
+def megatts3_model_settings(checkpoints: Path, **megatts3: object) -> dict:
+    """The `model:` section of a config serving the tree at ``checkpoints`` on the CPU."""
+    return {
+        "engine": "megatts3",
+        "inference": {"device": "cpu", "precision": "fp32", "batch_size": 2, "max_length": 1000},
+        "vocoder": {"checkpoint_path": str(checkpoints / "wavvae")},
+        "megatts3": {"checkpoint_dir": str(checkpoints), "time_step": 4, **megatts3},
+    }
