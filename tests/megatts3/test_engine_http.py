@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+
 from tests.support.audio import decode
 from tests.support.megatts3 import (
     SAMPLE_RATE,

@@ -134,6 +134,12 @@ class PreparedVoice:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     summary: str = ""
     """One human sentence on what the engine made of the reference (returned to the client)."""
+    similarity: float | None = None
+    """Speaker similarity (cosine, 0-1) the engine measured between the voice and the reference, if any."""
+
+
+EnrollmentProgress = Callable[[float, float | None], None]
+"""Called during enrollment with the fraction done (0-1) and the best similarity so far (or None)."""
 
 
 class Engine(ABC):
@@ -167,6 +173,30 @@ class Engine(ABC):
     @abstractmethod
     def prepare_voice(self, reference: DecodedAudio, latent: np.ndarray | None) -> PreparedVoice:
         """Turn an uploaded reference recording (and its optional latent) into a voice context."""
+
+    def enrolls_in_background(self, budget_seconds: float) -> bool:
+        """Whether enroll_voice() with this budget searches (seconds to minutes), so that an upload
+        should answer at once and enroll in the background, rather than prepare within the request."""
+        return False
+
+    def enroll_voice(
+        self,
+        reference: DecodedAudio,
+        latent: np.ndarray | None,
+        *,
+        budget_seconds: float = 0.0,
+        progress: EnrollmentProgress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> PreparedVoice:
+        """Turn a reference into a voice, spending at most ``budget_seconds`` on making it sound like
+        the reference. Engines that prepare at once keep this default: prepare_voice().
+
+        Raises SynthesisCancelledError when ``cancel`` fires while it runs.
+        """
+        prepared = self.prepare_voice(reference, latent)
+        if progress is not None:
+            progress(1.0, prepared.similarity)
+        return prepared
 
     @abstractmethod
     def synthesize(

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_FRAME_SECONDS = 0.04
-_F0_RANGE = (60.0, 420.0)
+from megatts3_server.audio.voicing import PERIODIC_STRENGTH, loud_frames, pitch_lags
+
 _MEL_BANDS = 32
 # One octave of pitch difference weighs as much as a fully different spectral envelope.
 _PITCH_WEIGHT = 1.0
@@ -24,27 +24,9 @@ class VoiceFeatures:
     envelope: np.ndarray
 
 
-def _frames(samples: np.ndarray, size: int) -> np.ndarray:
-    count = len(samples) // size
-    return samples[: count * size].reshape(count, size) if count else np.zeros((0, size), np.float32)
-
-
-def _voiced_frames(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    frames = _frames(samples.astype(np.float64), int(_FRAME_SECONDS * sample_rate))
-    if len(frames) == 0:
-        return frames
-    energy = np.sqrt(np.mean(frames**2, axis=1))
-    return frames[energy > 0.1 * energy.max()] if energy.max() > 0 else frames[:0]
-
-
 def _median_f0(frames: np.ndarray, sample_rate: int) -> float:
-    size = frames.shape[1]
-    spectrum = np.fft.rfft(frames * np.hanning(size), n=2 * size, axis=1)
-    autocorr = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :size]
-    low, high = int(sample_rate / _F0_RANGE[1]), int(sample_rate / _F0_RANGE[0])
-    lags = np.argmax(autocorr[:, low:high], axis=1) + low
-    strength = autocorr[np.arange(len(frames)), lags] / np.maximum(autocorr[:, 0], 1e-12)
-    periodic = lags[strength > 0.4]
+    lags, strength = pitch_lags(frames, sample_rate)
+    periodic = lags[strength > PERIODIC_STRENGTH]
     return float(sample_rate / np.median(periodic)) if len(periodic) else 0.0
 
 
@@ -66,7 +48,7 @@ def _mel_matrix(sample_rate: int, fft_size: int) -> np.ndarray:
 
 def voice_features(samples: np.ndarray, sample_rate: int) -> VoiceFeatures:
     """Median F0 (Hz, 0 when unvoiced) and mean-removed log-mel envelope of the voiced frames."""
-    frames = _voiced_frames(samples, sample_rate)
+    frames = loud_frames(samples, sample_rate)
     if len(frames) == 0:
         return VoiceFeatures(0.0, np.zeros(_MEL_BANDS))
     power = np.abs(np.fft.rfft(frames * np.hanning(frames.shape[1]), axis=1)) ** 2

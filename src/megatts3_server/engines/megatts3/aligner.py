@@ -325,27 +325,11 @@ def log_mel(wav_16k: torch.Tensor, n_mels: int = 80) -> torch.Tensor:
     return (logs + 4.0) / 4.0
 
 
-def resample(wav: torch.Tensor, orig_sr: int, new_sr: int, *, zero_crossings: int = 64) -> torch.Tensor:
-    """Band-limited polyphase resampling of a 1-D signal (Kaiser-windowed sinc). Output length
-    ceil(len · new / orig), like librosa's.
+def resample(wav: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """Resample a 1-D float32 signal exactly as the reference does through librosa: soxr "HQ", then the
+    length fixed to ceil(len · new / orig) (zero-padded)."""
+    import soxr
 
-    The reference uses librosa (soxr "HQ"); the cut-off (95.5 % of the lower Nyquist) and Kaiser β 8 were
-    tuned to it: on white noise + tone the signals differ by ≤ 2e-3 and the Whisper log-mel by ≤ 0.03
-    (only in the top bins, near 8 kHz).
-    """
-    g = math.gcd(orig_sr, new_sr)
-    up, down = new_sr // g, orig_sr // g
-    if up == down:
-        return wav.float()
-    cutoff = 0.955 * min(1.0, up / down)  # fraction of the input Nyquist that passes
-    half = math.ceil(zero_crossings / cutoff)
-    taps = torch.arange(-half, half + 1, dtype=torch.float64)
-    # Phase j of the output sits j·down/up input samples after its anchor sample.
-    t = torch.arange(up, dtype=torch.float64)[:, None] * down / up - taps[None, :]
-    beta = torch.tensor(8.0, dtype=torch.float64)
-    window = torch.special.i0(beta * torch.sqrt((1 - (t / (half + 1)) ** 2).clamp(min=0))) / torch.special.i0(beta)
-    kernel = (cutoff * torch.sinc(cutoff * t) * window).to(torch.float32)[:, None, :]
-    x = F.pad(wav.float()[None, None], (half, half + down))
-    phases = F.conv1d(x, kernel.to(wav.device), stride=down)[0]  # [up, frames]
-    out = phases.transpose(0, 1).reshape(-1)
-    return out[: math.ceil(wav.shape[-1] * up / down)]
+    out = soxr.resample(np.asarray(wav, dtype=np.float32), orig_sr, new_sr, quality="HQ").astype(np.float32)
+    length = math.ceil(len(wav) * new_sr / orig_sr)
+    return np.pad(out, (0, max(0, length - len(out))))[:length]

@@ -148,8 +148,8 @@ def parse_alignment(tokens: Sequence[int], n_frames: int) -> ReferenceAlignment:
 
 def prompt_mel(wav_24k: np.ndarray | torch.Tensor, *, device: str | torch.device = "cpu") -> torch.Tensor:
     """The aligner's input for a (padded) 24 kHz prompt: log-mel [1, 80, N], N a multiple of 8."""
-    wav = torch.as_tensor(np.asarray(wav_24k, dtype=np.float32)).to(device)
-    mel = log_mel(resample(wav, PROMPT_SAMPLE_RATE, 16000))
+    wav = resample(np.asarray(wav_24k, dtype=np.float32), PROMPT_SAMPLE_RATE, 16000)
+    mel = log_mel(torch.from_numpy(wav).to(device))
     frames = mel.shape[-1] // FRAMES_MULTIPLE * FRAMES_MULTIPLE
     return mel[None, :, :frames]
 
