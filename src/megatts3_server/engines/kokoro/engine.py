@@ -19,10 +19,13 @@ from megatts3_server.engines.base import (
     CancelToken,
     Engine,
     EngineCapabilities,
+    EnrollmentProgress,
     PreparedVoice,
     VoiceContext,
 )
 from megatts3_server.engines.kokoro.model_files import assemble_model, load_vocabulary, load_voice_packs
+from megatts3_server.engines.kokoro.speaker import SpeakerJudge, speaker_judge_available
+from megatts3_server.engines.kokoro.style_search import SearchSettings, StyleSearch
 from megatts3_server.engines.kokoro.voice_match import VoiceFeatures, distance, voice_features
 from megatts3_server.errors import EngineNotReadyError, InvalidRequestError, SynthesisCancelledError
 
@@ -36,6 +39,8 @@ SAMPLE_RATE = 24_000
 # per phoneme count up to 510.
 _MAX_PHONEMES = 510
 _MATCH_SENTENCE = "The rainbow is a division of white light into many beautiful colors. 彩虹是白光分成的许多美丽颜色。"
+# Every candidate of a cloning search speaks this: short (about 1.6 s), so a candidate costs ~0.4 s.
+_SCORING_SENTENCE = "Hello there, how are you today?"
 
 # The five packs that ship with the model data, in the order they become voice_001 … voice_005.
 _STOCK_VOICES: tuple[tuple[str, str, str], ...] = (
@@ -92,6 +97,7 @@ class KokoroEngine(Engine):
         self._packs: dict[str, np.ndarray] = {}
         self._phonemize = None
         self._pack_features: dict[str, VoiceFeatures] | None = None
+        self._judge = SpeakerJudge() if speaker_judge_available() else None
         self._load_lock = threading.Lock()
         self._capabilities = EngineCapabilities(
             name="kokoro-82m-int8",
@@ -99,7 +105,7 @@ class KokoroEngine(Engine):
             languages=("zh", "en"),
             emotions=frozenset({"neutral"}),
             max_batch_size=batch_size,
-            voice_cloning=False,
+            voice_cloning=self._judge is not None,
             accepts_latent=False,
             device="cpu",
         )
@@ -273,4 +279,57 @@ class KokoroEngine(Engine):
         return PreparedVoice(
             meta={"pack": best, "match_distance": round(scores[best], 4), "reference_f0": round(target.median_f0, 1)},
             summary=f"the embedded engine cannot clone; it speaks with the closest stock voice, {best}",
+        )
+
+    def enrolls_in_background(self, budget_seconds: float) -> bool:
+        return budget_seconds > 0 and self._judge is not None
+
+    def enroll_voice(
+        self,
+        reference: DecodedAudio,
+        latent: np.ndarray | None,
+        *,
+        budget_seconds: float = 0.0,
+        progress: EnrollmentProgress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> PreparedVoice:
+        """Search a style pack that sounds like the reference (see style_search); without the cloning
+        extra or a budget, the closest stock voice."""
+        if not self.enrolls_in_background(budget_seconds):
+            return super().enroll_voice(reference, latent, budget_seconds=budget_seconds, progress=progress)
+        self._require_loaded()
+        judge = self._judge
+        assert judge is not None
+        phonemes = self.phonemes(_SCORING_SENTENCE)
+        search = StyleSearch(
+            self._packs,
+            speak=lambda table: self._run(self._session, phonemes, table, 1.0, cancel),  # type: ignore[arg-type]
+            embed=lambda audio: judge.embed(audio, SAMPLE_RATE),
+            target=judge.embed(reference.samples, reference.sample_rate),
+            sample_rate=SAMPLE_RATE,
+            settings=SearchSettings(budget_seconds=budget_seconds),
+        )
+        result = search.run(progress, cancel)
+        log.info(
+            "enrolled a voice from %s: similarity %.3f -> %.3f in %d syntheses, %.1f s",
+            result.start,
+            result.start_similarity,
+            result.similarity,
+            result.evaluations,
+            result.seconds,
+        )
+        return PreparedVoice(
+            meta={
+                "start": result.start,
+                "start_similarity": round(result.start_similarity, 4),
+                "similarity": round(result.similarity, 4),
+                "evaluations": result.evaluations,
+                "enroll_seconds": round(result.seconds, 1),
+            },
+            arrays={"style": result.style},
+            summary=(
+                f"a style pack searched from {result.start} towards the reference speaker "
+                f"(similarity {result.start_similarity:.2f} -> {result.similarity:.2f})"
+            ),
+            similarity=result.similarity,
         )

@@ -150,8 +150,10 @@ class StyleSearch:
             if len(losses) < len(candidates):
                 break
             strategy.tell(candidates, losses)
-            stale = 0 if best_score >= generation_best + settings.min_gain else stale + 1
-            generation_best = max(generation_best, best_score) if stale == 0 else generation_best
+            if best_score >= generation_best + settings.min_gain:
+                generation_best, stale = best_score, 0
+            else:
+                stale += 1
         if progress is not None:
             progress(1.0, best_score)
         return SearchResult(
