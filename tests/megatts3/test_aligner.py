@@ -23,7 +23,6 @@ from megatts3_server.engines.megatts3.aligner import (
 from megatts3_server.engines.megatts3.alignment import (
     align_reference,
     fit_durations,
-    length_regulate,
     parse_alignment,
     prompt_mel,
 )
@@ -189,7 +188,3 @@ def test_parse_garbage_salvages_or_falls_back() -> None:
         assert fallback.ph.tolist() == [SIL] and fallback.durations.tolist() == [24]
         assert fallback.mel2ph.tolist() == [1] * 24
         assert not fallback.valid and fallback.quality == 0.0
-
-
-def test_length_regulate_skips_zero_durations() -> None:
-    assert length_regulate(torch.tensor([2, 0, 1])).tolist() == [1, 1, 3]

@@ -5,21 +5,17 @@ Both sides load ``<checkpoint_root>/aligner_lm`` (ours through ``load_aligner``,
 resampling (ours vs librosa), the log-mel (ours vs ``whisper.log_mel_spectrogram``), the encoder output,
 decoder logits on a fixed token prefix, greedy tokens (our cached decoding vs the reference's loop of full
 recomputes; 768 steps on CUDA, fewer on CPU), and the token parser (the reference's own ``align`` run with
-a stand-in model that writes scripted tokens). Run directly::
-
-    python tools/megatts3_parity/stage_aligner.py --reference-root /tmp/megatts3-research/src \\
-        --checkpoint-root /tmp/mt3-full --write-random
+a stand-in model that writes scripted tokens). Run through ``run.py``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import torch
+from reference_code import import_reference
 
 from megatts3_server.engines.megatts3.aligner import (
     END_TOKEN,
@@ -27,21 +23,12 @@ from megatts3_server.engines.megatts3.aligner import (
     AlignerConfig,
     load_aligner,
     log_mel,
-    random_state_dict,
     resample,
 )
 from megatts3_server.engines.megatts3.alignment import parse_alignment, prompt_mel
-from megatts3_server.engines.megatts3.checkpoints import save_checkpoint
 
 FOLDER = "aligner_lm"
 CPU_GREEDY_STEPS = 128  # the reference recomputes the whole prefix per token: keep CPU runs short
-
-
-def _reference_path(reference_root: Path) -> Path:
-    for candidate in (reference_root, reference_root / "src"):
-        if (candidate / "tts").is_dir():
-            return candidate
-    raise FileNotFoundError(f"no tts/ package under {reference_root}")
 
 
 def _prompt(seed: int) -> np.ndarray:
@@ -83,7 +70,7 @@ def _scripts(n_frames: int) -> dict[str, list[int]]:
 
 def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[tuple[str, float]]:
     """(name, max |ours − reference|) per compared quantity (token comparisons count mismatches)."""
-    sys.path.insert(0, str(_reference_path(reference_root)))
+    import_reference(reference_root)
     import librosa
     import whisper
     from tts.frontend_function import align as reference_align
@@ -108,9 +95,7 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
     )
     frames = mel_ref.shape[-1] // 8 * 8
     mel_ours = prompt_mel(wav)
-    results.append(
-        ("aligner/log-mel of the 24 kHz prompt", float((mel_ours - mel_ref[None, :, :frames]).abs().max()))
-    )
+    results.append(("aligner/log-mel of the 24 kHz prompt", float((mel_ours - mel_ref[None, :, :frames]).abs().max())))
     results.append(("aligner/frame count", float(abs(mel_ours.shape[-1] - frames))))
 
     mel = mel_ref[None, :, :frames].to(device)
@@ -160,24 +145,3 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
         )
         results.append((f"aligner/parse ({name}): ph, tone, mel2ph", difference))
     return results
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference-root", type=Path, required=True)
-    parser.add_argument("--checkpoint-root", type=Path, required=True)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write-random", action="store_true", help="first write full-size random weights")
-    args = parser.parse_args()
-    if args.write_random:
-        config = AlignerConfig.full()
-        save_checkpoint(
-            args.checkpoint_root / FOLDER, "model", random_state_dict(config, args.seed), config.to_hparams()
-        )
-    for name, diff in compare(args.reference_root, args.checkpoint_root, args.device, args.seed):
-        print(f"{name:<52} {diff:.3e}")
-
-
-if __name__ == "__main__":
-    main()

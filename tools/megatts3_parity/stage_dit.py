@@ -4,27 +4,21 @@ Both sides load ``<checkpoint_root>/diffusion_transformer`` (ours through ``load
 its ``load_ckpt``), get the same phones, alignment, prompt latent and noise (the reference's ``torch.randn``
 is routed to a seeded generator that draws in the same order as our item generator), and are compared on:
 the phone features at 25 Hz (alone and inside a batch with another item), one guided velocity, and a
-short sampling run. Run directly to write full-size random weights and print the figures::
-
-    python tools/megatts3_parity/stage_dit.py --reference-root /tmp/megatts3-research/src \\
-        --checkpoint-root /tmp/mt3-full --write-random
+short sampling run. Run through ``run.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import torch
+from reference_code import import_reference
 
-from megatts3_server.engines.megatts3.checkpoints import save_checkpoint
-from megatts3_server.engines.megatts3.dit import CHECKPOINT_NAME, DiTConfig, load_dit, random_state_dict
+from megatts3_server.engines.megatts3.dit import CHECKPOINT_NAME, load_dit
 from megatts3_server.engines.megatts3.flow_sampler import (
     DiTItem,
     guide,
@@ -36,13 +30,6 @@ from megatts3_server.engines.megatts3.flow_sampler import (
 FOLDER = "diffusion_transformer"
 P_W, T_W = 1.6, 2.5
 SAMPLER_STEPS = 4
-
-
-def _reference_path(reference_root: Path) -> Path:
-    for candidate in (reference_root, reference_root / "src"):
-        if (candidate / "tts").is_dir():
-            return candidate
-    raise FileNotFoundError(f"no tts/ package under {reference_root}")
 
 
 def _aligned(count: int, frames: int, generator: torch.Generator) -> torch.Tensor:
@@ -101,7 +88,7 @@ def _reference_inputs(item: DiTItem, device: str) -> dict[str, torch.Tensor]:
 
 def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[tuple[str, float]]:
     """Max absolute differences, per stage, between the reference DiT and ours (fp32 on ``device``)."""
-    sys.path.insert(0, str(_reference_path(reference_root)))
+    import_reference(reference_root)
     from tts.modules.ar_dur.ar_dur_predictor import expand_states
     from tts.modules.llm_dit.dit import Diffusion
     from tts.utils.commons.ckpt_utils import load_ckpt
@@ -143,44 +130,3 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
         (latent,) = sample_latents(ours, [item], steps=SAMPLER_STEPS, p_w=P_W, t_w=T_W)
         results.append((f"dit.sampler_{SAMPLER_STEPS}_steps", (latent - x_ref[0]).abs().max().item()))
     return results
-
-
-def time_forward(checkpoint_root: Path, seconds_prompt: float, seconds_target: float) -> float:
-    """CPU seconds of one guided transformer forward (3 CFG rows) at full size, for the report."""
-    model, _ = load_dit(checkpoint_root / FOLDER)
-    item = make_item(0, 30, int(seconds_prompt * 100) // 8 * 8, 40, int(seconds_target * 100) // 8 * 8, 1)
-    with torch.inference_mode():
-        batch = prepare_batch(model, [item])
-        ling = model.encode_ling(batch.phones, batch.tones, batch.mel2ph, batch.frames)
-        cond = model.condition(ling, batch.lat_ctx, batch.ctx_mask)
-        t_emb = model.time_embedding(torch.tensor([0.5]))
-        rope = model.rope(batch.latents[0], torch.device("cpu"))
-        x = torch.randn(3, batch.latents[0], 32)
-        start = time.perf_counter()
-        model(x, cond, batch.ctx_mask, t_emb, rope, batch.key_mask)
-        return time.perf_counter() - start
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reference-root", type=Path, required=True)
-    parser.add_argument("--checkpoint-root", type=Path, required=True)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--write-random", action="store_true", help="first write full-size random weights")
-    parser.add_argument("--time", action="store_true", help="also time one forward (2 s prompt + 4 s target)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.write_random:
-        config = DiTConfig.full()
-        save_checkpoint(args.checkpoint_root / FOLDER, CHECKPOINT_NAME, random_state_dict(config, args.seed),
-                        config.to_hparams())  # fmt: skip
-    for name, diff in compare(args.reference_root, args.checkpoint_root, args.device, args.seed):
-        print(f"{name:28s} max |Δ| = {diff:.3e}")
-    if args.time:
-        print(f"one forward, 3 rows × (2 s + 4 s): {time_forward(args.checkpoint_root, 2.0, 4.0):.2f} s CPU")
-
-
-if __name__ == "__main__":
-    main()

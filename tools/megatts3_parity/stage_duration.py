@@ -8,13 +8,13 @@ get the same seeded phones, tones and reference durations; the jitter draws come
 
 from __future__ import annotations
 
-import sys
 import warnings
 from copy import deepcopy
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from reference_code import import_reference
 
 from megatts3_server.engines.megatts3.duration_model import (
     CHECKPOINT_NAME,
@@ -37,9 +37,7 @@ SEGMENT_PHONES = 24
 
 
 def _reference(reference_root: Path, folder: Path, device: str) -> tuple[torch.nn.Module, dict]:
-    source = reference_root / "src" if (reference_root / "src" / "tts").is_dir() else reference_root
-    if str(source) not in sys.path:
-        sys.path.insert(0, str(source))
+    import_reference(reference_root)
     from tts.modules.ar_dur.ar_dur_predictor import ARDurPredictor
     from tts.utils.commons.ckpt_utils import load_ckpt
     from tts.utils.commons.hparams import set_hparams
@@ -135,17 +133,3 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
             tag = f"mel2ph[disturb={disturb},first={first},final={final}]"
             record(tag, length_regulate(frames), ref_mel2ph)
     return results
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reference-root", type=Path, default=Path("/tmp/megatts3-research/src"))
-    parser.add_argument("--checkpoint-root", type=Path, default=Path("/tmp/mt3-full"))
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    for name, diff in compare(args.reference_root, args.checkpoint_root, args.device, args.seed):
-        print(f"{name:60s} {diff:.3e}")

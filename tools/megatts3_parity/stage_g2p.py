@@ -4,33 +4,22 @@ Our side loads through ``G2P.load``; the reference side loads the tokenizer and 
 does and runs its own ``g2p`` (on a stand-in for the CLI object). Compared: the prompt ids, the phones and
 tones generated for a few texts (random weights never write the end token, so the reference drops the
 last real phone: ours is compared without it, and must be exactly one longer), and the parse of scripted
-outputs that do end with the end token. Run directly::
-
-    python tools/megatts3_parity/stage_g2p.py --reference-root /tmp/megatts3-research/src \\
-        --checkpoint-root /tmp/mt3-full --write-random full
+outputs that do end with the end token. Run through ``run.py``.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from reference_code import import_reference
 
-from megatts3_server.engines.megatts3.g2p import END_OFFSET, G2P, parse_phone_tokens, write_random_g2p
+from megatts3_server.engines.megatts3.g2p import END_OFFSET, G2P, parse_phone_tokens
 from megatts3_server.engines.megatts3.phones import split_merged
 
 FOLDER = "g2p"
 TEXTS = ("今天天气很好，我们去公园散步吧。", "Hello world, this is a test.")
-
-
-def _reference_path(reference_root: Path) -> Path:
-    for candidate in (reference_root, reference_root / "src"):
-        if (candidate / "tts").is_dir():
-            return candidate
-    raise FileNotFoundError(f"no tts/ package under {reference_root}")
 
 
 class _ScriptedModel:
@@ -45,7 +34,7 @@ class _ScriptedModel:
 
 def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[tuple[str, float]]:
     """(name, max |ours − reference|) per compared quantity."""
-    sys.path.insert(0, str(_reference_path(reference_root)))
+    import_reference(reference_root)
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from tts.frontend_function import g2p as reference_g2p
 
@@ -102,21 +91,3 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
         )
         results.append((f"g2p/parse scripted {name} (+EOS): ph, tone", difference))
     return results
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reference-root", type=Path, required=True)
-    parser.add_argument("--checkpoint-root", type=Path, required=True)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--write-random", choices=("small", "full"), help="first write random weights of this size")
-    args = parser.parse_args()
-    if args.write_random:
-        write_random_g2p(args.checkpoint_root / FOLDER, full=args.write_random == "full", seed=args.seed)
-    for name, diff in compare(args.reference_root, args.checkpoint_root, args.device, args.seed):
-        print(f"{name:<52} {diff:.3e}")
-
-
-if __name__ == "__main__":
-    main()

@@ -7,11 +7,11 @@ same seeded latent; every stage is compared on its own side's running activation
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 
 import torch
+from reference_code import import_reference
 
 from megatts3_server.engines.megatts3.wavvae import CHECKPOINT_NAME, load_wavvae_decoder
 
@@ -20,9 +20,7 @@ LATENT_FRAMES = 25  # one second of audio: enough for every layer, cheap at full
 
 
 def _reference_decoder(reference_root: Path, folder: Path, device: str) -> torch.nn.Module:
-    source = reference_root / "src" if (reference_root / "src" / "tts").is_dir() else reference_root
-    if str(source) not in sys.path:
-        sys.path.insert(0, str(source))
+    import_reference(reference_root)
     from tts.modules.wavvae.decoder.wavvae_v3 import WavVAE_V3
     from tts.utils.commons.ckpt_utils import load_ckpt
     from tts.utils.commons.hparams import set_hparams
@@ -69,17 +67,3 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
                 record("pre_output", x, y)
         record("audio", ours(latent), reference.decode(latent)[:, 0])
     return results
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reference-root", type=Path, default=Path("/tmp/megatts3-research/src"))
-    parser.add_argument("--checkpoint-root", type=Path, required=True)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    for name, difference in compare(args.reference_root, args.checkpoint_root, args.device, args.seed):
-        print(f"{name:32s} {difference:.3e}")

@@ -23,6 +23,7 @@ from megatts3_server.engines.megatts3.aligner import (
     log_mel,
     resample,
 )
+from megatts3_server.engines.megatts3.durations import length_regulate
 from megatts3_server.engines.megatts3.phones import SIL, TONE_NONE, clamp_phones, split_merged
 
 FRAMES_MULTIPLE = 8  # the reference keeps whole groups of 8 frames (two latents of 4 frames)
@@ -67,11 +68,6 @@ def fit_durations(durations: torch.Tensor, n_frames: int) -> torch.Tensor:
                 out[index] -= 1
                 excess -= 1
     return torch.tensor(out, dtype=torch.long)
-
-
-def length_regulate(durations: torch.Tensor) -> torch.Tensor:
-    """Frame → 1-based phone index [sum(durations)] for 1-D durations."""
-    return torch.repeat_interleave(torch.arange(1, durations.numel() + 1), durations)
 
 
 def parse_alignment(tokens: Sequence[int], n_frames: int) -> ReferenceAlignment:
