@@ -29,8 +29,11 @@ bench: install-test
 bench-load: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/serve_load.py
 
+# Random full-size MegaTTS3 weights (about 4 GB) are written there on the first run.
+MEGATTS3_BENCH_DIR ?= build/megatts3-random-full
 bench-megatts3: install-test
-	HF_HUB_OFFLINE=1 $(BIN)/python bench/megatts3.py
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/megatts3.py --checkpoints $(MEGATTS3_BENCH_DIR) --write-random \
+		$(if $(MEGATTS3_REFERENCE),--reference $(MEGATTS3_REFERENCE)) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) storage logs .pytest_cache

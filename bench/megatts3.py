@@ -1,7 +1,8 @@
 """Throughput and real-time factor of our MegaTTS3 engine vs the reference implementation.
 
     python bench/megatts3.py --checkpoints /tmp/mt3-full [--write-random] \
-        --reference /path/to/MegaTTS3 [--steps 32] [--batches 1 4] [--device cuda]
+        [--reference /path/to/MegaTTS3] [--steps 32] [--batches 1 4] [--device cuda]
+    make bench-megatts3 [MEGATTS3_REFERENCE=/path/to/MegaTTS3] [BENCH_ARGS="--steps 8"]
 
 Both run the same checkpoint tree (write random full-size weights with --write-random) on the same
 reference voice and texts. Per batch size b, b requests of one sentence each:
@@ -153,7 +154,9 @@ def run_reference(args, wav: bytes, latent_path: Path, phones) -> dict[str, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description="MegaTTS3: our engine vs the reference implementation")
     parser.add_argument("--checkpoints", type=Path, required=True)
-    parser.add_argument("--write-random", action="store_true", help="first write random full-size weights there")
+    parser.add_argument(
+        "--write-random", action="store_true", help="write random full-size weights there unless it holds a tree"
+    )
     parser.add_argument("--reference", type=Path, help="a bytedance/MegaTTS3 checkout (omit: ours only)")
     parser.add_argument("--voice", type=Path, default=SHARED_VOICE, help="<path> of <path>.wav + <path>.npy")
     parser.add_argument("--steps", type=int, default=32)
@@ -166,7 +169,7 @@ def main() -> None:
     args = parser.parse_args()
     if max(args.batches) > len(TEXTS):
         parser.error(f"at most {len(TEXTS)} pieces per batch")
-    if args.write_random:
+    if args.write_random and not (args.checkpoints / "diffusion_transformer").is_dir():
         from megatts3_server.engines.megatts3.random_checkpoints import write_random_checkpoints
 
         write_random_checkpoints(args.checkpoints, size="full")
