@@ -10,8 +10,8 @@ reference voice and texts. Per batch size b, b requests of one sentence each:
   together by the DiT;
 - reference: what its CLI / web demo does per request, ``preprocess`` (alignment, duration prompt) then
   ``forward``, one request after another; also its ``forward`` alone, the preprocessing reused.
-Random G2P weights do not stop at a sensible length, so both sides get the same fixed phone sequence
-from a stand-in G2P (--phones per sentence); the real G2P is timed on its own.
+The random trees come with a G2P scripted to write the same ~4 s phone sequence for every sentence
+(random weights never write the end token), so both sides speak pieces of the same length.
 
 Prints audio seconds per wall second (throughput), RTF, and the ratio ours / reference.
 """
@@ -44,20 +44,13 @@ TEXTS = [
 ]
 
 
-def fixed_phones(count: int, seed: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
-    """A plausible phone sequence: leading sil, English ARPAbet ids (101–144) with tone 3, a final period."""
-    rng = np.random.default_rng(seed)
-    ph = [145, *rng.integers(101, 145, count - 2).tolist(), 148]
-    return torch.tensor(ph, dtype=torch.long), torch.full((count,), 3, dtype=torch.long)
-
-
 def _timed(function) -> tuple[float, object]:
     started = time.perf_counter()
     result = function()
     return time.perf_counter() - started, result
 
 
-def run_ours(args, wav: bytes, latent: np.ndarray, phones) -> dict[str, float]:
+def run_ours(args, wav: bytes, latent: np.ndarray) -> dict[str, float]:
     from megatts3_server.audio import decode_audio
     from megatts3_server.config import MegaTTS3Settings
     from megatts3_server.engines.base import BatchItem, SamplingOptions, VoiceContext
@@ -74,10 +67,6 @@ def run_ours(args, wav: bytes, latent: np.ndarray, phones) -> dict[str, float]:
     )
     figures: dict[str, float] = {}
     figures["load_s"], _ = _timed(engine.load)
-    models = engine._require_models()
-    real_g2p = models.g2p
-    figures["g2p_s"], _ = _timed(lambda: real_g2p([TEXTS[0]]))
-    models.g2p = lambda texts: [phones for _ in texts]
     reference = decode_audio(wav, target_rate=SAMPLE_RATE)
     figures["prepare_s"], prepared = _timed(lambda: engine.prepare_voice(reference, latent))
     voice = VoiceContext("bench", meta=prepared.meta, arrays=prepared.arrays, version="bench")
@@ -114,7 +103,7 @@ def _stub_text_normalizers() -> None:
         sys.modules[name] = module
 
 
-def run_reference(args, wav: bytes, latent_path: Path, phones) -> dict[str, float]:
+def run_reference(args, wav: bytes, latent_path: Path) -> dict[str, float]:
     source = args.reference / "src" if (args.reference / "src" / "tts").is_dir() else args.reference
     sys.path.insert(0, str(source))
     _stub_text_normalizers()
@@ -128,8 +117,6 @@ def run_reference(args, wav: bytes, latent_path: Path, phones) -> dict[str, floa
     figures["load_s"], infer = _timed(
         lambda: cli.MegaTTS3DiTInfer(device=device, ckpt_root=str(args.checkpoints), precision=precision)
     )
-    figures["g2p_s"], _ = _timed(lambda: cli.g2p(infer, TEXTS[0]))
-    cli.g2p = lambda self, text: (phones[0][None].to(device), phones[1][None].to(device))
 
     def request(text: str, context=None) -> float:
         context = context or infer.preprocess(wav, latent_file=str(latent_path))
@@ -161,7 +148,6 @@ def main() -> None:
     parser.add_argument("--voice", type=Path, default=SHARED_VOICE, help="<path> of <path>.wav + <path>.npy")
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--phones", type=int, default=40, help="phones per sentence (≈ 3 s of speech at 40)")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "bf16"))
@@ -179,20 +165,11 @@ def main() -> None:
     wav = args.voice.with_suffix(".wav").read_bytes()
     latent_path = args.voice.with_suffix(".npy")
     latent = np.load(latent_path, allow_pickle=False)
-    phones = fixed_phones(args.phones)
-
-    ours = run_ours(args, wav, latent, phones)
-    theirs = run_reference(args, wav, latent_path, phones) if args.reference else None
+    ours = run_ours(args, wav, latent)
+    theirs = run_reference(args, wav, latent_path) if args.reference else None
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") and torch.cuda.is_available() else "CPU"
-    print(
-        f"\nMegaTTS3 on {device}, {torch.get_num_threads()} threads, {args.precision}, {args.steps} steps, "
-        f"{args.phones} phones per sentence"
-    )
+    print(f"\nMegaTTS3 on {device}, {torch.get_num_threads()} threads, {args.precision}, {args.steps} steps")
     print(f"load: ours {ours['load_s']:.1f} s" + (f", reference {theirs['load_s']:.1f} s" if theirs else ""))
-    print(
-        f"G2P of one sentence (random weights, up to 256 tokens): ours {ours['g2p_s']:.2f} s"
-        + (f", reference {theirs['g2p_s']:.2f} s" if theirs else "")
-    )
     print(
         f"voice preparation: ours {ours['prepare_s']:.2f} s once per voice"
         + (f"; reference {theirs['prepare_s']:.2f} s on every request" if theirs else "")

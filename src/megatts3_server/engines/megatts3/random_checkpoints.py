@@ -23,7 +23,8 @@ def write_random_checkpoints(
 ) -> Path:
     """Write g2p/, aligner_lm/, duration_lm/, diffusion_transformer/ and wavvae/ under ``root``; returns root.
 
-    The WaveVAE is written decoder-only (``decoder.ckpt``), as the public release ships it.
+    The WaveVAE is written decoder-only (``decoder.ckpt``), as the public release ships it. The G2P's
+    random weights are then scripted (``script_g2p``) to write a fixed phone sequence and stop.
     """
     full = size == "full"
     dit_config = dit.DiTConfig.full() if full else dit.DiTConfig.small()
@@ -50,18 +51,20 @@ def write_random_checkpoints(
         filename="decoder.ckpt",
     )
     write_random_g2p(root / "g2p", full=full, seed=seed + 4)
-    if not full:
-        script_g2p(root / "g2p", SCRIPTED_PHONE_TOKENS)
+    script_g2p(root / "g2p", SCRIPTED_PHONE_TOKENS_LONG if full else SCRIPTED_PHONE_TOKENS)
     return root
 
 
 # What the scripted small G2P writes for any text (0-based phone alphabet, before the end token): Mandarin
 # syllables with tones 1–4 merged into one token, a comma, English phones, a full stop.
 SCRIPTED_PHONE_TOKENS = (201, 218, 236, 255, 163, 110, 121, 132, 143, 104, 115, 148)
+# The full-size model's 896 dimensions hold a longer chain (each token once): about 4 s of speech.
+SCRIPTED_PHONE_TOKENS_LONG = (201, 218, 236, 255, 273, 290, 309, 327, 163, *range(101, 125), 165, *range(125, 131), 148)
 
 
 def script_g2p(folder: Path, tokens: tuple[int, ...]) -> None:
-    """Rewrite a small random G2P so that greedy decoding writes ``tokens`` then its end token, for any text.
+    """Rewrite a random G2P so that greedy decoding writes ``tokens`` (all different) then its end token,
+    whatever the text.
 
     Random weights never emit the end token, so every piece would run the full 256-token budget into
     minutes of audio. Here each generated token only depends on the previous one: attention and MLP
@@ -79,8 +82,8 @@ def script_g2p(folder: Path, tokens: tuple[int, ...]) -> None:
     model = AutoModelForCausalLM.from_pretrained(folder, tie_word_embeddings=False)
     chain = [start + SIL, *(start + token for token in tokens), start + END_OFFSET]
     hidden = model.config.hidden_size
-    if len(chain) > hidden:
-        raise ValueError(f"a chain of {len(chain)} tokens needs hidden_size ≥ {len(chain)}")
+    if len(chain) > hidden or len(set(chain)) < len(chain):
+        raise ValueError(f"a chain of {len(chain)} different tokens needs hidden_size ≥ {len(chain)} ({hidden})")
     with torch.no_grad():
         for layer in model.model.layers:
             layer.self_attn.o_proj.weight.zero_()
