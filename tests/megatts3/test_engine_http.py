@@ -79,7 +79,7 @@ def test_uploaded_voice_keeps_its_prepared_alignment(http: httpx.Client, voice: 
     info = http.get(f"/api/v1/voices/{voice}").json()
     assert info["has_latent"] is True
     assert info["engine"] == "megatts3"
-    assert "phones" in info["summary"] or "pause" in info["summary"]
+    assert info["summary"].startswith("aligned 10 phones")  # what the small tree's scripted aligner writes
 
 
 @pytest.mark.parametrize("text", [ZH, EN])

@@ -11,6 +11,8 @@ import itertools
 from pathlib import Path
 from typing import Literal
 
+from torch import Tensor
+
 from megatts3_server.engines.megatts3 import aligner, dit, duration_model, wavvae
 from megatts3_server.engines.megatts3.checkpoints import save_checkpoint
 from megatts3_server.engines.megatts3.g2p import write_random_g2p
@@ -23,8 +25,10 @@ def write_random_checkpoints(
 ) -> Path:
     """Write g2p/, aligner_lm/, duration_lm/, diffusion_transformer/ and wavvae/ under ``root``; returns root.
 
-    The WaveVAE is written decoder-only (``decoder.ckpt``), as the public release ships it. The G2P's
-    random weights are then scripted (``script_g2p``) to write a fixed phone sequence and stop.
+    The WaveVAE is written decoder-only (``decoder.ckpt``), as the public release ships it. The random
+    weights of the two token writers are scripted to write valid, fixed sequences and stop, as trained
+    weights would (random ones never write their end token): the G2P a phone sequence (``script_g2p``),
+    the aligner a phone alignment (``script_aligner``).
     """
     full = size == "full"
     dit_config = dit.DiTConfig.full() if full else dit.DiTConfig.small()
@@ -39,9 +43,12 @@ def write_random_checkpoints(
         duration_config.to_hparams(),
     )
     aligner_config = aligner.AlignerConfig.full() if full else aligner.AlignerConfig.small()
-    save_checkpoint(
-        root / "aligner_lm", "model", aligner.random_state_dict(aligner_config, seed + 2), aligner_config.to_hparams()
+    aligner_weights = script_aligner(
+        aligner.random_state_dict(aligner_config, seed + 2),
+        SCRIPTED_ALIGNMENT_PHONES,
+        EXAMPLE_VOICE_FRAMES if full else TEST_VOICE_FRAMES,
     )
+    save_checkpoint(root / "aligner_lm", "model", aligner_weights, aligner_config.to_hparams())
     wavvae_config = wavvae.WavVAEConfig.full() if full else wavvae.WavVAEConfig.small()
     save_checkpoint(
         wavvae_dir or root / "wavvae",
@@ -97,3 +104,43 @@ def script_g2p(folder: Path, tokens: tuple[int, ...]) -> None:
             head[following, position] = 10
     model.config.tie_word_embeddings = False
     model.save_pretrained(folder)
+
+
+# What the scripted aligner writes for any recording: 10 phones (a pause, English phones, a full stop),
+# their end frames spread evenly up to a fixed frame count: the 100 Hz frames of the example English voice
+# (its latent has 174 frames) for full-size trees, of the tests' 3 s synthetic voice for small ones.
+# Recordings of another length get the usual fix-ups (the last phone takes a shortfall).
+SCRIPTED_ALIGNMENT_PHONES = (145, 110, 121, 132, 143, 104, 115, 126, 137, 148)
+EXAMPLE_VOICE_FRAMES = 696
+TEST_VOICE_FRAMES = 352
+
+
+def script_aligner(weights: dict[str, Tensor], phones: tuple[int, ...], frames: int) -> dict[str, Tensor]:
+    """Random aligner weights rewritten so that greedy decoding writes ``phones`` with their end frames.
+
+    As in ``script_g2p``: the decoder's attention, cross-attention and MLP outputs and its positions are
+    zeroed, so each token's logits depend only on the previous token, and the output layer maps each token
+    of the chain (start, phone, timestamp, phone, …, end) to the next one.
+    """
+    weights = {key: value.clone() for key, value in weights.items()}
+    for key, value in weights.items():
+        if key.startswith("decoder.blocks.") and key.endswith(
+            ("attn.out.weight", "attn.out.bias", "mlp.2.weight", "mlp.2.bias")
+        ):
+            value.zero_()
+    weights["decoder.positional_embedding"].zero_()
+    ends = [round(frames * (index + 1) / len(phones)) for index in range(len(phones))]
+    chain = [aligner.START_TOKEN]
+    for phone, end in zip(phones, ends, strict=True):
+        chain += [phone, aligner.TIMESTAMP_OFFSET + end]
+    chain.append(aligner.END_TOKEN)
+    embedding, head = weights["decoder.token_embedding.weight"], weights["decoder.out_proj.weight"]
+    if len(chain) > embedding.shape[1] or len(set(chain)) < len(chain) or max(chain) >= embedding.shape[0]:
+        raise ValueError("the alignment chain does not fit the aligner's width or vocabulary")
+    head.zero_()
+    weights["decoder.out_proj.bias"].zero_()
+    for position, (token, following) in enumerate(itertools.pairwise(chain)):
+        embedding[token] = 0
+        embedding[token, position] = 1
+        head[following, position] = 10
+    return weights
