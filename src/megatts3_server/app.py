@@ -75,7 +75,13 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     return Services(
         settings=settings,
         engine=engine,
-        voices=VoiceService(VoiceStore(settings.storage.voice_samples_dir), engine, settings.storage),
+        voices=VoiceService(
+            VoiceStore(settings.storage.voice_samples_dir),
+            engine,
+            settings.storage,
+            settings.model.cloning,
+            timeout=settings.api.timeout,
+        ),
         synthesis=SynthesisService(
             engine,
             scheduler,
@@ -118,6 +124,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         try:
             yield
         finally:
+            services.voices.close()
             services.scheduler.stop()
             await services.cache.close()
             if metrics_server is not None:

@@ -72,6 +72,20 @@ class MegaTTS3Settings(_Section):
     )
 
 
+class CloningSettings(_Section):
+    """Enrollment of uploaded references into voices (engines that search, like the embedded one)."""
+
+    budget_seconds: float = Field(
+        55, ge=0, le=3600, description="Search time per uploaded voice; 0 = no search (closest stock voice)"
+    )
+    one_shot_budget_seconds: float = Field(
+        10, ge=0, le=3600, description="Search time for a synthesize_file reference (at most half of api.timeout)"
+    )
+    max_attempts: int = Field(
+        2, ge=1, le=10, description="Enrollment runs a voice may start; one cut short by a crash counts"
+    )
+
+
 class ModelSettings(_Section):
     name: str = "MegaTTS3-DIT"
     type: str = "diffusion_transformer"
@@ -84,6 +98,7 @@ class ModelSettings(_Section):
     vocoder: VocoderSettings = VocoderSettings()
     cache: CacheSettings = CacheSettings()
     megatts3: MegaTTS3Settings = MegaTTS3Settings()
+    cloning: CloningSettings = CloningSettings()
 
 
 class CorsSettings(_Section):

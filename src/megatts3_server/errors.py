@@ -85,6 +85,13 @@ class VoiceExistsError(ServiceError):
     code = "voice_exists"
 
 
+class VoiceNotReadyError(ServiceError):
+    """The voice exists but its enrollment has not finished (or failed)."""
+
+    status = 409
+    code = "voice_not_ready"
+
+
 class VoiceReadOnlyError(ServiceError):
     status = 403
     code = "voice_read_only"

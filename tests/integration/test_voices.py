@@ -135,8 +135,13 @@ def test_oversize_upload_is_413(client: httpx.Client) -> None:
     assert client.get("/api/v1/voices/too_big").status_code == 404
 
 
-def test_silent_and_too_short_references_are_422(client: httpx.Client) -> None:
+def test_silent_noisy_and_too_short_references_are_422(client: httpx.Client) -> None:
     _error(_upload(client, "silent", encode(np.zeros(24000 * 3, np.float32), 24000, "wav")), 422, "silent_audio")
+    white = np.random.default_rng(0).standard_normal(24000 * 4).astype(np.float32)
+    pink = np.fft.irfft(np.fft.rfft(white) / np.sqrt(np.arange(1, len(white) // 2 + 2)), len(white))
+    for name, noise in (("white", white), ("pink", pink)):
+        scaled = (0.3 * noise / np.abs(noise).max()).astype(np.float32)
+        _error(_upload(client, f"{name}_noise", encode(scaled, 24000, "wav")), 422, "not_speech")
     tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(6000) / 24000)).astype(np.float32)
     _error(_upload(client, "short", encode(tone, 24000, "wav")), 422, "audio_too_short")
 

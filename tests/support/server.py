@@ -35,7 +35,16 @@ def write_configs(
 ) -> tuple[Path, Path]:
     """Write a model and an API config for a test server; returns (model_config, api_config)."""
     folder.mkdir(parents=True, exist_ok=True)
-    model_cfg = {"model": {"engine": "kokoro", "inference": {"device": "cpu", "max_length": 1000}, **(model or {})}}
+    # No cloning search unless a test asks for one: uploads are then prepared within the request (201).
+    no_search = {"budget_seconds": 0, "one_shot_budget_seconds": 0}
+    model_cfg = {
+        "model": {
+            "engine": "kokoro",
+            "inference": {"device": "cpu", "max_length": 1000},
+            "cloning": no_search,
+            **(model or {}),
+        }
+    }
     api_cfg = {
         "api": {
             "host": "127.0.0.1",

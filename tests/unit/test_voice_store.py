@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +84,51 @@ def test_open_removes_crash_leftovers(tmp_path: Path) -> None:
     reopened.open()
     assert [voice.id for voice in reopened.list()] == ["kept"]
     assert sorted(entry.name for entry in reopened.root.iterdir() if entry.is_dir()) == ["kept"]
+
+
+_FIRST_RELEASE_SCHEMA = """
+CREATE TABLE voices (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', type TEXT NOT NULL,
+    engine TEXT NOT NULL, created_at TEXT NOT NULL, duration REAL NOT NULL, sample_rate INTEGER NOT NULL,
+    source_format TEXT NOT NULL, content_sha256 TEXT NOT NULL, has_latent INTEGER NOT NULL, meta TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT ''
+)
+"""
+
+
+def test_a_database_of_the_first_release_gains_the_job_columns(tmp_path: Path) -> None:
+    root = tmp_path / "voices"
+    (root / "old").mkdir(parents=True)
+    (root / "old" / "reference.wav").write_bytes(b"RIFFwav")
+    with sqlite3.connect(root / "voices.sqlite3") as db:
+        db.execute(_FIRST_RELEASE_SCHEMA)
+        db.execute(
+            "INSERT INTO voices VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            ("old", "old", "", "uploaded", "test", now_iso(), 2.0, 24000, "wav", "0" * 64, 0, "{}", ""),
+        )
+    store = VoiceStore(root)
+    store.open()
+    old = store.get("old")
+    assert (old.status, old.progress, old.similarity, old.error, old.attempts) == ("ready", 100.0, None, "", 0)
+    store.save_atomic(_voice("new"), NewVoiceFiles(b"RIFFwav"))
+    assert {voice.id for voice in store.list()} == {"old", "new"}
+
+
+def test_enrollment_state_is_updated_and_completed_atomically(store: VoiceStore) -> None:
+    pending = dataclasses.replace(_voice("job"), status="pending", progress=0.0, meta={})
+    store.save_atomic(pending, NewVoiceFiles(b"RIFFwav"))
+    assert [voice.id for voice in store.unfinished()] == ["job"]
+    assert store.update_job("job", status="enrolling", progress=40.0, attempts=1)
+    assert (store.get("job").status, store.get("job").progress) == ("enrolling", 40.0)
+    with pytest.raises(ValueError):
+        store.update_job("job", meta="{}")
+    style = np.full((510, 256), 0.5, np.float32)
+    assert store.complete_enrollment("job", {"start": "jf_alpha"}, "searched", {"style": style}, 0.71)
+    done = store.get("job")
+    assert (done.status, done.progress, done.similarity, done.meta) == ("ready", 100.0, 0.71, {"start": "jf_alpha"})
+    assert np.array_equal(store.load_arrays("job")["style"], style)
+    assert store.unfinished() == []
+    store.delete("job")
+    assert not store.complete_enrollment("job", {}, "", {"style": style}, 0.7)
+    assert not store.update_job("job", progress=1.0)
+    assert store.get("job") is None

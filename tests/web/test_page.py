@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.reference_clips import clip
 from tests.support.server import running_server
 
 try:
@@ -29,8 +30,10 @@ SYNTHESIS_TIMEOUT_MS = 90_000
 UPLOAD_TIMEOUT_MS = 240_000
 # The CPU is shared with the server's inference: give the page's own reactions some room.
 EXPECT_TIMEOUT_MS = 15_000
-# A real microphone is replaced by Chromium's fake capture device (a beeping tone), allowed without a prompt.
+# A real microphone is replaced by Chromium's fake capture device playing a real speech clip (its own
+# beeps are refused as not speech), allowed without a prompt.
 BROWSER_ARGS = ["--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+MICROPHONE_SPEAKER = "en_karen"
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +44,18 @@ def web_url(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iter
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     executable = shutil.which("chromium")
     if sync_playwright is None:
         pytest.fail(f"Playwright is missing: {INSTALL_HINT}", pytrace=False)
     if executable is None:
         pytest.fail(f"Chromium is missing: {INSTALL_HINT}", pytrace=False)
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    microphone = tmp_path_factory.mktemp("microphone") / "speech.wav"
+    shutil.copyfile(clip(MICROPHONE_SPEAKER), microphone)
+    args = [*BROWSER_ARGS, f"--use-file-for-fake-audio-capture={microphone}"]
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=BROWSER_ARGS)
+        launched = playwright.chromium.launch(executable_path=executable, args=args)
         yield launched
         launched.close()
 

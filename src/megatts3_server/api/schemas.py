@@ -51,6 +51,9 @@ class VoiceOut(BaseModel):
     duration: float | None = None
     has_latent: bool = False
     summary: str = ""
+    progress: float | None = Field(None, description="Enrollment progress, 0-100 (uploaded voices)")
+    similarity: float | None = Field(None, description="Speaker similarity to the reference reached by enrollment")
+    error: str | None = Field(None, description="Why enrollment failed (status failed)")
 
 
 class VoiceListOut(BaseModel):
@@ -59,3 +62,4 @@ class VoiceListOut(BaseModel):
 
 class VoiceUploadOut(VoiceOut):
     message: str
+    status_url: str = Field(..., description="Where to follow the voice until its status is ready")

@@ -16,7 +16,13 @@ from megatts3_server.api.uploads import read_limited
 router = APIRouter(prefix="/api/v1/voices", tags=["voices"], dependencies=GUARDS)
 
 
-@router.post("/upload", status_code=201, response_model=VoiceUploadOut, summary="Store a reference voice")
+@router.post(
+    "/upload",
+    status_code=201,
+    response_model=VoiceUploadOut,
+    responses={202: {"model": VoiceUploadOut, "description": "Stored; enrollment runs in the background"}},
+    summary="Store a reference voice and enroll it",
+)
 async def upload_voice(
     voice_file: UploadFile = File(..., description="Reference recording (wav, mp3, flac, m4a, ogg)"),
     voice_id: str = Form(..., description="Id for the new voice: letters, digits, '_' or '-'"),
@@ -24,17 +30,25 @@ async def upload_voice(
     name: str = Form("", max_length=200, description="Display name (defaults to the id)"),
     voice_latent: UploadFile | None = File(None, description="The reference's WaveVAE latent (.npy)"),
     services: Services = Depends(get_services),
-) -> VoiceUploadOut:
+) -> JSONResponse:
+    """201 with a ready voice when the engine prepares it quickly; else 202 at once, the voice pending
+    while a background job enrolls it (follow ``status_url`` until ``status`` is ready)."""
     voices = services.voices
     voices.check_new_id(voice_id)
     limit = int(services.settings.storage.max_voice_file_size)
     audio_bytes = await read_limited(voice_file, limit, "voice_file")
     latent_bytes = await read_limited(voice_latent, limit, "voice_latent") if voice_latent else None
     reference = await anyio.to_thread.run_sync(voices.read_reference, audio_bytes, latent_bytes)
-    prepared = await anyio.to_thread.run_sync(voices.prepare, reference)
+    background = voices.jobs.in_background
+    prepared = None if background else await anyio.to_thread.run_sync(voices.prepare, reference)
     info = await anyio.to_thread.run_sync(voices.save, voice_id, name, description, reference, prepared)
     await services.synthesis.invalidate_voice(voice_id)
-    return VoiceUploadOut(**asdict(info), message=f"voice {voice_id!r} stored; {prepared.summary}".rstrip("; "))
+    if prepared is None:
+        message = f"voice {voice_id!r} stored; enrolling it in the background"
+    else:
+        message = f"voice {voice_id!r} stored; {prepared.summary}".rstrip("; ")
+    body = VoiceUploadOut(**asdict(info), message=message, status_url=f"{router.prefix}/{voice_id}")
+    return JSONResponse(body.model_dump(), status_code=202 if background else 201)
 
 
 @router.get("", response_model=VoiceListOut, summary="All voices, built-in and uploaded")

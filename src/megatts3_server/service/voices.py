@@ -1,4 +1,9 @@
-"""What the voice requests mean: the catalogue of built-in and uploaded voices, uploads, deletes."""
+"""What the voice requests mean: the catalogue of built-in and uploaded voices, uploads, deletes.
+
+An upload is stored at once; turning it into a voice (enrollment) runs within the request when the
+engine prepares quickly, else as a background job (service/enrollment.py) the client follows with
+GET /api/v1/voices/{id}. A voice is usable once its status is ready.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from megatts3_server.audio import DecodedAudio, decode_audio, write_wav
-from megatts3_server.config import StorageSettings
+from megatts3_server.audio.voicing import pitch_continuity
+from megatts3_server.config import CloningSettings, StorageSettings
 from megatts3_server.engines.base import Engine, PreparedVoice, VoiceContext
-from megatts3_server.errors import InvalidRequestError, VoiceExistsError, VoiceNotFoundError, VoiceReadOnlyError
+from megatts3_server.errors import (
+    InvalidRequestError,
+    VoiceExistsError,
+    VoiceNotFoundError,
+    VoiceNotReadyError,
+    VoiceReadOnlyError,
+)
+from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso, parse_latent, validate_voice_id
 
 MIN_REFERENCE_SECONDS = 1.0
@@ -21,6 +34,8 @@ MIN_REFERENCE_SECONDS = 1.0
 _ONE_SHOT_CACHE_SIZE = 64
 # Peak below this (≈ -54 dBFS) is silence or a dead microphone, not a voice.
 _SILENCE_PEAK = 2e-3
+# Below this share of steadily pitched frames a recording is noise, not speech (audio/voicing.py).
+_MIN_PITCH_CONTINUITY = 0.15
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,9 @@ class VoiceInfo:
     duration: float | None = None
     has_latent: bool = False
     summary: str = ""
+    progress: float | None = None
+    similarity: float | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,16 +71,30 @@ class Reference:
 class VoiceService:
     """Built-in voices come from the engine, uploaded ones from the store; one id space for both."""
 
-    def __init__(self, store: VoiceStore, engine: Engine, storage: StorageSettings) -> None:
+    def __init__(
+        self, store: VoiceStore, engine: Engine, storage: StorageSettings, cloning: CloningSettings, timeout: float
+    ) -> None:
         self._store = store
         self._engine = engine
         self._storage = storage
+        self._cloning = cloning
+        # A one-shot search must leave the request time to speak.
+        self._one_shot_budget = min(cloning.one_shot_budget_seconds, timeout / 2)
+        self.jobs = EnrollmentJobs(
+            store, engine, budget_seconds=cloning.budget_seconds, max_attempts=cloning.max_attempts
+        )
         self._one_shot: collections.OrderedDict[str, PreparedVoice] = collections.OrderedDict()
         self._one_shot_lock = threading.Lock()
 
     def open(self) -> None:
-        """Open the store (recovering from any interrupted write); call once at start-up."""
+        """Open the store (recovering from any interrupted write) and start the enrollment worker,
+        which resumes unfinished jobs; call once at start-up."""
         self._store.open()
+        self.jobs.start()
+
+    def close(self) -> None:
+        """Stop the enrollment worker (a running job stays pending for the next start)."""
+        self.jobs.stop()
 
     def _builtin_infos(self) -> list[VoiceInfo]:
         engine_name = self._engine.capabilities.name
@@ -91,6 +123,10 @@ class VoiceService:
             duration=round(voice.duration, 3),
             has_latent=voice.has_latent,
             summary=voice.summary,
+            status=voice.status,
+            progress=round(voice.progress, 1),
+            similarity=round(voice.similarity, 4) if voice.similarity is not None else None,
+            error=voice.error or None,
         )
 
     def list(self) -> list[VoiceInfo]:
@@ -115,6 +151,13 @@ class VoiceService:
         stored = self._store.get(voice_id)
         if stored is None:
             raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
+        if stored.status == "failed":
+            raise VoiceNotReadyError(f"voice {voice_id!r} could not be enrolled: {stored.error}; upload it again")
+        if stored.status != "ready":
+            raise VoiceNotReadyError(
+                f"voice {voice_id!r} is still {stored.status} ({stored.progress:.0f} %); "
+                f"GET /api/v1/voices/{voice_id} says when it is ready"
+            )
         return VoiceContext(
             voice_id=stored.id,
             meta=stored.meta,
@@ -139,6 +182,12 @@ class VoiceService:
             )
         if float(np.max(np.abs(audio.samples))) < _SILENCE_PEAK:
             raise InvalidRequestError("voice_file is silent; record the speaker's voice", code="silent_audio")
+        if pitch_continuity(audio.samples, audio.sample_rate) < _MIN_PITCH_CONTINUITY:
+            raise InvalidRequestError(
+                "voice_file does not sound like speech (no steady voice pitch in it: noise, music or a "
+                "bad microphone?); record the speaker talking in a quiet room",
+                code="not_speech",
+            )
         latent = parse_latent(latent_bytes) if latent_bytes is not None else None
         digest = hashlib.sha256(audio_bytes)
         if latent_bytes is not None:
@@ -146,22 +195,36 @@ class VoiceService:
         return Reference(audio=audio, latent=latent, content_sha256=digest.hexdigest())
 
     def prepare(self, reference: Reference) -> PreparedVoice:
-        """Let the engine turn a reference into voice state (CPU work: call it off the event loop)."""
-        return self._engine.prepare_voice(reference.audio, reference.latent)
+        """Enroll within the request (engines that prepare quickly; CPU work: call it off the event loop)."""
+        return self._engine.enroll_voice(reference.audio, reference.latent, budget_seconds=self._cloning.budget_seconds)
+
+    def _stored_by_content(self, reference: Reference) -> PreparedVoice | None:
+        """What enrollment made of a stored, ready voice with the same reference audio, if any."""
+        stored = self._store.find_by_content(reference.content_sha256, self._engine.capabilities.name)
+        if stored is None or stored.status != "ready":
+            return None
+        arrays = self._store.load_arrays(stored.id)
+        return PreparedVoice(meta=stored.meta, arrays=arrays, summary=stored.summary, similarity=stored.similarity)
 
     def prepare_one_shot(self, reference: Reference) -> tuple[PreparedVoice, bool]:
-        """The prepared voice for a one-shot reference and whether it was reused (same content seen lately)."""
+        """The voice for a one-shot reference (a short enrollment) and whether it was reused: the same
+        reference audio seen lately, or stored as a voice."""
         with self._one_shot_lock:
             prepared = self._one_shot.get(reference.content_sha256)
             if prepared is not None:
                 self._one_shot.move_to_end(reference.content_sha256)
                 return prepared, True
-        prepared = self.prepare(reference)
+        prepared = self._stored_by_content(reference)
+        reused = prepared is not None
+        if prepared is None:
+            prepared = self._engine.enroll_voice(
+                reference.audio, reference.latent, budget_seconds=self._one_shot_budget
+            )
         with self._one_shot_lock:
             self._one_shot[reference.content_sha256] = prepared
             while len(self._one_shot) > _ONE_SHOT_CACHE_SIZE:
                 self._one_shot.popitem(last=False)
-        return prepared, False
+        return prepared, reused
 
     @staticmethod
     def one_shot_context(reference: Reference, prepared: PreparedVoice) -> VoiceContext:
@@ -181,9 +244,10 @@ class VoiceService:
         return voice_id
 
     def save(
-        self, voice_id: str, name: str, description: str, reference: Reference, prepared: PreparedVoice
+        self, voice_id: str, name: str, description: str, reference: Reference, prepared: PreparedVoice | None
     ) -> VoiceInfo:
-        """Store an uploaded voice with its canonical mono WAV and the engine's prepared state."""
+        """Store an uploaded voice with its canonical mono WAV and the engine's prepared state; without
+        a prepared state the voice is stored pending and its enrollment job queued."""
         stored = StoredVoice(
             id=voice_id,
             name=name or voice_id,
@@ -196,19 +260,26 @@ class VoiceService:
             source_format=reference.audio.source_format,
             content_sha256=reference.content_sha256,
             has_latent=reference.latent is not None,
-            meta=prepared.meta,
-            summary=prepared.summary,
+            meta=prepared.meta if prepared else {},
+            summary=prepared.summary if prepared else "",
+            status="ready" if prepared else "pending",
+            progress=100.0 if prepared else 0.0,
+            similarity=prepared.similarity if prepared else None,
         )
         files = NewVoiceFiles(
             reference_wav=write_wav(reference.audio.samples, reference.audio.sample_rate),
             latent=reference.latent,
-            arrays=prepared.arrays,
+            arrays=prepared.arrays if prepared else {},
         )
-        return self._stored_info(self._store.save_atomic(stored, files))
+        info = self._stored_info(self._store.save_atomic(stored, files))
+        if prepared is None:
+            self.jobs.submit(voice_id)
+        return info
 
     def delete(self, voice_id: str) -> None:
         if self._is_builtin(voice_id):
             raise VoiceReadOnlyError(f"{voice_id!r} is a built-in voice and cannot be deleted")
         validate_voice_id(voice_id)
+        self.jobs.cancel(voice_id)
         if not self._store.delete(voice_id):
             raise VoiceNotFoundError(f"no voice with id {voice_id!r}")

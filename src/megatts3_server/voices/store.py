@@ -3,6 +3,9 @@
 Writes are atomic: a voice's files are written and fsynced in a staging folder, then the folder is
 renamed into place inside the SQLite transaction that inserts the row. A crash at any point leaves
 either the whole voice or nothing; open() removes whatever a crash left half-done.
+
+Each voice also carries the state of its enrollment job (``status``: pending, enrolling, ready or
+failed; ``progress``; the ``similarity`` reached; ``error``; ``attempts``), so jobs survive restarts.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,31 @@ CREATE TABLE IF NOT EXISTS voices (
     summary TEXT NOT NULL DEFAULT ''
 )
 """
+# Columns added after the first release, with their definitions: open() adds those an older database lacks.
+_ADDED_COLUMNS = {
+    "status": "TEXT NOT NULL DEFAULT 'ready'",
+    "progress": "REAL NOT NULL DEFAULT 100",
+    "similarity": "REAL",
+    "error": "TEXT NOT NULL DEFAULT ''",
+    "attempts": "INTEGER NOT NULL DEFAULT 0",
+}
+_COLUMNS = (
+    "id",
+    "name",
+    "description",
+    "type",
+    "engine",
+    "created_at",
+    "duration",
+    "sample_rate",
+    "source_format",
+    "content_sha256",
+    "has_latent",
+    "meta",
+    "summary",
+    *_ADDED_COLUMNS,
+)
+_JOB_FIELDS = frozenset({"status", "progress", "similarity", "error", "attempts"})
 
 
 def validate_voice_id(voice_id: str) -> str:
@@ -79,6 +107,13 @@ class StoredVoice:
     has_latent: bool
     meta: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    status: str = "ready"
+    """pending (waiting for the enrollment worker), enrolling, ready or failed."""
+    progress: float = 100.0
+    similarity: float | None = None
+    error: str = ""
+    attempts: int = 0
+    """Enrollment runs started: one more than finished means the process stopped during one."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +161,10 @@ class VoiceStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
+            present = {row["name"] for row in db.execute("PRAGMA table_info(voices)")}
+            for column, definition in _ADDED_COLUMNS.items():
+                if column not in present:
+                    db.execute(f"ALTER TABLE voices ADD COLUMN {column} {definition}")
             known = {row["id"] for row in db.execute("SELECT id FROM voices")}
             for row_id in sorted(known):
                 if not (self.folder(row_id) / REFERENCE_FILE).exists():
@@ -186,23 +225,10 @@ class VoiceStore:
                 try:
                     if db.execute("SELECT 1 FROM voices WHERE id = ?", (voice.id,)).fetchone() or final.exists():
                         raise VoiceExistsError(f"a voice with id {voice.id!r} already exists")
+                    values = {**asdict(voice), "has_latent": int(voice.has_latent), "meta": json.dumps(voice.meta)}
                     db.execute(
-                        "INSERT INTO voices VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            voice.id,
-                            voice.name,
-                            voice.description,
-                            voice.type,
-                            voice.engine,
-                            voice.created_at,
-                            voice.duration,
-                            voice.sample_rate,
-                            voice.source_format,
-                            voice.content_sha256,
-                            int(voice.has_latent),
-                            json.dumps(voice.meta),
-                            voice.summary,
-                        ),
+                        f"INSERT INTO voices ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
+                        [values[column] for column in _COLUMNS],
                     )
                     staging.rename(final)
                     db.execute("COMMIT")
@@ -230,6 +256,73 @@ class VoiceStore:
                 raise
         shutil.rmtree(trash, ignore_errors=True)
         return deleted
+
+    def unfinished(self) -> list[StoredVoice]:
+        """Voices whose enrollment has not ended (pending, or enrolling when the process stopped)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM voices WHERE status IN ('pending', 'enrolling') ORDER BY created_at, id"
+            ).fetchall()
+        return [self._from_row(row) for row in rows]
+
+    def update_job(self, voice_id: str, **changes: Any) -> bool:
+        """Change a voice's job fields (status, progress, similarity, error, attempts); False if it is gone."""
+        unknown = set(changes) - _JOB_FIELDS
+        if unknown:
+            raise ValueError(f"not job fields: {sorted(unknown)}")
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        with self._connect() as db:
+            cursor = db.execute(f"UPDATE voices SET {assignments} WHERE id = ?", [*changes.values(), voice_id])
+        return cursor.rowcount > 0
+
+    def complete_enrollment(
+        self,
+        voice_id: str,
+        meta: Mapping[str, Any],
+        summary: str,
+        arrays: Mapping[str, np.ndarray],
+        similarity: float | None,
+    ) -> bool:
+        """Store what enrollment made (atomically: arrays and row together) and mark the voice ready.
+        False when the voice was deleted meanwhile (nothing is written then)."""
+        folder = self.folder(voice_id)
+        staging = folder / f"{_STAGING_PREFIX}{_ARRAYS_DIR}"
+        trash = self.root / f"{_TRASH_PREFIX}{uuid.uuid4().hex}"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            staging.mkdir()  # fails when a delete took the folder away
+            for name, array in arrays.items():
+                _save_array(staging / f"{validate_voice_id(name)}.npy", array)
+            with self._connect() as db:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    if not db.execute("SELECT 1 FROM voices WHERE id = ?", (voice_id,)).fetchone():
+                        db.execute("ROLLBACK")
+                        return False
+                    db.execute(
+                        "UPDATE voices SET meta = ?, summary = ?, similarity = ?, status = 'ready', progress = 100,"
+                        " error = '' WHERE id = ?",
+                        (json.dumps(dict(meta)), summary, similarity, voice_id),
+                    )
+                    if (folder / _ARRAYS_DIR).exists():
+                        (folder / _ARRAYS_DIR).rename(trash)
+                    staging.rename(folder / _ARRAYS_DIR)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        except FileNotFoundError:
+            return False
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+    def load_reference(self, voice_id: str) -> tuple[bytes, np.ndarray | None]:
+        """A stored voice's canonical reference WAV and its latent (None when it has none)."""
+        folder = self.folder(voice_id)
+        latent = folder / LATENT_FILE
+        return (folder / REFERENCE_FILE).read_bytes(), np.load(latent, allow_pickle=False) if latent.exists() else None
 
     def load_arrays(self, voice_id: str) -> dict[str, np.ndarray]:
         """The engine arrays stored with a voice (empty when it has none)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -39,8 +40,10 @@ SAMPLE_RATE = 24_000
 # per phoneme count up to 510.
 _MAX_PHONEMES = 510
 _MATCH_SENTENCE = "The rainbow is a division of white light into many beautiful colors. 彩虹是白光分成的许多美丽颜色。"
-# Every candidate of a cloning search speaks this: short (about 1.6 s), so a candidate costs ~0.4 s.
+# A cloning search (style_search.py) speaks every candidate with the short scoring sentence (~1.6 s)
+# and checks its start and its finalists with the longer one (~4 s).
 _SCORING_SENTENCE = "Hello there, how are you today?"
+_CHECK_SENTENCE = "We walked along the quiet river until the sun went down behind the hills."
 
 # The five packs that ship with the model data, in the order they become voice_001 … voice_005.
 _STOCK_VOICES: tuple[tuple[str, str, str], ...] = (
@@ -82,8 +85,12 @@ def _read_features(path: Path) -> dict[str, VoiceFeatures] | None:
 class KokoroEngine(Engine):
     """Kokoro-82M: fast neural TTS; Mandarin, English and mixed text; five stock voices."""
 
-    def __init__(self, cache_dir: Path, threads: int = 0, batch_size: int = 1) -> None:
+    def __init__(
+        self, cache_dir: Path, threads: int = 0, batch_size: int = 1, search: SearchSettings | None = None
+    ) -> None:
+        """``search``: the cloning search's knobs (its budget comes with each enroll_voice call)."""
         self._cache_dir = cache_dir
+        self._search = search or SearchSettings(budget_seconds=0.0)
         self._threads = threads or os.cpu_count() or 1
         self._model: Path | None = None
         self._session: InferenceSession | None = None
@@ -271,15 +278,21 @@ class KokoroEngine(Engine):
         return features
 
     def prepare_voice(self, reference: DecodedAudio, latent: np.ndarray | None) -> PreparedVoice:
-        """Kokoro cannot clone: choose the stock pack whose pitch and timbre are closest to the reference."""
+        """No search: the stock pack whose pitch and timbre are closest to the reference (what
+        enroll_voice gives without the cloning extra or a budget)."""
         self._require_loaded()
         target = voice_features(reference.samples, reference.sample_rate)
         scores = {pack: distance(target, features) for pack, features in self._stock_features().items()}
         best = min(scores, key=scores.__getitem__)
         return PreparedVoice(
             meta={"pack": best, "match_distance": round(scores[best], 4), "reference_f0": round(target.median_f0, 1)},
-            summary=f"the embedded engine cannot clone; it speaks with the closest stock voice, {best}",
+            summary=f"no cloning search ({self._no_search_reason()}); it speaks with the closest stock voice, {best}",
         )
+
+    def _no_search_reason(self) -> str:
+        if self._judge is None:
+            return "install the cloning extra: pip install 'megatts3-server[cloning]'"
+        return "model.cloning budget is 0"
 
     def enrolls_in_background(self, budget_seconds: float) -> bool:
         return budget_seconds > 0 and self._judge is not None
@@ -300,14 +313,15 @@ class KokoroEngine(Engine):
         self._require_loaded()
         judge = self._judge
         assert judge is not None
-        phonemes = self.phonemes(_SCORING_SENTENCE)
+        scoring, check = self.phonemes(_SCORING_SENTENCE), self.phonemes(_CHECK_SENTENCE)
         search = StyleSearch(
             self._packs,
-            speak=lambda table: self._run(self._session, phonemes, table, 1.0, cancel),  # type: ignore[arg-type]
+            speak=lambda table: self._run(self._session, scoring, table, 1.0, cancel),  # type: ignore[arg-type]
+            speak_check=lambda table: self._run(self._session, check, table, 1.0, cancel),  # type: ignore[arg-type]
             embed=lambda audio: judge.embed(audio, SAMPLE_RATE),
             target=judge.embed(reference.samples, reference.sample_rate),
             sample_rate=SAMPLE_RATE,
-            settings=SearchSettings(budget_seconds=budget_seconds),
+            settings=dataclasses.replace(self._search, budget_seconds=budget_seconds),
         )
         result = search.run(progress, cancel)
         log.info(

@@ -2,10 +2,15 @@
 
 The pack (510 rows x 256: timbre in the first 128 numbers, prosody in the rest) starts as the best
 stock pack or a blend of the two best, then a separable CMA-ES moves an offset added to every row,
-in units of the stock packs' own spread. Every candidate speaks one short sentence; its speaker
-embedding is compared with the reference's (computed once). Candidates whose speech stops looking
-like speech (much shorter or longer than the start's, or far less voiced) are rejected, which keeps
-them intelligible. The search stops at its time budget or when it stops improving.
+in units of the stock packs' own spread. Speaker similarity is the cosine of the candidate's speaker
+embedding with the reference's (computed once). Two sentences are spoken: a longer *check* sentence
+(~4 s) picks the start and, at the end, chooses between the start and the search's best few
+candidates (an embedding of a short clip is noisy, and a search on it alone overfits), so the voice
+never ends farther from the speaker than the closest stock pack by that sentence; every search
+candidate speaks only the short *scoring* sentence (~1.6 s, ~0.4 s to make). Candidates whose
+speech stops looking like speech (much shorter or longer than the start's, or far less voiced) are
+rejected, which keeps them intelligible. The search stops at its time budget or when it stops
+improving; choosing the start (seven check syntheses) is not cut short by a tiny budget.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from megatts3_server.engines.base import CancelToken, EnrollmentProgress
 from megatts3_server.engines.kokoro.speaker import cosine
 from megatts3_server.errors import SynthesisCancelledError
 
-# A candidate whose scoring sentence lasts outside this ratio of the start's, or whose voiced share
-# falls below this part of the start's, is rejected as damaged speech.
+# A candidate whose speech lasts outside this ratio of the start's, or whose voiced share falls
+# below this part of the start's, is rejected as damaged speech.
 _DURATION_RATIO = (0.8, 1.25)
 _VOICED_RATIO = 0.7
 _REJECTED = -1.0
+# Search candidates re-scored on the check sentence at the end.
+_FINALISTS = 3
 
 
 @dataclass(frozen=True)
@@ -49,15 +56,41 @@ class SearchResult:
     style: np.ndarray
     start: str
     start_similarity: float
+    """Both similarities are measured on the check sentence."""
     similarity: float
     evaluations: int
     seconds: float
 
 
 Speak = Callable[[np.ndarray], np.ndarray]
-"""Speaks the scoring sentence with a style table; returns audio at the engine's sample rate."""
+"""Speaks a fixed sentence with a style table; returns audio at the engine's sample rate."""
 Embed = Callable[[np.ndarray], np.ndarray]
 """The speaker embedding of audio at the engine's sample rate."""
+
+
+class _Judge:
+    """Scores style tables by one sentence, rejecting damaged speech once it knows the start's."""
+
+    def __init__(self, speak: Speak, embed: Embed, target: np.ndarray, sample_rate: int) -> None:
+        self._speak, self._embed, self._target, self._rate = speak, embed, target, sample_rate
+        self._start: tuple[float, float] | None = None  # (seconds, voiced share) of the start's speech
+        self.evaluations = 0
+
+    def remember_start(self, table: np.ndarray) -> None:
+        audio = self._speak(table)
+        self._start = (len(audio) / self._rate, voiced_fraction(audio, self._rate))
+
+    def __call__(self, table: np.ndarray) -> float:
+        audio = self._speak(table)
+        self.evaluations += 1
+        if self._start is not None:
+            seconds, voiced = self._start
+            ratio = len(audio) / self._rate / max(seconds, 1e-3)
+            if not _DURATION_RATIO[0] <= ratio <= _DURATION_RATIO[1]:
+                return _REJECTED
+            if voiced_fraction(audio, self._rate) < _VOICED_RATIO * voiced:
+                return _REJECTED
+        return cosine(self._embed(audio), self._target)
 
 
 class StyleSearch:
@@ -67,45 +100,28 @@ class StyleSearch:
         self,
         packs: Mapping[str, np.ndarray],
         speak: Speak,
+        speak_check: Speak,
         embed: Embed,
         target: np.ndarray,
         sample_rate: int,
         settings: SearchSettings,
     ) -> None:
         self._packs = packs
-        self._speak = speak
-        self._embed = embed
-        self._target = target
-        self._rate = sample_rate
+        self._score = _Judge(speak, embed, target, sample_rate)
+        self._check = _Judge(speak_check, embed, target, sample_rate)
         self._settings = settings
-        self._reference_audio: tuple[float, float] | None = None  # (seconds, voiced share) of the start
-        self.evaluations = 0
-
-    def _score(self, table: np.ndarray) -> float:
-        audio = self._speak(table)
-        self.evaluations += 1
-        if self._reference_audio is not None:
-            seconds, voiced = self._reference_audio
-            ratio = len(audio) / self._rate / max(seconds, 1e-3)
-            if not _DURATION_RATIO[0] <= ratio <= _DURATION_RATIO[1]:
-                return _REJECTED
-            if voiced_fraction(audio, self._rate) < _VOICED_RATIO * voiced:
-                return _REJECTED
-        return cosine(self._embed(audio), self._target)
 
     def _start(self) -> tuple[str, np.ndarray, float]:
-        """The best stock pack, or a blend of the two best when that scores higher."""
-        scores = {name: self._score(pack) for name, pack in self._packs.items()}
+        """The best stock pack by the check sentence, or a blend of the two best when that scores higher."""
+        scores = {name: self._check(pack) for name, pack in self._packs.items()}
         ranked = sorted(scores, key=scores.__getitem__, reverse=True)
         name, table, score = ranked[0], self._packs[ranked[0]], scores[ranked[0]]
         if len(ranked) > 1:
             for weight in (0.7, 0.5):
                 blend = weight * self._packs[ranked[0]] + (1 - weight) * self._packs[ranked[1]]
-                blend_score = self._score(blend)
+                blend_score = self._check(blend)
                 if blend_score > score:
                     name, table, score = f"{weight:g}*{ranked[0]}+{1 - weight:g}*{ranked[1]}", blend, blend_score
-        audio = self._speak(table)
-        self._reference_audio = (len(audio) / self._rate, voiced_fraction(audio, self._rate))
         return name, table, score
 
     def _scale(self) -> np.ndarray:
@@ -118,24 +134,28 @@ class StyleSearch:
         settings = self._settings
         began = time.perf_counter()
 
-        def check(best: float | None) -> float:
+        def elapsed(best: float | None) -> float:
             if cancel is not None and cancel.cancelled:
                 raise SynthesisCancelledError("enrollment was cancelled")
-            elapsed = time.perf_counter() - began
+            seconds = time.perf_counter() - began
             if progress is not None:
-                progress(min(1.0, elapsed / max(settings.budget_seconds, 1e-3)), best)
-            return elapsed
+                progress(min(1.0, seconds / max(settings.budget_seconds, 1e-3)), best)
+            return seconds
 
         start_name, start_table, start_score = self._start()
-        best_table, best_score = start_table, start_score
+        # Time kept for the finalists' check: each costs about what a start candidate did.
+        search_until = settings.budget_seconds - _FINALISTS * elapsed(start_score) / max(self._check.evaluations, 1)
+        self._score.remember_start(start_table)
+        self._check.remember_start(start_table)
         scale = self._scale()
         strategy = cma.CMAEvolutionStrategy(
             np.zeros(settings.dims),
             settings.sigma,
             {"popsize": settings.population, "CMA_diagonal": True, "seed": settings.seed, "verbose": -9},
         )
-        stale, generation_best = 0, best_score
-        while check(best_score) < settings.budget_seconds and stale < settings.patience:
+        seen: list[tuple[float, np.ndarray]] = []
+        stale, best = 0, self._score(start_table)
+        while elapsed(start_score) < search_until and stale < settings.patience:
             candidates = strategy.ask()
             losses = []
             for offset in candidates:
@@ -143,24 +163,27 @@ class StyleSearch:
                 table[:, : settings.dims] += scale * np.asarray(offset, np.float32)
                 score = self._score(table)
                 losses.append(-score)
-                if score > best_score:
-                    best_table, best_score = table, score
-                if check(best_score) >= settings.budget_seconds:
+                seen.append((score, table))
+                if elapsed(start_score) >= search_until:
                     break
             if len(losses) < len(candidates):
                 break
             strategy.tell(candidates, losses)
-            if best_score >= generation_best + settings.min_gain:
-                generation_best, stale = best_score, 0
-            else:
-                stale += 1
+            generation_best = -max(losses)
+            stale = 0 if generation_best >= best + settings.min_gain else stale + 1
+            best = max(best, generation_best)
+        chosen, similarity = start_table, start_score
+        for _, table in sorted(seen, key=lambda item: item[0], reverse=True)[:_FINALISTS]:
+            score = self._check(table)
+            if score > similarity:
+                chosen, similarity = table, score
         if progress is not None:
-            progress(1.0, best_score)
+            progress(1.0, similarity)
         return SearchResult(
-            style=np.asarray(best_table, np.float32),
+            style=np.asarray(chosen, np.float32),
             start=start_name,
             start_similarity=start_score,
-            similarity=best_score,
-            evaluations=self.evaluations,
+            similarity=similarity,
+            evaluations=self._score.evaluations + self._check.evaluations,
             seconds=time.perf_counter() - began,
         )

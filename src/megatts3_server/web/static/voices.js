@@ -136,7 +136,8 @@ export class VoicePanel {
       await this.reload(voiceId);
       this.form.reset();
       this.#clearPreview();
-      showStatus(this.status, `Voice “${voiceId}” is ready and selected.`, "success");
+      const likeness = Number.isFinite(voice.similarity) ? ` (similarity to the reference ${voice.similarity.toFixed(2)})` : "";
+      showStatus(this.status, `Voice “${voiceId}” is ready and selected${likeness}.`, "success");
     } catch (error) {
       showStatus(this.status, "");
       showError(this.error, error.message);

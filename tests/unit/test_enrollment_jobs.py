@@ -1,0 +1,197 @@
+"""The enrollment worker: jobs finish, fail clearly, are cancelled by delete and shutdown, resume after a crash."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from megatts3_server.audio import DecodedAudio, write_wav
+from megatts3_server.engines.base import (
+    BuiltinVoice,
+    CancelToken,
+    Engine,
+    EngineCapabilities,
+    EnrollmentProgress,
+    PreparedVoice,
+    VoiceContext,
+)
+from megatts3_server.errors import InvalidRequestError, SynthesisCancelledError
+from megatts3_server.service.enrollment import EnrollmentJobs
+from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso
+
+RATE = 24_000
+
+
+class SearchingEngine(Engine):
+    """Enrolls in ``steps`` ticks of ``tick`` seconds, or raises ``error``; started runs are counted."""
+
+    def __init__(self, steps: int = 5, tick: float = 0.02, error: Exception | None = None) -> None:
+        self.steps, self.tick, self.error = steps, tick, error
+        self.started = threading.Event()
+        self.runs = 0
+
+    capabilities = EngineCapabilities("fake", RATE, ("en",), frozenset({"neutral"}))
+    loaded = True
+
+    def load(self) -> None: ...
+
+    def builtin_voices(self) -> list[BuiltinVoice]:
+        return []
+
+    def builtin_context(self, voice_id: str) -> VoiceContext:
+        raise KeyError(voice_id)
+
+    def prepare_voice(self, reference: DecodedAudio, latent: np.ndarray | None) -> PreparedVoice:
+        return PreparedVoice(meta={})
+
+    def synthesize(self, text: str, voice: VoiceContext, *, speed: float = 1.0, cancel: CancelToken | None = None):
+        return np.zeros(RATE, np.float32)
+
+    def enrolls_in_background(self, budget_seconds: float) -> bool:
+        return True
+
+    def enroll_voice(
+        self,
+        reference: DecodedAudio,
+        latent: np.ndarray | None,
+        *,
+        budget_seconds: float = 0.0,
+        progress: EnrollmentProgress | None = None,
+        cancel: CancelToken | None = None,
+    ) -> PreparedVoice:
+        self.runs += 1
+        self.started.set()
+        if self.error is not None:
+            raise self.error
+        for step in range(self.steps):
+            if cancel is not None and cancel.cancelled:
+                raise SynthesisCancelledError("cancelled")
+            if progress is not None:
+                progress(step / self.steps, 0.5 + step / 100)
+            time.sleep(self.tick)
+        style = np.full((4, 8), len(reference.samples) / RATE, np.float32)
+        return PreparedVoice(meta={"searched": True}, arrays={"style": style}, summary="searched", similarity=0.9)
+
+
+def _pending(store: VoiceStore, voice_id: str, **job: object) -> None:
+    voice = StoredVoice(
+        id=voice_id,
+        name=voice_id,
+        description="",
+        type="uploaded",
+        engine="fake",
+        created_at=now_iso(),
+        duration=2.0,
+        sample_rate=RATE,
+        source_format="wav",
+        content_sha256="0" * 64,
+        has_latent=False,
+        status="pending",
+        progress=0.0,
+    )
+    store.save_atomic(dataclasses.replace(voice, **job), NewVoiceFiles(write_wav(np.zeros(2 * RATE, np.float32), RATE)))
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> VoiceStore:
+    store = VoiceStore(tmp_path / "voices")
+    store.open()
+    return store
+
+
+def _jobs(store: VoiceStore, engine: Engine, max_attempts: int = 2) -> EnrollmentJobs:
+    jobs = EnrollmentJobs(store, engine, budget_seconds=5, max_attempts=max_attempts)
+    jobs.start()
+    return jobs
+
+
+def test_a_job_enrolls_the_voice_and_stores_its_arrays(store: VoiceStore) -> None:
+    jobs = _jobs(store, SearchingEngine())
+    try:
+        _pending(store, "v1")
+        jobs.submit("v1")
+        _wait(lambda: store.get("v1").status == "ready")
+    finally:
+        jobs.stop()
+    voice = store.get("v1")
+    assert (voice.progress, voice.similarity, voice.attempts, voice.meta) == (100.0, 0.9, 1, {"searched": True})
+    assert store.load_arrays("v1")["style"][0, 0] == pytest.approx(2.0)
+
+
+def test_an_engine_error_fails_the_job_with_its_message(store: VoiceStore) -> None:
+    jobs = _jobs(store, SearchingEngine(error=InvalidRequestError("the reference is unusable")))
+    try:
+        _pending(store, "bad")
+        jobs.submit("bad")
+        _wait(lambda: store.get("bad").status == "failed")
+    finally:
+        jobs.stop()
+    assert store.get("bad").error == "the reference is unusable"
+
+
+def test_deleting_a_voice_cancels_its_running_job(store: VoiceStore) -> None:
+    engine = SearchingEngine(steps=1000)
+    jobs = _jobs(store, engine)
+    try:
+        _pending(store, "gone")
+        jobs.submit("gone")
+        _wait(lambda: store.get("gone").status == "enrolling")
+        jobs.cancel("gone")
+        store.delete("gone")
+        _pending(store, "next")
+        jobs.submit("next")
+        engine.steps = 2
+        _wait(lambda: store.get("next").status == "ready")
+    finally:
+        jobs.stop()
+    assert store.get("gone") is None
+    assert not (store.root / "gone").exists()
+
+
+def test_shutdown_leaves_the_running_job_pending_and_a_restart_finishes_it(store: VoiceStore) -> None:
+    engine = SearchingEngine(steps=1000)
+    jobs = _jobs(store, engine)
+    _pending(store, "v2")
+    jobs.submit("v2")
+    _wait(lambda: store.get("v2").status == "enrolling")
+    jobs.stop()
+    assert (store.get("v2").status, store.get("v2").attempts) == ("pending", 0)
+    engine.steps = 2
+    jobs = _jobs(store, engine)
+    try:
+        _wait(lambda: store.get("v2").status == "ready")
+    finally:
+        jobs.stop()
+
+
+def test_a_job_cut_short_by_a_crash_resumes_then_fails_once_out_of_attempts(store: VoiceStore) -> None:
+    _pending(store, "crashed", status="enrolling", progress=42.0, attempts=1)
+    jobs = _jobs(store, SearchingEngine(steps=2), max_attempts=2)
+    try:
+        _wait(lambda: store.get("crashed").status == "ready")
+    finally:
+        jobs.stop()
+    assert store.get("crashed").attempts == 2
+
+    _pending(store, "crash_loop", status="enrolling", progress=42.0, attempts=2)
+    engine = SearchingEngine(steps=2)
+    jobs = _jobs(store, engine, max_attempts=2)
+    try:
+        _wait(lambda: store.get("crash_loop").status == "failed")
+    finally:
+        jobs.stop()
+    assert "cut short 2 time(s)" in store.get("crash_loop").error
+    assert engine.runs == 0

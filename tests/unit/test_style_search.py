@@ -1,0 +1,90 @@
+"""The cloning search climbs towards the target speaker, rejects damaged speech and can be cancelled.
+
+The engine and the speaker encoder are replaced by stand-ins: a "speaker embedding" that is a fixed
+projection of the style table that spoke, so the best possible pack is known.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from megatts3_server.engines.base import CancelToken
+from megatts3_server.engines.kokoro.style_search import SearchSettings, StyleSearch
+from megatts3_server.errors import SynthesisCancelledError
+
+RATE = 8_000
+ROWS, WIDTH = 6, 16
+_t = np.arange(int(1.6 * RATE)) / RATE
+SPEECH = (0.3 * np.sin(2 * np.pi * 150 * _t) * (1 + np.sin(2 * np.pi * 2 * _t)) / 2).astype(np.float32)
+
+
+class StandIns:
+    """speak() remembers the table; embed() projects it (the audio itself is always the same)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.packs = {f"pack{i}": rng.standard_normal((ROWS, WIDTH)).astype(np.float32) for i in range(3)}
+        self.projection = rng.standard_normal((WIDTH, 12))
+        self.target = self.embed_table(rng.standard_normal((ROWS, WIDTH)))
+        self.spoken: np.ndarray | None = None
+        self.damage_moves = False
+        """When set, any table that is not a stock pack or a blend of two speaks far too short."""
+
+    def starts(self) -> list[np.ndarray]:
+        packs = list(self.packs.values())
+        blends = [w * a + (1 - w) * b for a in packs for b in packs for w in (0.7, 0.5)]
+        return packs + blends
+
+    def embed_table(self, table: np.ndarray) -> np.ndarray:
+        return table.mean(axis=0) @ self.projection
+
+    def speak(self, table: np.ndarray) -> np.ndarray:
+        self.spoken = table
+        if self.damage_moves and not any(np.allclose(table, start, atol=1e-5) for start in self.starts()):
+            return SPEECH[: len(SPEECH) // 3]
+        return SPEECH
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        assert self.spoken is not None
+        return self.embed_table(self.spoken)
+
+    def search(self, budget: float = 2.0, **settings: object) -> StyleSearch:
+        knobs = SearchSettings(budget_seconds=budget, dims=8, patience=50, **settings)  # type: ignore[arg-type]
+        return StyleSearch(self.packs, self.speak, self.speak, self.embed, self.target, RATE, knobs)
+
+
+def test_the_search_ends_closer_to_the_target_than_its_start() -> None:
+    stand_ins = StandIns()
+    result = stand_ins.search().run()
+    assert result.similarity > result.start_similarity + 0.05
+    assert result.style.shape == (ROWS, WIDTH)
+    assert result.similarity == pytest.approx(cosine_to_target(stand_ins, result.style), abs=1e-5)
+
+
+def cosine_to_target(stand_ins: StandIns, table: np.ndarray) -> float:
+    embedding = stand_ins.embed_table(table)
+    return float(embedding @ stand_ins.target / np.linalg.norm(embedding) / np.linalg.norm(stand_ins.target))
+
+
+def test_progress_is_reported_up_to_done() -> None:
+    seen: list[tuple[float, float | None]] = []
+    StandIns().search(budget=0.5).run(progress=lambda fraction, best: seen.append((fraction, best)))
+    fractions = [fraction for fraction, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(best is not None for _, best in seen)
+
+
+def test_candidates_whose_speech_is_damaged_are_never_chosen() -> None:
+    stand_ins = StandIns()
+    stand_ins.damage_moves = True
+    result = stand_ins.search(budget=0.5).run()
+    assert result.similarity == result.start_similarity
+    assert any(np.allclose(result.style, start, atol=1e-5) for start in stand_ins.starts())
+
+
+def test_a_cancelled_search_stops() -> None:
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(SynthesisCancelledError):
+        StandIns().search().run(cancel=token)
