@@ -25,6 +25,11 @@ def parse_latent(data: bytes) -> np.ndarray:
         ) from exc
     except (OSError, EOFError) as exc:
         raise InvalidLatentError(f"voice_latent is not a valid .npy file: {exc}") from exc
+    return check_latent_array(array)
+
+
+def check_latent_array(array: object) -> np.ndarray:
+    """A latent array as float32: numeric, finite, 2-D or 3-D, of sane size (else InvalidLatentError)."""
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "fiu":
         raise InvalidLatentError(f"voice_latent must hold numbers, not {getattr(array, 'dtype', type(array))}")
     if array.ndim not in (2, 3) or array.size == 0:

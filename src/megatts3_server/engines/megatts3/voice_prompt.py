@@ -15,6 +15,7 @@ import torch
 
 from megatts3_server.engines.base import PreparedVoice, VoiceContext
 from megatts3_server.errors import InvalidLatentError, InvalidRequestError
+from megatts3_server.voices.latent import check_latent_array
 
 # Format of what prepare_voice stores; a voice from another engine or an older format must be re-uploaded.
 VOICE_FORMAT = "megatts3/1"
@@ -53,15 +54,13 @@ def check_latent(latent: np.ndarray | None, channels: int, needed: int) -> np.nd
             "recording as voice_latent (the WaveVAE encoder is not public, so it cannot be computed here)",
             code="latent_required",
         )
-    array = np.asarray(latent, dtype=np.float32)
+    array = check_latent_array(latent)
     if array.ndim == 3 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 2 or array.shape[1] != channels:
         raise InvalidLatentError(
             f"voice_latent has shape {latent.shape}; expected (1, T, {channels}) or (T, {channels})"
         )
-    if not np.isfinite(array).all():
-        raise InvalidLatentError("voice_latent holds NaN or infinite values")
     if array.shape[0] < needed:
         raise InvalidLatentError(
             f"voice_latent has {array.shape[0]} frames but the recording needs {needed} "
