@@ -127,22 +127,19 @@ def synthesize_pieces(
                 generator=_generator(noise_seed),
             )
         )
-    latents: list[torch.Tensor] = []
+    by_index: dict[int, torch.Tensor] = {}
     # Items sampled together must share the sampling settings.
     for group in _groups(plans, max_batch):
         first = plans[group[0]]
-        latents.extend(
-            sample_latents(
-                models.dit,
-                [items[index] for index in group],
-                steps=first.time_step,
-                p_w=first.p_w,
-                t_w=first.t_w,
-                should_stop=should_stop,
-            )
+        sampled = sample_latents(
+            models.dit,
+            [items[index] for index in group],
+            steps=first.time_step,
+            p_w=first.p_w,
+            t_w=first.t_w,
+            should_stop=should_stop,
         )
-    order = [index for group in _groups(plans, max_batch) for index in group]
-    by_index = dict(zip(order, latents, strict=True))
+        by_index.update(zip(group, sampled, strict=True))
     rate = models.wavvae_config.sample_rate
     per_latent = models.wavvae_config.samples_per_latent
     out = []
