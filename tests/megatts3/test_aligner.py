@@ -38,7 +38,6 @@ def merged(phone: int, rank: int) -> int:
 
 @pytest.fixture(scope="module")
 def model() -> WhisperAligner:
-    torch.set_num_threads(1)
     config = AlignerConfig.small()
     aligner = WhisperAligner(config)
     aligner.load_state_dict(random_state_dict(config, seed=1))

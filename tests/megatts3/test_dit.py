@@ -27,8 +27,6 @@ from megatts3_server.engines.megatts3.flow_sampler import (  # noqa: E402
 )
 from megatts3_server.errors import SynthesisCancelledError  # noqa: E402
 
-torch.set_num_threads(1)
-
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -30,14 +30,6 @@ from megatts3_server.engines.megatts3.rel_transformer import RelTransformerEncod
 HEADS = ("ar_mse", "ar")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _folder(tmp_path: Path, head: str, seed: int = 0) -> Path:
     config = DurationConfig.small(head)
     folder = tmp_path / head / "duration_lm"

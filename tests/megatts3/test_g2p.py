@@ -31,7 +31,6 @@ def g2p_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def g2p(g2p_dir: Path) -> G2P:
-    torch.set_num_threads(1)
     model = G2P.load(g2p_dir)
     model.max_new_tokens = 24
     return model

@@ -32,14 +32,6 @@ PUBLISHED_HPARAMS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _latent(batch: int, frames: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(batch, frames, SMALL.latent_dim, generator=torch.Generator().manual_seed(seed))
 
