@@ -6,6 +6,8 @@ projection of the style table that spoke, so the best possible pack is known.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,45 @@ def test_a_cancelled_search_stops() -> None:
     token.cancel()
     with pytest.raises(SynthesisCancelledError):
         StandIns().search().run(cancel=token)
+
+
+def test_the_voice_changes_only_for_a_gain_on_the_check_sentence_of_at_least_min_gain() -> None:
+    result = StandIns().search(min_gain=1.0).run()
+    assert result.similarity == result.start_similarity
+
+
+class SlowStandIns(StandIns):
+    """Each synthesis takes ``seconds`` (the real engine: ~0.4 s scoring, ~1.3 s checking)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.checked: list[np.ndarray] = []
+
+    def speak(self, table: np.ndarray) -> np.ndarray:
+        time.sleep(self.seconds)
+        return super().speak(table)
+
+    def speak_check(self, table: np.ndarray) -> np.ndarray:
+        self.checked.append(table)
+        return self.speak(table)
+
+    def search(self, budget: float = 2.0, **settings: object) -> StyleSearch:
+        knobs = SearchSettings(budget_seconds=budget, dims=8, patience=50, **settings)  # type: ignore[arg-type]
+        return StyleSearch(self.packs, self.speak, self.speak_check, self.embed, self.target, RATE, knobs)
+
+
+def test_the_search_keeps_to_its_budget() -> None:
+    stand_ins = SlowStandIns(0.05)
+    result = stand_ins.search(budget=1.5).run()
+    # At most the synthesis under way when the budget ran out, and some slack for a busy machine.
+    assert result.seconds <= 1.5 + stand_ins.seconds + 0.1
+    assert result.evaluations > 10
+
+
+def test_a_budget_spent_on_the_stock_packs_tries_no_blend_and_no_finalist() -> None:
+    stand_ins = SlowStandIns(0.02)
+    result = stand_ins.search(budget=0.01).run()
+    assert len(stand_ins.checked) == len(stand_ins.packs)  # every pack, however small the budget
+    assert result.start in stand_ins.packs
+    assert result.similarity == result.start_similarity

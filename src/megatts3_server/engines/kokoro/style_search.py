@@ -10,7 +10,9 @@ never ends farther from the speaker than the closest stock pack by that sentence
 candidate speaks only the short *scoring* sentence (~1.6 s, ~0.4 s to make). Candidates whose
 speech stops looking like speech (much shorter or longer than the start's, or far less voiced) are
 rejected, which keeps them intelligible. The search stops at its time budget or when it stops
-improving; choosing the start (seven check syntheses) is not cut short by a tiny budget.
+improving. Every stock pack is checked, however small the budget (five check syntheses, about 7 s
+on 2 cores), so that the voice is never farther than the closest of them; the blends are skipped once
+choosing the start has used _START_SHARE of the budget, and the finalists once the budget is spent.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _VOICED_RATIO = 0.7
 _REJECTED = -1.0
 # Search candidates re-scored on the check sentence at the end.
 _FINALISTS = 3
+# Share of the budget after which choosing the start tries no blends.
+_START_SHARE = 0.4
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class SearchSettings:
     patience: int = 3
     """Generations without a gain of at least min_gain before the search stops early."""
     min_gain: float = 0.003
+    """Also what a finalist must gain on the check sentence to replace the start."""
     seed: int = 1
 
 
@@ -68,29 +73,40 @@ Embed = Callable[[np.ndarray], np.ndarray]
 """The speaker embedding of audio at the engine's sample rate."""
 
 
+@dataclass(frozen=True)
+class _Speech:
+    """What the damage guard compares with the start's speech."""
+
+    seconds: float
+    voiced: float
+
+
 class _Judge:
     """Scores style tables by one sentence, rejecting damaged speech once it knows the start's."""
 
     def __init__(self, speak: Speak, embed: Embed, target: np.ndarray, sample_rate: int) -> None:
         self._speak, self._embed, self._target, self._rate = speak, embed, target, sample_rate
-        self._start: tuple[float, float] | None = None  # (seconds, voiced share) of the start's speech
+        self._start: _Speech | None = None
         self.evaluations = 0
 
-    def remember_start(self, table: np.ndarray) -> None:
-        audio = self._speak(table)
-        self._start = (len(audio) / self._rate, voiced_fraction(audio, self._rate))
+    def use_start(self, speech: _Speech) -> None:
+        self._start = speech
 
-    def __call__(self, table: np.ndarray) -> float:
+    def score(self, table: np.ndarray) -> tuple[float, _Speech]:
+        """The similarity of the table's speech (or _REJECTED when damaged) and that speech's measures."""
         audio = self._speak(table)
         self.evaluations += 1
+        speech = _Speech(len(audio) / self._rate, voiced_fraction(audio, self._rate))
         if self._start is not None:
-            seconds, voiced = self._start
-            ratio = len(audio) / self._rate / max(seconds, 1e-3)
+            ratio = speech.seconds / max(self._start.seconds, 1e-3)
             if not _DURATION_RATIO[0] <= ratio <= _DURATION_RATIO[1]:
-                return _REJECTED
-            if voiced_fraction(audio, self._rate) < _VOICED_RATIO * voiced:
-                return _REJECTED
-        return cosine(self._embed(audio), self._target)
+                return _REJECTED, speech
+            if speech.voiced < _VOICED_RATIO * self._start.voiced:
+                return _REJECTED, speech
+        return cosine(self._embed(audio), self._target), speech
+
+    def __call__(self, table: np.ndarray) -> float:
+        return self.score(table)[0]
 
 
 class StyleSearch:
@@ -111,18 +127,21 @@ class StyleSearch:
         self._check = _Judge(speak_check, embed, target, sample_rate)
         self._settings = settings
 
-    def _start(self) -> tuple[str, np.ndarray, float]:
-        """The best stock pack by the check sentence, or a blend of the two best when that scores higher."""
-        scores = {name: self._check(pack) for name, pack in self._packs.items()}
-        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
-        name, table, score = ranked[0], self._packs[ranked[0]], scores[ranked[0]]
-        if len(ranked) > 1:
-            for weight in (0.7, 0.5):
-                blend = weight * self._packs[ranked[0]] + (1 - weight) * self._packs[ranked[1]]
-                blend_score = self._check(blend)
-                if blend_score > score:
-                    name, table, score = f"{weight:g}*{ranked[0]}+{1 - weight:g}*{ranked[1]}", blend, blend_score
-        return name, table, score
+    def _start(self, elapsed: Callable[[], float]) -> tuple[str, np.ndarray, float, _Speech]:
+        """The best stock pack by the check sentence, or a blend of the two best when that scores
+        higher and the budget leaves time to try it; with its check score and speech."""
+        checked = {name: (pack, *self._check.score(pack)) for name, pack in self._packs.items()}
+        ranked = sorted(checked, key=lambda name: checked[name][1], reverse=True)
+        best = ranked[0]
+        for weight in (0.7, 0.5):
+            if len(ranked) < 2 or elapsed() >= _START_SHARE * self._settings.budget_seconds:
+                break
+            blend = weight * self._packs[ranked[0]] + (1 - weight) * self._packs[ranked[1]]
+            name = f"{weight:g}*{ranked[0]}+{1 - weight:g}*{ranked[1]}"
+            checked[name] = (blend, *self._check.score(blend))
+            if checked[name][1] > checked[best][1]:
+                best = name
+        return best, *checked[best]
 
     def _scale(self) -> np.ndarray:
         rows = np.concatenate(list(self._packs.values()), axis=0)
@@ -142,11 +161,10 @@ class StyleSearch:
                 progress(min(1.0, seconds / max(settings.budget_seconds, 1e-3)), best)
             return seconds
 
-        start_name, start_table, start_score = self._start()
+        start_name, start_table, start_score, start_speech = self._start(lambda: time.perf_counter() - began)
         # Time kept for the finalists' check: each costs about what a start candidate did.
         search_until = settings.budget_seconds - _FINALISTS * elapsed(start_score) / max(self._check.evaluations, 1)
-        self._score.remember_start(start_table)
-        self._check.remember_start(start_table)
+        self._check.use_start(start_speech)
         scale = self._scale()
         strategy = cma.CMAEvolutionStrategy(
             np.zeros(settings.dims),
@@ -154,7 +172,9 @@ class StyleSearch:
             {"popsize": settings.population, "CMA_diagonal": True, "seed": settings.seed, "verbose": -9},
         )
         seen: list[tuple[float, np.ndarray]] = []
-        stale, best = 0, self._score(start_table)
+        best, scoring_speech = self._score.score(start_table)
+        self._score.use_start(scoring_speech)
+        stale = 0
         while elapsed(start_score) < search_until and stale < settings.patience:
             candidates = strategy.ask()
             losses = []
@@ -174,8 +194,10 @@ class StyleSearch:
             best = max(best, generation_best)
         chosen, similarity = start_table, start_score
         for _, table in sorted(seen, key=lambda item: item[0], reverse=True)[:_FINALISTS]:
+            if elapsed(similarity) >= settings.budget_seconds:
+                break
             score = self._check(table)
-            if score > similarity:
+            if score > similarity and score >= start_score + settings.min_gain:
                 chosen, similarity = table, score
         if progress is not None:
             progress(1.0, similarity)
