@@ -123,8 +123,17 @@ def main() -> None:
     engine = KokoroEngine(Path(tempfile.gettempdir()) / "megatts3-bench-cache", threads=2, search=search)
     engine.load()
     judge = SpeakerJudge()
-    header = ["voice", "start", "ceiling", "best stock", "sim before", "sim after", "WER before", "WER after"]
-    header.append("enroll s")
+    header = [
+        "voice",
+        "start",
+        "ceiling",
+        "best stock",
+        "sim before",
+        "sim after",
+        "WER before",
+        "WER after",
+        "enroll s",
+    ]
     print(_row(header))
     print(_row(["---"] * len(header)))
     rows = []
