@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -112,40 +113,38 @@ def store(tmp_path: Path) -> VoiceStore:
     return store
 
 
-def _jobs(store: VoiceStore, engine: Engine, max_attempts: int = 2) -> EnrollmentJobs:
+@contextlib.contextmanager
+def _running_jobs(store: VoiceStore, engine: Engine, max_attempts: int = 2) -> Iterator[EnrollmentJobs]:
+    """The job worker, started, and stopped (as at shutdown) when the block ends."""
     jobs = EnrollmentJobs(store, engine, budget_seconds=5, max_attempts=max_attempts)
     jobs.start()
-    return jobs
+    try:
+        yield jobs
+    finally:
+        jobs.stop()
 
 
 def test_a_job_enrolls_the_voice_and_stores_its_arrays(store: VoiceStore) -> None:
-    jobs = _jobs(store, SearchingEngine())
-    try:
+    with _running_jobs(store, SearchingEngine()) as jobs:
         _pending(store, "v1")
         jobs.submit("v1")
         _wait(lambda: store.get("v1").status == "ready")
-    finally:
-        jobs.stop()
     voice = store.get("v1")
     assert (voice.progress, voice.similarity, voice.attempts, voice.meta) == (100.0, 0.9, 1, {"searched": True})
     assert store.load_arrays("v1")["style"][0, 0] == pytest.approx(2.0)
 
 
 def test_an_engine_error_fails_the_job_with_its_message(store: VoiceStore) -> None:
-    jobs = _jobs(store, SearchingEngine(error=InvalidRequestError("the reference is unusable")))
-    try:
+    with _running_jobs(store, SearchingEngine(error=InvalidRequestError("the reference is unusable"))) as jobs:
         _pending(store, "bad")
         jobs.submit("bad")
         _wait(lambda: store.get("bad").status == "failed")
-    finally:
-        jobs.stop()
     assert store.get("bad").error == "the reference is unusable"
 
 
 def test_deleting_a_voice_cancels_its_running_job(store: VoiceStore) -> None:
     engine = SearchingEngine(steps=1000)
-    jobs = _jobs(store, engine)
-    try:
+    with _running_jobs(store, engine) as jobs:
         _pending(store, "gone")
         jobs.submit("gone")
         _wait(lambda: store.get("gone").status == "enrolling")
@@ -155,43 +154,31 @@ def test_deleting_a_voice_cancels_its_running_job(store: VoiceStore) -> None:
         jobs.submit("next")
         engine.steps = 2
         _wait(lambda: store.get("next").status == "ready")
-    finally:
-        jobs.stop()
     assert store.get("gone") is None
     assert not (store.root / "gone").exists()
 
 
 def test_shutdown_leaves_the_running_job_pending_and_a_restart_finishes_it(store: VoiceStore) -> None:
     engine = SearchingEngine(steps=1000)
-    jobs = _jobs(store, engine)
-    _pending(store, "v2")
-    jobs.submit("v2")
-    _wait(lambda: store.get("v2").status == "enrolling")
-    jobs.stop()
+    with _running_jobs(store, engine) as jobs:
+        _pending(store, "v2")
+        jobs.submit("v2")
+        _wait(lambda: store.get("v2").status == "enrolling")
     assert (store.get("v2").status, store.get("v2").attempts) == ("pending", 0)
     engine.steps = 2
-    jobs = _jobs(store, engine)
-    try:
+    with _running_jobs(store, engine):
         _wait(lambda: store.get("v2").status == "ready")
-    finally:
-        jobs.stop()
 
 
 def test_a_job_cut_short_by_a_crash_resumes_then_fails_once_out_of_attempts(store: VoiceStore) -> None:
     _pending(store, "crashed", status="enrolling", progress=42.0, attempts=1)
-    jobs = _jobs(store, SearchingEngine(steps=2), max_attempts=2)
-    try:
+    with _running_jobs(store, SearchingEngine(steps=2), max_attempts=2):
         _wait(lambda: store.get("crashed").status == "ready")
-    finally:
-        jobs.stop()
     assert store.get("crashed").attempts == 2
 
     _pending(store, "crash_loop", status="enrolling", progress=42.0, attempts=2)
     engine = SearchingEngine(steps=2)
-    jobs = _jobs(store, engine, max_attempts=2)
-    try:
+    with _running_jobs(store, engine, max_attempts=2):
         _wait(lambda: store.get("crash_loop").status == "failed")
-    finally:
-        jobs.stop()
     assert "cut short 2 time(s)" in store.get("crash_loop").error
     assert engine.runs == 0
