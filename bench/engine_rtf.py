@@ -24,11 +24,11 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.server import ServerProcess, write_configs  # noqa: E402
 
-from megatts3_server.app import build_services  # noqa: E402
-from megatts3_server.audio import AudioFormat  # noqa: E402
 from megatts3_server.config import load_settings  # noqa: E402
 from megatts3_server.engines.kokoro import KokoroEngine  # noqa: E402
-from megatts3_server.service.synthesis import SynthesisParameters  # noqa: E402
+from megatts3_server.ratelimit import unlimited  # noqa: E402
+from megatts3_server.service.speech import SpeechRequest  # noqa: E402
+from megatts3_server.service.wiring import build_services  # noqa: E402
 
 TEXTS = {
     "zh": "在一个阳光明媚的早晨，小明背着书包走进了学校，他看见同学们正在操场上做早操，老师微笑着向他挥手。",
@@ -50,19 +50,17 @@ def _median_time(function, runs: int) -> float:
 def _in_process_pipeline(settings, engine: KokoroEngine, text: str, runs: int) -> float:
     """Median seconds of the service layer without HTTP: front end, scheduler, engine, WAV encoding."""
     services = build_services(settings, engine)
-    voice = engine.builtin_context("voice_001")
+    request = SpeechRequest(text, "voice_001")
 
     async def measure() -> float:
-        services.scheduler.start()
-        try:
+        async with services.running(writer=False):
+            services.loader.wait()
             times = []
             for _ in range(runs + 1):
                 started = time.perf_counter()
-                await services.synthesis.synthesize(text, voice, SynthesisParameters(), AudioFormat.WAV)
+                await services.speech.speak(request, unlimited())
                 times.append(time.perf_counter() - started)
             return statistics.median(times[1:])
-        finally:
-            services.scheduler.stop()
 
     return asyncio.run(measure())
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Health check of a megatts3-server deployment, as the guide describes it:
-#   1. the service answers HTTP 200 on /health (and says whether its model is loaded);
+#   1. the service answers HTTP 200 on /health: it can synthesize (503 with the same JSON while the
+#      model loads, after a failed load, or when it cannot serve; its "status" says which);
 #   2. GPU memory through nvidia-smi, or a clear line that there is no NVIDIA GPU;
 #   3. disk usage of the storage folder, with a warning over the threshold.
 # Exit status: 0 healthy, 1 the service is down or unhealthy, 2 healthy but with a warning (disk).
@@ -26,15 +27,19 @@ done
 status=0
 
 echo "== service: $url/health"
-if body=$(curl -fsS --max-time 10 "$url/health" 2>&1); then
+answer=$(curl -sS --max-time 10 -w '\n%{http_code}' "$url/health" 2>&1)
+code=$(tail -n 1 <<<"$answer")
+body=$(sed '$d' <<<"$answer")
+if [ "$code" = 200 ]; then
     echo "OK   HTTP 200"
     echo "     $body"
-    if ! grep -q '"model_loaded":true' <<<"$body"; then
-        echo "WARN the model is not loaded yet"
-        status=1
-    fi
+elif [ "$code" = 503 ]; then
+    state=$(sed -n 's/^{"status":"\([a-z]*\)".*/\1/p' <<<"$body")
+    echo "FAIL HTTP 503: the service cannot synthesize yet (status: ${state:-unknown})"
+    echo "     $body"
+    status=1
 else
-    echo "FAIL the service does not answer: $body"
+    echo "FAIL the service does not answer (HTTP ${code:-none}): $body"
     status=1
 fi
 

@@ -314,7 +314,18 @@ class Operations:
         return (yield from self.call(method, path, **options)).json()
 
     def health(self) -> Operation[dict[str, Any]]:
-        return (yield from self.json("GET", "/health"))
+        """The /health body, whatever the service's state: it answers 503 with the same body while
+        starting, failed or unavailable (``status`` says which); not retried, it reports what is now."""
+        response = yield Send("GET", "/health")
+        assert response is not None
+        if response.status_code == 503:
+            with contextlib.suppress(ValueError):
+                body = response.json()
+                if isinstance(body, dict) and "status" in body:
+                    return body
+        if response.is_error:
+            raise error_from_response(response)
+        return response.json()
 
     def synthesize(
         self, text: str, voice_id: str | None, fmt: str, params: SpeechParams, *, stream: bool

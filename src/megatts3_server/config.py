@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, IPvAnyNetwork, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from megatts3_server.errors import ConfigError
@@ -115,8 +115,30 @@ class RateLimitSettings(_Section):
     storage: str = Field("memory://", description='"memory://" or a "redis://host:port/db" URL shared by workers')
 
 
+class ApiKeySettings(_Section):
+    """A key with its own budget (``unlimited``, or its own rate; unset numbers: api.rate_limit's)."""
+
+    key: str = Field(..., min_length=1)
+    name: str = Field("", description="Who holds the key (logs and metrics only)")
+    unlimited: bool = False
+    requests_per_minute: int | None = Field(None, ge=1)
+    burst_size: int | None = Field(None, ge=1)
+
+
 class AuthSettings(_Section):
-    api_keys: list[str] = Field(default_factory=list, description="Bearer keys; empty = no authentication")
+    """API keys. Any key configured here makes a key required (except from api.trusted_networks)."""
+
+    api_keys: list[str] = Field(default_factory=list, description="Bearer keys with the default rate limit")
+    unlimited_keys: list[str] = Field(default_factory=list, description="Bearer keys that are never rate limited")
+    keys: list[ApiKeySettings] = Field(default_factory=list, description="Keys with their own rate limits")
+
+    def all_keys(self) -> list[ApiKeySettings]:
+        """Every configured key with its budget (api_keys and unlimited_keys as entries of ``keys``)."""
+        return (
+            [ApiKeySettings(key=key) for key in self.api_keys]
+            + [ApiKeySettings(key=key, unlimited=True) for key in self.unlimited_keys]
+            + list(self.keys)
+        )
 
 
 class SchedulerSettings(_Section):
@@ -138,6 +160,10 @@ class ApiSettings(_Section):
     max_request_size: ByteSize = ByteSize(60 * 10**6)
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client address"
+    )
+    trusted_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Callers from these networks need no API key and are never rate limited (a trusted backend)",
     )
     scheduler: SchedulerSettings = SchedulerSettings()
     auth: AuthSettings = AuthSettings()
@@ -210,6 +236,8 @@ ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_LOG_LEVEL": "logging.level",
     "TORCH_THREADS": "model.inference.threads",
     "MEGATTS3_API_KEYS": "api.auth.api_keys",
+    "MEGATTS3_UNLIMITED_API_KEYS": "api.auth.unlimited_keys",
+    "MEGATTS3_TRUSTED_NETWORKS": "api.trusted_networks",
     "MEGATTS3_REDIS_URL": "model.cache.redis.url",
     "MEGATTS3_CACHE_BACKEND": "model.cache.backend",
     "MEGATTS3_RATE_LIMIT_STORAGE": "api.rate_limit.storage",
@@ -218,7 +246,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_FORWARDED_ALLOW_IPS": "api.forwarded_allow_ips",
 }
 # Variables holding a list, written comma-separated.
-_LIST_VARIABLES = frozenset({"MEGATTS3_API_KEYS"})
+_LIST_VARIABLES = frozenset({"MEGATTS3_API_KEYS", "MEGATTS3_UNLIMITED_API_KEYS", "MEGATTS3_TRUSTED_NETWORKS"})
 ENV_ALIASES: dict[str, str] = {
     "API_HOST": "api.host",
     "API_PORT": "api.port",

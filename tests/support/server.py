@@ -72,14 +72,19 @@ def write_configs(
 
 @dataclass
 class ServerProcess:
-    """One service process; start() waits until /health says the model is loaded."""
+    """One service process; start() waits until /health says the model is loaded. ``env``: variables
+    set for it (they override the config files, as they do for a user)."""
 
     model_config: Path
     api_config: Path
     process: subprocess.Popen | None = None
+    env: dict[str, str] | None = None
+    console_folder: Path | None = None
 
     @property
     def port(self) -> int:
+        if self.env and self.env.get("API_PORT"):
+            return int(self.env["API_PORT"])
         return yaml.safe_load(self.api_config.read_text())["api"]["port"]
 
     @property
@@ -96,7 +101,7 @@ class ServerProcess:
         return Path(yaml.safe_load(self.api_config.read_text())["logging"]["file"])
 
     def start(self, timeout: float = 180.0) -> ServerProcess:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(self.env or {})}
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -144,11 +149,38 @@ class ServerProcess:
 
     @property
     def _console_path(self) -> Path:
-        return self.api_config.parent / "console.log"
+        return (self.console_folder or self.api_config.parent) / "console.log"
 
     def console(self) -> str:
         """What the process printed so far."""
         return self._console_path.read_text() if self._console_path.exists() else ""
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def running_default_server(folder: Path, cache: Path, env: dict[str, str]) -> Iterator[ServerProcess]:
+    """The service with the repository's own configs/*.yaml (what ``make serve`` runs), changed only by
+    ``env`` and by what a test box needs: its storage, logs and model cache under ``folder``/``cache``,
+    and a free metrics port (tests run side by side)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    placement = {
+        "MEGATTS3_STORAGE_DIR": str(folder / "storage"),
+        "MODEL_CACHE_DIR": str(cache),
+        "MEGATTS3_LOG_DIR": str(folder / "logs"),
+        "MEGATTS3_METRICS_PORT": str(free_port()),
+    }
+    server = ServerProcess(
+        REPO_ROOT / "configs" / "model_config.yaml",
+        REPO_ROOT / "configs" / "api_config.yaml",
+        env={**placement, **env},
+        console_folder=folder,
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from megatts3_server.engines.base import (
     VoiceContext,
 )
 from megatts3_server.errors import InvalidRequestError, SynthesisCancelledError
+from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso
 
@@ -116,7 +117,9 @@ def store(tmp_path: Path) -> VoiceStore:
 @contextlib.contextmanager
 def _running_jobs(store: VoiceStore, engine: Engine, max_attempts: int = 2) -> Iterator[EnrollmentJobs]:
     """The job worker, started, and stopped (as at shutdown) when the block ends."""
-    jobs = EnrollmentJobs(store, engine, budget_seconds=5, max_attempts=max_attempts)
+    loader = EngineLoader(engine)
+    loader.load_now()
+    jobs = EnrollmentJobs(store, loader, budget_seconds=5, max_attempts=max_attempts)
     jobs.start()
     try:
         yield jobs

@@ -6,13 +6,11 @@ projection of the style table that spoke, so the best possible pack is known.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
 from megatts3_server.engines.base import CancelToken
-from megatts3_server.engines.kokoro.style_search import SearchSettings, StyleSearch
+from megatts3_server.engines.kokoro.style_search import SearchSettings, SpeechMeasures, StockCheck, StyleSearch
 from megatts3_server.errors import SynthesisCancelledError
 
 RATE = 8_000
@@ -97,38 +95,93 @@ def test_the_voice_changes_only_for_a_gain_on_the_check_sentence_of_at_least_min
     assert result.similarity == result.start_similarity
 
 
-class SlowStandIns(StandIns):
-    """Each synthesis takes ``seconds`` (the real engine: ~0.4 s scoring, ~1.3 s checking)."""
+class TimedStandIns(StandIns):
+    """Each synthesis takes ``seconds`` of a fake clock (the real engine: ~0.4 s scoring, ~1.3 s
+    checking), so budgets are tested on counted time, not on how fast this machine is."""
 
     def __init__(self, seconds: float) -> None:
         super().__init__()
         self.seconds = seconds
+        self.now = 100.0
         self.checked: list[np.ndarray] = []
 
+    def clock(self) -> float:
+        return self.now
+
     def speak(self, table: np.ndarray) -> np.ndarray:
-        time.sleep(self.seconds)
+        self.now += self.seconds
         return super().speak(table)
 
     def speak_check(self, table: np.ndarray) -> np.ndarray:
         self.checked.append(table)
-        return self.speak(table)
+        self.now += 2.5 * self.seconds
+        return super().speak(table)
+
+    def stock(self) -> dict[str, StockCheck]:
+        """The stock packs' check speech, measured beforehand as the engine does once per model."""
+        measured = {}
+        for name, pack in self.packs.items():
+            audio = super().speak(pack)
+            measured[name] = StockCheck(self.embed(audio), SpeechMeasures.of(audio, RATE), cost=2.5 * self.seconds)
+        return measured
 
     def search(self, budget: float = 2.0, **settings: object) -> StyleSearch:
+        stock = settings.pop("stock", None)
+        started = settings.pop("started", None)
         knobs = SearchSettings(budget_seconds=budget, dims=8, patience=50, **settings)  # type: ignore[arg-type]
-        return StyleSearch(self.packs, self.speak, self.speak_check, self.embed, self.target, RATE, knobs)
+        return StyleSearch(
+            self.packs,
+            self.speak,
+            self.speak_check,
+            self.embed,
+            self.target,
+            RATE,
+            knobs,
+            stock=stock,  # type: ignore[arg-type]
+            started=started,  # type: ignore[arg-type]
+            clock=self.clock,
+        )
 
 
 def test_the_search_keeps_to_its_budget() -> None:
-    stand_ins = SlowStandIns(0.05)
+    stand_ins = TimedStandIns(0.05)
     result = stand_ins.search(budget=1.5).run()
-    # At most the synthesis under way when the budget ran out, and some slack for a busy machine.
-    assert result.seconds <= 1.5 + stand_ins.seconds + 0.1
+    assert result.seconds <= 1.5 + 1e-9
     assert result.evaluations > 10
 
 
-def test_a_budget_spent_on_the_stock_packs_tries_no_blend_and_no_finalist() -> None:
-    stand_ins = SlowStandIns(0.02)
+def test_without_measured_stock_speech_every_pack_is_checked_however_small_the_budget() -> None:
+    stand_ins = TimedStandIns(0.02)
     result = stand_ins.search(budget=0.01).run()
-    assert len(stand_ins.checked) == len(stand_ins.packs)  # every pack, however small the budget
+    assert len(stand_ins.checked) == len(stand_ins.packs)
     assert result.start in stand_ins.packs
     assert result.similarity == result.start_similarity
+
+
+def test_measured_stock_speech_chooses_the_start_without_speaking() -> None:
+    stand_ins = TimedStandIns(0.02)
+    unmeasured = TimedStandIns(0.02).search(budget=0.01).run()
+    result = stand_ins.search(budget=0.01, stock=stand_ins.stock()).run()
+    assert stand_ins.checked == [] and result.seconds == 0.0
+    assert (result.start, result.start_similarity) == (unmeasured.start, pytest.approx(unmeasured.start_similarity))
+
+
+def test_the_budget_counts_from_the_enrollments_start_and_includes_the_start() -> None:
+    stand_ins = TimedStandIns(0.05)
+    started = stand_ins.now - 1.0  # the reference's embedding and the rest already took a second
+    result = stand_ins.search(budget=1.5, stock=stand_ins.stock(), started=started).run()
+    assert result.seconds <= 1.5 + 1e-9
+    assert 0 < result.evaluations <= 10
+
+
+def test_a_machine_that_slows_down_mid_search_overruns_by_at_most_one_synthesis() -> None:
+    stand_ins = TimedStandIns(0.05)
+    original = stand_ins.speak
+
+    def slowing(table: np.ndarray) -> np.ndarray:
+        stand_ins.seconds *= 1.1  # each synthesis 10 % slower than the last (a box filling up)
+        return original(table)
+
+    stand_ins.speak = slowing  # type: ignore[method-assign]
+    result = stand_ins.search(budget=3.0, stock=stand_ins.stock()).run()
+    assert result.seconds <= 3.0 + 2.5 * stand_ins.seconds

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import Request
 
-from megatts3_server.cache import AudioCache
-from megatts3_server.config import Settings
-from megatts3_server.engines.base import Engine
-from megatts3_server.metrics import Metrics
-from megatts3_server.ratelimit import RateLimiter
-from megatts3_server.service.scheduler import Scheduler
-from megatts3_server.service.synthesis import SynthesisService
-from megatts3_server.service.voices import VoiceService
+from megatts3_server.service.wiring import Services
 
-
-@dataclass(frozen=True)
-class Services:
-    settings: Settings
-    engine: Engine
-    voices: VoiceService
-    synthesis: SynthesisService
-    scheduler: Scheduler
-    cache: AudioCache
-    metrics: Metrics
-    rate_limiter: RateLimiter | None
+__all__ = ["Services", "get_services"]
 
 
 def get_services(request: Request) -> Services:

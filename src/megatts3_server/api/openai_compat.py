@@ -1,7 +1,10 @@
 """The OpenAI-compatible speech API: POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices.
 
 The official ``openai`` SDK works against it unchanged (base_url=http://host:9000/v1). OpenAI's
-voice names map onto the built-in voices; any voice id of this service works as well.
+voice names map onto the built-in voices; any voice id of this service works as well. As OpenAI's own
+endpoint does, speech is streamed by default (the first sentence's audio is sent as soon as it is
+made; the body read to its end is the complete file); ``"stream": false`` asks for the whole file at
+once, with its duration in X-Audio-Duration.
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ from typing import Literal
 
 import anyio
 from fastapi import APIRouter, Depends
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server import __version__
+from megatts3_server.api import headers as h
 from megatts3_server.api.dependencies import Services, get_services
-from megatts3_server.api.security import GUARDS
-from megatts3_server.api.tts import audio_headers, speak
-from megatts3_server.audio import parse_format
+from megatts3_server.api.responses import speech_response
+from megatts3_server.api.security import GUARDS, caller_quota
 from megatts3_server.errors import ServiceError
+from megatts3_server.ratelimit import Quota
+from megatts3_server.service.speech import SpeechRequest
 from megatts3_server.service.synthesis import SynthesisParameters
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=GUARDS)
@@ -52,7 +57,7 @@ class ModelNotFoundError(ServiceError):
     code = "model_not_found"
 
 
-class SpeechRequest(BaseModel):
+class OpenAISpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")  # newer SDK fields must not break older servers
 
     model: str = Field(..., description=f"One of {', '.join(MODELS)}")
@@ -62,24 +67,30 @@ class SpeechRequest(BaseModel):
     speed: float = Field(1.0, ge=0.25, le=4.0)
     instructions: str | None = Field(None, description="Accepted; this engine does not steer style by prompt")
     stream_format: Literal["audio", "sse"] = "audio"
-    stream: bool = Field(False, description="Extension: send audio sentence by sentence as it is made")
+    stream: bool = Field(
+        True, description="Extension: false sends the whole file at once instead of audio as it is made"
+    )
 
 
 @router.post("/audio/speech", summary="OpenAI-compatible text to speech")
-async def speech(body: SpeechRequest, services: Services = Depends(get_services)) -> Response:
+async def speech(
+    body: OpenAISpeechRequest, services: Services = Depends(get_services), quota: Quota = Depends(caller_quota)
+) -> Response:
     if body.model not in MODELS:
         raise ModelNotFoundError(f"model {body.model!r} does not exist; GET /v1/models lists them")
-    fmt = parse_format(body.response_format)
-    services.synthesis.check_text(body.input)
-    voice_id = OPENAI_VOICES.get(body.voice.lower(), body.voice)
-    context = await anyio.to_thread.run_sync(services.voices.context, voice_id)
-    params = SynthesisParameters(speed=body.speed)
-    note = {"X-Instructions-Applied": "false"} if body.instructions else None
-    if body.stream_format == "sse":
-        opened = await services.synthesis.open_stream(body.input, context, params, fmt)
-        headers = {**audio_headers(opened.description), **(note or {})}
-        return StreamingResponse(_sse(opened.chunks), media_type="text/event-stream", headers=headers)
-    return await speak(services, body.input, context, params, fmt, stream=body.stream, extra_headers=note)
+    sse = body.stream_format == "sse"
+    request = SpeechRequest(
+        text=body.input,
+        voice_id=OPENAI_VOICES.get(body.voice.lower(), body.voice),
+        params=SynthesisParameters(speed=body.speed),
+        format=body.response_format,
+        stream=body.stream or sse,
+    )
+    spoken = await services.speech.speak(request, quota)
+    note = {h.INSTRUCTIONS_APPLIED: "false"} if body.instructions else None
+    if sse:
+        return speech_response(spoken, note, wrap=_sse, media_type="text/event-stream")
+    return speech_response(spoken, note)
 
 
 async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

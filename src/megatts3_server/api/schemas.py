@@ -5,11 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.engines.base import SamplingOptions
+from megatts3_server.service.synthesis import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
 
-SPEED_RANGE = (0.5, 2.0)
-PITCH_RANGE = (0.5, 2.0)
-TIME_STEP_RANGE = (1, 256)
-GUIDANCE_RANGE = (0.0, 10.0)
+__all__ = ["GUIDANCE_RANGE", "PITCH_RANGE", "SPEED_RANGE", "TIME_STEP_RANGE"]
 
 
 class SynthesisParametersIn(BaseModel):

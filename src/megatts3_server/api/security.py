@@ -1,14 +1,23 @@
-"""Request guards used as FastAPI dependencies: API keys and per-client rate limits."""
+"""Who is calling, and what it may spend: API keys, trusted networks and per-caller rate budgets.
+
+Every guarded route depends on ``caller_quota``: it authenticates the request and checks that the
+caller's budget is not spent (429 otherwise), counting nothing. Routes that do real work hand the
+quota to their service, which charges it once when the work starts (a cache hit or a refused request
+is free); cheap routes charge at once (``CHARGED``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 
 from fastapi import Depends, Request
 
 from megatts3_server.api.dependencies import Services, get_services
+from megatts3_server.config import ApiKeySettings, Settings
 from megatts3_server.errors import UnauthorizedError
+from megatts3_server.ratelimit import Quota, RatePolicy, unlimited
 
 
 def _presented_key(request: Request) -> str | None:
@@ -19,35 +28,67 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
-def _key_matches(presented: str, keys: list[str]) -> bool:
+def _matching_key(presented: str, keys: list[ApiKeySettings]) -> ApiKeySettings | None:
     # Compare against every key, always: the time taken says nothing about which key came close.
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(presented.encode(), key.encode())
-    return matched
+    found = None
+    for entry in keys:
+        if hmac.compare_digest(presented.encode(), entry.key.encode()):
+            found = entry
+    return found
 
 
-async def authenticate(request: Request, services: Services = Depends(get_services)) -> None:
-    """When API keys are configured, require one (Authorization: Bearer <key>, or X-API-Key)."""
-    keys = services.settings.api.auth.api_keys
-    if not keys:
-        return
-    presented = _presented_key(request)
-    if presented is None or not _key_matches(presented, keys):
-        raise UnauthorizedError("a valid API key is required (Authorization: Bearer <key>)")
+def _from_trusted_network(request: Request, settings: Settings) -> bool:
+    if not settings.api.trusted_networks or request.client is None:
+        return False
+    try:
+        address = ipaddress.ip_address(request.client.host)
+    except ValueError:
+        return False
+    return any(address in network for network in settings.api.trusted_networks)
 
 
-def client_identity(request: Request) -> str:
+def _policy(settings: Settings, key: ApiKeySettings | None) -> RatePolicy | None:
+    limits = settings.api.rate_limit
+    if not limits.enabled or (key is not None and key.unlimited):
+        return None
+    return RatePolicy(
+        requests_per_minute=(key.requests_per_minute if key else None) or limits.requests_per_minute,
+        burst_size=(key.burst_size if key else None) or limits.burst_size,
+    )
+
+
+def _caller(request: Request, key: ApiKeySettings | None) -> str:
     """Who a request counts against: its API key (hashed) when it has one, else its address."""
-    presented = _presented_key(request)
-    if presented:
-        return "key:" + hashlib.sha256(presented.encode()).hexdigest()[:16]
+    if key is not None:
+        return "key:" + hashlib.sha256(key.key.encode()).hexdigest()[:16]
     return "ip:" + (request.client.host if request.client else "unknown")
 
 
-async def rate_limit(request: Request, services: Services = Depends(get_services)) -> None:
-    if services.rate_limiter is not None:
-        await services.rate_limiter.check(client_identity(request))
+async def caller_quota(request: Request, services: Services = Depends(get_services)) -> Quota:
+    """Authenticate the request (when keys are configured) and check its caller's budget."""
+    settings = services.settings
+    if _from_trusted_network(request, settings):
+        return unlimited()
+    keys = settings.api.auth.all_keys()
+    key = None
+    if keys:
+        presented = _presented_key(request)
+        key = _matching_key(presented, keys) if presented is not None else None
+        if key is None:
+            raise UnauthorizedError("a valid API key is required (Authorization: Bearer <key>)")
+    policy = _policy(settings, key)
+    if policy is None or services.rate_limiter is None:
+        return unlimited()
+    quota = Quota(services.rate_limiter, _caller(request, key), policy)
+    await quota.check()
+    return quota
 
 
-GUARDS = [Depends(authenticate), Depends(rate_limit)]
+async def _charge_now(quota: Quota = Depends(caller_quota)) -> None:
+    await quota.charge()
+
+
+GUARDS = [Depends(caller_quota)]
+"""Router dependencies: authentication and the budget check (FastAPI runs caller_quota once a request)."""
+CHARGED = [Depends(_charge_now)]
+"""Route dependencies of cheap routes: the request is charged as soon as it is let in."""

@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.schemas import VoiceListOut, VoiceOut, VoiceUploadOut
-from megatts3_server.api.security import GUARDS
-from megatts3_server.api.uploads import read_limited
+from megatts3_server.api.security import CHARGED, GUARDS, caller_quota
+from megatts3_server.api.uploads import one_of, read_limited
+from megatts3_server.ratelimit import Quota
 
 router = APIRouter(prefix="/api/v1/voices", tags=["voices"], dependencies=GUARDS)
 
@@ -24,31 +25,26 @@ router = APIRouter(prefix="/api/v1/voices", tags=["voices"], dependencies=GUARDS
     summary="Store a reference voice and enroll it",
 )
 async def upload_voice(
-    voice_file: UploadFile = File(..., description="Reference recording (wav, mp3, flac, m4a, ogg)"),
     voice_id: str = Form(..., description="Id for the new voice: letters, digits, '_' or '-'"),
+    voice_file: UploadFile | None = File(None, description="Reference recording (wav, mp3, flac, m4a, ogg)"),
+    audio_file: UploadFile | None = File(None, description="Another name of voice_file (the AI-Sound backend's)"),
     description: str = Form("", max_length=1000),
     name: str = Form("", max_length=200, description="Display name (defaults to the id)"),
     voice_latent: UploadFile | None = File(None, description="The reference's WaveVAE latent (.npy)"),
+    latent_file: UploadFile | None = File(None, description="Another name of voice_latent (the AI-Sound backend's)"),
     services: Services = Depends(get_services),
+    quota: Quota = Depends(caller_quota),
 ) -> JSONResponse:
     """201 with a ready voice when the engine prepares it quickly; else 202 at once, the voice pending
     while a background job enrolls it (follow ``status_url`` until ``status`` is ready)."""
-    voices = services.voices
-    voices.check_new_id(voice_id)
+    recording = one_of({"voice_file": voice_file, "audio_file": audio_file}, required=True)
+    latent = one_of({"voice_latent": voice_latent, "latent_file": latent_file}, required=False)
     limit = int(services.settings.storage.max_voice_file_size)
-    audio_bytes = await read_limited(voice_file, limit, "voice_file")
-    latent_bytes = await read_limited(voice_latent, limit, "voice_latent") if voice_latent else None
-    reference = await anyio.to_thread.run_sync(voices.read_reference, audio_bytes, latent_bytes)
-    background = voices.jobs.in_background
-    prepared = None if background else await anyio.to_thread.run_sync(voices.prepare, reference)
-    info = await anyio.to_thread.run_sync(voices.save, voice_id, name, description, reference, prepared)
-    await services.synthesis.invalidate_voice(voice_id)
-    if prepared is None:
-        message = f"voice {voice_id!r} stored; enrolling it in the background"
-    else:
-        message = f"voice {voice_id!r} stored; {prepared.summary}".rstrip("; ")
-    body = VoiceUploadOut(**asdict(info), message=message, status_url=f"{router.prefix}/{voice_id}")
-    return JSONResponse(body.model_dump(), status_code=202 if background else 201)
+    audio = await read_limited(recording, limit)
+    latent_bytes = await read_limited(latent, limit) if latent else None
+    outcome = await services.voices.upload(voice_id, name, description, audio, latent_bytes, quota)
+    body = VoiceUploadOut(**asdict(outcome.info), message=outcome.message, status_url=f"{router.prefix}/{voice_id}")
+    return JSONResponse(body.model_dump(), status_code=201 if outcome.ready else 202)
 
 
 @router.get("", response_model=VoiceListOut, summary="All voices, built-in and uploaded")
@@ -63,8 +59,7 @@ async def get_voice(voice_id: str, services: Services = Depends(get_services)) -
     return VoiceOut(**asdict(info))
 
 
-@router.delete("/{voice_id}", summary="Delete an uploaded voice and its files")
+@router.delete("/{voice_id}", summary="Delete an uploaded voice and its files", dependencies=CHARGED)
 async def delete_voice(voice_id: str, services: Services = Depends(get_services)) -> JSONResponse:
-    await anyio.to_thread.run_sync(services.voices.delete, voice_id)
-    await services.synthesis.invalidate_voice(voice_id)
+    await services.voices.remove(voice_id)
     return JSONResponse({"id": voice_id, "deleted": True})

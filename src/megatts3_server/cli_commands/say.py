@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import anyio
 import typer
@@ -25,66 +23,30 @@ from megatts3_server.cli_commands.common import (
     stderr_console,
 )
 from megatts3_server.client import AUDIO_FORMATS, DEFAULT_URL, SavedAudio, SpeechParams, audio_format_for
-from megatts3_server.client_core import AudioFileWriter, ByteProgress
+from megatts3_server.client_core import AudioFileWriter
 from megatts3_server.config import Settings
-
-if TYPE_CHECKING:
-    from megatts3_server.api.dependencies import Services
-
-
-@contextmanager
-def _local_services(settings: Settings) -> Iterator[Services]:
-    """The service's parts, built and started here, with the engine loaded."""
-    from megatts3_server.app import build_services
-
-    services = build_services(settings)
-    # Opening the store also clears what an interrupted write left, which only the server that writes
-    # it may do; here the store is read as it is, and created empty only where there is none yet.
-    if not settings.storage.voice_samples_dir.exists():
-        services.voices.open()
-    settings.storage.cache_dir.mkdir(parents=True, exist_ok=True)
-    services.engine.load()
-    services.scheduler.start()
-    try:
-        yield services
-    finally:
-        services.scheduler.stop()
 
 
 async def _speak_locally(
-    services: Services,
-    text: str,
-    voice_id: str,
-    fmt_name: str,
-    params: SpeechParams,
-    output: Path,
-    on_progress: ByteProgress,
+    settings: Settings, text: str, voice_id: str, fmt_name: str, params: SpeechParams, output: Path
 ) -> SavedAudio:
-    from megatts3_server.audio import parse_format
+    from megatts3_server.ratelimit import unlimited
+    from megatts3_server.service.speech import SpeechRequest
     from megatts3_server.service.synthesis import SynthesisParameters
+    from megatts3_server.service.wiring import build_services
 
-    try:
-        context = await anyio.to_thread.run_sync(services.voices.context, voice_id)
-        opened = await services.synthesis.open_stream(
-            text, context, SynthesisParameters(**params), parse_format(fmt_name)
-        )
-        with AudioFileWriter(output, on_progress) as out:
-            async for chunk in opened.chunks:
+    services = build_services(settings)
+    # A reader of the voice store: a server beside it may be writing, so nothing is "recovered" here.
+    async with services.running(writer=False):
+        with stderr_console().status("loading the engine"):
+            await anyio.to_thread.run_sync(services.loader.wait)
+        request = SpeechRequest(text, voice_id, SynthesisParameters(**params), fmt_name, stream=True)
+        opened = await services.speech.speak(request, unlimited())
+        with byte_progress(f"speaking into {output.name}") as on_progress, AudioFileWriter(output, on_progress) as out:
+            async for chunk in opened.chunks:  # type: ignore[union-attr]
                 out.write(chunk)
-    finally:
-        await services.cache.close()
     about = opened.description
     return SavedAudio(out.path, out.size, about.format.value, about.voice_id, about.voice_used, about.sample_rate)
-
-
-def _say_in_process(
-    settings: Settings, text: str, voice_id: str, fmt: str, params: SpeechParams, output: Path
-) -> SavedAudio:
-    with ExitStack() as stack:
-        with stderr_console().status("loading the engine"):
-            services = stack.enter_context(_local_services(settings))
-        with byte_progress(f"speaking into {output.name}") as on_progress:
-            return anyio.run(_speak_locally, services, text, voice_id, fmt, params, output, on_progress)
 
 
 def say(
@@ -141,7 +103,8 @@ def say(
     with reported_errors():
         if in_process:
             settings = load_cli_settings(config, model_config, {})
-            saved = _say_in_process(settings, text, voice or settings.model.default_voice, fmt, params, output)
+            voice_id = voice or settings.model.default_voice
+            saved = anyio.run(_speak_locally, settings, text, voice_id, fmt, params, output)
         else:
             with open_client(url, api_key, timeout) as client, byte_progress(f"speaking into {output.name}") as shown:
                 saved = client.stream_to_file(text, output, voice, fmt, on_progress=shown, **params)

@@ -145,9 +145,6 @@ EnrollmentProgress = Callable[[float, float | None], None]
 class Engine(ABC):
     """Base class of the engines; see the module docstring for the contract."""
 
-    load_error: str | None = None
-    """Why load() failed (set by whoever ran it), shown by /health and in 503 answers."""
-
     @property
     @abstractmethod
     def capabilities(self) -> EngineCapabilities:

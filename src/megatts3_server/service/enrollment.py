@@ -15,23 +15,26 @@ import threading
 import time
 
 from megatts3_server.audio import decode_audio
-from megatts3_server.engines.base import CancelToken, Engine
+from megatts3_server.engines.base import CancelToken
 from megatts3_server.errors import ServiceError, SynthesisCancelledError
+from megatts3_server.service.engine_loader import EngineLoader, EngineState
 from megatts3_server.voices import StoredVoice, VoiceStore
 
 log = logging.getLogger(__name__)
 
 # Progress is written to the store at most this often (each write is an SQLite transaction).
 _PROGRESS_INTERVAL = 0.5
-_ENGINE_POLL = 0.2
+# How often a worker waiting for the engine's load looks whether it is being stopped.
+_STOP_CHECK = 0.2
 
 
 class EnrollmentJobs:
     """The queue of voices to enroll and the one worker thread that enrolls them."""
 
-    def __init__(self, store: VoiceStore, engine: Engine, *, budget_seconds: float, max_attempts: int) -> None:
+    def __init__(self, store: VoiceStore, loader: EngineLoader, *, budget_seconds: float, max_attempts: int) -> None:
         self._store = store
-        self._engine = engine
+        self._loader = loader
+        self._engine = loader.engine
         self._budget = budget_seconds
         self._max_attempts = max_attempts
         self._queue: collections.deque[str] = collections.deque()
@@ -94,9 +97,10 @@ class EnrollmentJobs:
                 self._store.update_job(voice_id, status="failed", error=f"internal error: {type(exc).__name__}: {exc}")
 
     def _wait_for_engine(self) -> bool:
-        while not self._engine.loaded and self._engine.load_error is None and not self._stopping:
-            time.sleep(_ENGINE_POLL)
-        return self._engine.loaded
+        while not self._loader.wait(_STOP_CHECK) and self._loader.state is EngineState.STARTING:
+            if self._stopping:
+                return False
+        return self._loader.state is EngineState.READY
 
     def _enroll(self, voice_id: str) -> None:
         voice = self._store.get(voice_id)
@@ -107,8 +111,8 @@ class EnrollmentJobs:
             self._store.update_job(voice_id, status="failed", error=message)
             return
         if not self._wait_for_engine():
-            if self._engine.load_error is not None:
-                self._store.update_job(voice_id, status="failed", error=f"engine not loaded: {self._engine.load_error}")
+            if self._loader.error is not None:
+                self._store.update_job(voice_id, status="failed", error=f"engine not loaded: {self._loader.error}")
             return
         token = CancelToken()
         with self._wake:

@@ -105,6 +105,11 @@ class Scheduler:
     def saturated(self) -> bool:
         return self.depth >= self._max_queue
 
+    @property
+    def running(self) -> bool:
+        """Whether every worker thread is alive (a stopped or crashed scheduler cannot serve)."""
+        return bool(self._threads) and not self._stopping and all(thread.is_alive() for thread in self._threads)
+
     def start(self) -> None:
         for number in range(self._workers):
             thread = threading.Thread(target=self._work, name=f"synthesis-{number}", daemon=True)

@@ -26,10 +26,12 @@ from megatts3_server.audio import (
     with_pause,
 )
 from megatts3_server.cache import AudioCache, CachedAudio, cache_key
-from megatts3_server.engines.base import Engine, SamplingOptions, VoiceContext
-from megatts3_server.errors import EmptyTextError, EngineNotReadyError, SynthesisTimeoutError, TextTooLongError
+from megatts3_server.engines.base import SamplingOptions, VoiceContext
+from megatts3_server.errors import EmptyTextError, SynthesisTimeoutError, TextTooLongError
 from megatts3_server.logs import current_request_id
 from megatts3_server.metrics import Metrics
+from megatts3_server.ratelimit import Quota, unlimited
+from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.scheduler import Scheduler, SynthesisJob
 from megatts3_server.text import Sentence, normalize, split_sentences
 
@@ -38,6 +40,12 @@ log = logging.getLogger(__name__)
 # The first piece of a text is kept short (split at its first clause break) so that its audio, and a
 # stream's first bytes, come soon: ~16 Chinese characters are ~3 s of speech, ~1 s to synthesize on 2 cores.
 _FIRST_PIECE_CHARS = 16
+
+# What each request parameter accepts (the API validates against these; /api/v1/info lists them).
+SPEED_RANGE = (0.5, 2.0)
+PITCH_RANGE = (0.5, 2.0)
+TIME_STEP_RANGE = (1, 256)
+GUIDANCE_RANGE = (0.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,13 @@ class SynthesisParameters:
     emotion: str = "neutral"
     options: SamplingOptions = field(default_factory=SamplingOptions)
     """Sampling knobs of engines that have them (MegaTTS3: steps, guidance weights, seed)."""
+
+
+@dataclass(frozen=True)
+class CheckedText:
+    """Text that passed SynthesisService.check_text (the only way to make one): checked once, spoken later."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,10 @@ class AudioDescription:
     emotion_applied: str
     characters: int
     cached: bool
+    voice_prepared: str | None = None
+    """One-shot references: "new" when prepared for this request, "reused" when seen before."""
+    voice_note: str | None = None
+    """One-shot references: what the engine made of the reference."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +115,7 @@ class SynthesisService:
 
     def __init__(
         self,
-        engine: Engine,
+        loader: EngineLoader,
         scheduler: Scheduler,
         cache: AudioCache,
         metrics: Metrics,
@@ -104,15 +123,17 @@ class SynthesisService:
         max_length: int,
         timeout: float,
     ) -> None:
-        self._engine = engine
+        self._loader = loader
+        self._engine = loader.engine
         self._scheduler = scheduler
         self._cache = cache
         self._metrics = metrics
         self._max_length = max_length
         self._timeout = timeout
 
-    def check_text(self, text: str) -> str:
-        """Reject text that cannot be synthesized before doing any work for it."""
+    def check_text(self, text: str) -> CheckedText:
+        """Reject text that cannot be synthesized (and an engine that cannot speak) before any work."""
+        self._loader.require_ready()
         stripped = text.strip()
         if not stripped:
             raise EmptyTextError("text is empty; give the words to speak")
@@ -120,7 +141,7 @@ class SynthesisService:
             raise TextTooLongError(
                 f"text is {len(stripped)} characters; the limit is {self._max_length} (model.inference.max_length)"
             )
-        return stripped
+        return CheckedText(stripped)
 
     def applied_emotion(self, requested: str) -> str:
         """The emotion the engine will really render for ``requested`` (its neutral voice if it cannot)."""
@@ -128,13 +149,9 @@ class SynthesisService:
         return requested if requested in self._engine.capabilities.emotions else "neutral"
 
     def _plan(
-        self, text: str, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat, *, stream: bool
+        self, checked: CheckedText, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat, *, stream: bool
     ) -> _Plan:
-        text = self.check_text(text)
-        if not self._engine.loaded:
-            if self._engine.load_error:
-                raise EngineNotReadyError(f"the engine failed to load: {self._engine.load_error}")
-            raise EngineNotReadyError("the engine is still loading; retry in a few seconds")
+        text = checked.text
         normalized = normalize(text)
         # Only a stream gains from a short first piece; a whole response would just pay one more engine call.
         first = _FIRST_PIECE_CHARS if stream else None
@@ -189,16 +206,39 @@ class SynthesisService:
             [piece.text for piece in plan.pieces], plan.voice, plan.params.speed, plan.params.options
         )
 
+    async def speak(
+        self,
+        text: CheckedText,
+        voice: VoiceContext,
+        params: SynthesisParameters,
+        fmt: AudioFormat,
+        *,
+        stream: bool,
+        quota: Quota | None = None,
+    ) -> SynthesisResult | SynthesisStream:
+        """A whole response, or a stream that starts with the first sentence."""
+        if stream:
+            return await self.open_stream(text, voice, params, fmt, quota=quota)
+        return await self.synthesize(text, voice, params, fmt, quota=quota)
+
     async def synthesize(
-        self, text: str, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat
+        self,
+        text: CheckedText,
+        voice: VoiceContext,
+        params: SynthesisParameters,
+        fmt: AudioFormat,
+        *,
+        quota: Quota | None = None,
     ) -> SynthesisResult:
-        """The whole response: from the cache, or synthesized within the request timeout."""
+        """The whole response: from the cache (free), or synthesized within the request timeout
+        (``quota`` is charged first)."""
         started = time.perf_counter()
         plan = self._plan(text, voice, params, fmt, stream=False)
         if hit := await self._lookup(plan):
             return SynthesisResult(
                 _cached(plan.description, hit), hit.audio, hit.duration, time.perf_counter() - started
             )
+        await (quota or unlimited()).charge()
         job = self._submit(plan)
         parts: list[np.ndarray] = []
         try:
@@ -222,13 +262,20 @@ class SynthesisService:
         return SynthesisResult(plan.description, encoded, duration, elapsed)
 
     async def open_stream(
-        self, text: str, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat
+        self,
+        text: CheckedText,
+        voice: VoiceContext,
+        params: SynthesisParameters,
+        fmt: AudioFormat,
+        *,
+        quota: Quota | None = None,
     ) -> SynthesisStream:
-        """Admit a streamed synthesis; errors (busy, bad text) are raised here, before any byte is sent."""
+        """Admit a streamed synthesis; errors (busy, over budget) are raised here, before any byte is sent."""
         started = time.perf_counter()
         plan = self._plan(text, voice, params, fmt, stream=True)
         if hit := await self._lookup(plan):
             return SynthesisStream(_cached(plan.description, hit), _single(hit.audio))
+        await (quota or unlimited()).charge()
         job = self._submit(plan)
         return SynthesisStream(plan.description, self._stream(plan, job, started))
 
@@ -295,7 +342,7 @@ class SynthesisService:
 
 
 def _cached(description: AudioDescription, hit: CachedAudio) -> AudioDescription:
-    return AudioDescription(**{**description.__dict__, "voice_used": hit.voice_used, "cached": True})
+    return dataclasses.replace(description, voice_used=hit.voice_used, cached=True)
 
 
 async def _single(data: bytes) -> AsyncIterator[bytes]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import collections
 import hashlib
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import anyio
 import numpy as np
 
 from megatts3_server.audio import DecodedAudio, decode_audio, write_wav
 from megatts3_server.audio.voicing import pitch_continuity
 from megatts3_server.config import CloningSettings, StorageSettings
-from megatts3_server.engines.base import Engine, PreparedVoice, VoiceContext
+from megatts3_server.engines.base import PreparedVoice, VoiceContext
 from megatts3_server.errors import (
     InvalidRequestError,
     VoiceExistsError,
@@ -25,6 +27,8 @@ from megatts3_server.errors import (
     VoiceNotReadyError,
     VoiceReadOnlyError,
 )
+from megatts3_server.ratelimit import Quota
+from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso, parse_latent, validate_voice_id
 
@@ -66,31 +70,77 @@ class Reference:
     audio: DecodedAudio
     latent: np.ndarray | None
     content_sha256: str
+    """Of the audio and the latent as uploaded: what the store keeps."""
+    preparation_key: str
+    """What the engine's voice depends on: the content hash, or the audio's alone where the engine
+    does not use latents (the same recording with or without its latent is one voice)."""
+
+
+@dataclass(frozen=True)
+class OneShotVoice:
+    """The voice a synthesize_file request speaks with."""
+
+    context: VoiceContext
+    reused: bool
+    """True when this reference was prepared before (seen lately, or stored as a voice)."""
+    summary: str
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What an upload became: the voice, whether it is ready now (else enrolling in the background)."""
+
+    info: VoiceInfo
+    ready: bool
+    message: str
+
+
+VoiceChanged = Callable[[str], Awaitable[None]]
+"""Called with a voice id after that voice was stored anew or deleted (the app wires cache invalidation)."""
 
 
 class VoiceService:
     """Built-in voices come from the engine, uploaded ones from the store; one id space for both."""
 
     def __init__(
-        self, store: VoiceStore, engine: Engine, storage: StorageSettings, cloning: CloningSettings, timeout: float
+        self,
+        store: VoiceStore,
+        loader: EngineLoader,
+        storage: StorageSettings,
+        cloning: CloningSettings,
+        timeout: float,
     ) -> None:
         self._store = store
-        self._engine = engine
+        self._engine = loader.engine
         self._storage = storage
         self._cloning = cloning
         # A one-shot search must leave the request time to speak.
         self._one_shot_budget = min(cloning.one_shot_budget_seconds, timeout / 2)
         self.jobs = EnrollmentJobs(
-            store, engine, budget_seconds=cloning.budget_seconds, max_attempts=cloning.max_attempts
+            store, loader, budget_seconds=cloning.budget_seconds, max_attempts=cloning.max_attempts
         )
         self._one_shot: collections.OrderedDict[str, PreparedVoice] = collections.OrderedDict()
         self._one_shot_lock = threading.Lock()
+        # One preparation per reference at a time: a second request for it waits and reuses the first's.
+        self._preparing: dict[str, threading.Lock] = {}
+        self._listeners: list[VoiceChanged] = []
 
-    def open(self) -> None:
-        """Open the store (recovering from any interrupted write) and start the enrollment worker,
-        which resumes unfinished jobs; call once at start-up."""
-        self._store.open()
-        self.jobs.start()
+    def on_change(self, listener: VoiceChanged) -> None:
+        """Call ``listener(voice_id)`` whenever a voice is stored anew or deleted."""
+        self._listeners.append(listener)
+
+    async def _changed(self, voice_id: str) -> None:
+        for listener in self._listeners:
+            await listener(voice_id)
+
+    def open(self, *, writer: bool = True) -> None:
+        """Open the store; as its writer, also recover from any interrupted write and start the
+        enrollment worker, which resumes unfinished jobs. Call once at start-up."""
+        if writer:
+            self._store.open()
+            self.jobs.start()
+        else:
+            self._store.migrate()
 
     def close(self) -> None:
         """Stop the enrollment worker (a running job stays pending for the next start)."""
@@ -190,9 +240,12 @@ class VoiceService:
             )
         latent = parse_latent(latent_bytes) if latent_bytes is not None else None
         digest = hashlib.sha256(audio_bytes)
+        audio_only = digest.hexdigest()
         if latent_bytes is not None:
             digest.update(latent_bytes)
-        return Reference(audio=audio, latent=latent, content_sha256=digest.hexdigest())
+        content = digest.hexdigest()
+        key = content if self._engine.capabilities.accepts_latent else audio_only
+        return Reference(audio=audio, latent=latent, content_sha256=content, preparation_key=key)
 
     def prepare(self, reference: Reference) -> PreparedVoice:
         """Enroll within the request (engines that prepare quickly; CPU work: call it off the event loop)."""
@@ -206,13 +259,33 @@ class VoiceService:
         arrays = self._store.load_arrays(stored.id)
         return PreparedVoice(meta=stored.meta, arrays=arrays, summary=stored.summary, similarity=stored.similarity)
 
-    def prepare_one_shot(self, reference: Reference) -> tuple[PreparedVoice, bool]:
-        """The voice for a one-shot reference (a short enrollment) and whether it was reused: the same
-        reference audio seen lately, or stored as a voice."""
+    def knows_one_shot(self, reference: Reference) -> bool:
+        """Whether a one-shot voice for this reference is at hand (no preparation needed)."""
         with self._one_shot_lock:
-            prepared = self._one_shot.get(reference.content_sha256)
+            return reference.preparation_key in self._one_shot
+
+    def one_shot_voice(self, reference: Reference) -> OneShotVoice:
+        """The voice for a one-shot reference: prepared within the one-shot budget, or reused when the
+        same reference was seen lately or is stored as a voice (CPU work: call it off the event loop)."""
+        key = reference.preparation_key
+        with self._one_shot_lock:
+            lock = self._preparing.setdefault(key, threading.Lock())
+        try:
+            with lock:
+                prepared, reused = self._prepared_one_shot(reference)
+        finally:
+            with self._one_shot_lock:
+                if not lock.locked():
+                    self._preparing.pop(key, None)
+        context = VoiceContext(voice_id=f"upload-{key[:12]}", meta=prepared.meta, arrays=prepared.arrays, version=key)
+        return OneShotVoice(context=context, reused=reused, summary=prepared.summary)
+
+    def _prepared_one_shot(self, reference: Reference) -> tuple[PreparedVoice, bool]:
+        key = reference.preparation_key
+        with self._one_shot_lock:
+            prepared = self._one_shot.get(key)
             if prepared is not None:
-                self._one_shot.move_to_end(reference.content_sha256)
+                self._one_shot.move_to_end(key)
                 return prepared, True
         prepared = self._stored_by_content(reference)
         reused = prepared is not None
@@ -221,20 +294,10 @@ class VoiceService:
                 reference.audio, reference.latent, budget_seconds=self._one_shot_budget
             )
         with self._one_shot_lock:
-            self._one_shot[reference.content_sha256] = prepared
+            self._one_shot[key] = prepared
             while len(self._one_shot) > _ONE_SHOT_CACHE_SIZE:
                 self._one_shot.popitem(last=False)
         return prepared, reused
-
-    @staticmethod
-    def one_shot_context(reference: Reference, prepared: PreparedVoice) -> VoiceContext:
-        """A voice context for one request, named after the reference's content hash."""
-        return VoiceContext(
-            voice_id=f"upload-{reference.content_sha256[:12]}",
-            meta=prepared.meta,
-            arrays=prepared.arrays,
-            version=reference.content_sha256,
-        )
 
     def check_new_id(self, voice_id: str) -> str:
         """Validate an id for a new voice before any expensive work is done for it."""
@@ -275,6 +338,28 @@ class VoiceService:
         if prepared is None:
             self.jobs.submit(voice_id)
         return info
+
+    async def upload(
+        self, voice_id: str, name: str, description: str, audio: bytes, latent: bytes | None, quota: Quota
+    ) -> UploadOutcome:
+        """Check, store and enroll an uploaded reference: ready at once when the engine prepares
+        quickly, else stored pending while a background job enrolls it."""
+        self.check_new_id(voice_id)
+        reference = await anyio.to_thread.run_sync(self.read_reference, audio, latent)
+        await quota.charge()
+        prepared = None if self.jobs.in_background else await anyio.to_thread.run_sync(self.prepare, reference)
+        info = await anyio.to_thread.run_sync(self.save, voice_id, name, description, reference, prepared)
+        await self._changed(voice_id)
+        if prepared is None:
+            message = f"voice {voice_id!r} stored; enrolling it in the background"
+        else:
+            message = f"voice {voice_id!r} stored; {prepared.summary}".rstrip("; ")
+        return UploadOutcome(info=info, ready=prepared is not None, message=message)
+
+    async def remove(self, voice_id: str) -> None:
+        """Delete an uploaded voice (cancelling its enrollment) and tell the listeners."""
+        await anyio.to_thread.run_sync(self.delete, voice_id)
+        await self._changed(voice_id)
 
     def delete(self, voice_id: str) -> None:
         if self._is_builtin(voice_id):

@@ -156,7 +156,12 @@ class VoiceStore:
             connection.close()
 
     def open(self) -> None:
-        """Create the store if needed and remove what an interrupted write or delete left behind."""
+        """Migrate, then recover: what the one process that writes the store does at start-up."""
+        self.migrate()
+        self.recover()
+
+    def migrate(self) -> None:
+        """Create the store if needed and bring its schema up to date (safe to run from a reader)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -165,6 +170,11 @@ class VoiceStore:
             for column, definition in _ADDED_COLUMNS.items():
                 if column not in present:
                     db.execute(f"ALTER TABLE voices ADD COLUMN {column} {definition}")
+
+    def recover(self) -> None:
+        """Remove what an interrupted write or delete left behind. Only the writer may do this: a
+        reader would delete the staging folder of a write still in progress."""
+        with self._connect() as db:
             known = {row["id"] for row in db.execute("SELECT id FROM voices")}
             for row_id in sorted(known):
                 if not (self.folder(row_id) / REFERENCE_FILE).exists():

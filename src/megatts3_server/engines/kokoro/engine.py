@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +28,7 @@ from megatts3_server.engines.base import (
 )
 from megatts3_server.engines.kokoro.model_files import assemble_model, load_vocabulary, load_voice_packs
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge, speaker_judge_available
-from megatts3_server.engines.kokoro.style_search import SearchSettings, StyleSearch
+from megatts3_server.engines.kokoro.style_search import SearchSettings, SpeechMeasures, StockCheck, StyleSearch
 from megatts3_server.engines.kokoro.voice_match import VoiceFeatures, distance, voice_features
 from megatts3_server.errors import EngineNotReadyError, InvalidRequestError, SynthesisCancelledError
 
@@ -73,6 +75,30 @@ def _split_phonemes(phonemes: str, limit: int) -> list[str]:
     return chunks
 
 
+def _read_stock_checks(path: Path) -> dict[str, StockCheck] | None:
+    try:
+        with np.load(path) as stored:
+            rows = zip(
+                stored["packs"], stored["embedding"], stored["seconds"], stored["voiced"], stored["cost"], strict=True
+            )
+            return {
+                str(pack): StockCheck(
+                    np.asarray(embedding, np.float32), SpeechMeasures(float(seconds), float(voiced)), float(cost)
+                )
+                for pack, embedding, seconds, voiced, cost in rows
+            }
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write beside the model atomically: a reader never sees half a file, two writers never clash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
+    np.savez(temp, **arrays)
+    temp.replace(path)
+
+
 def _read_features(path: Path) -> dict[str, VoiceFeatures] | None:
     try:
         with np.load(path) as stored:
@@ -105,6 +131,8 @@ class KokoroEngine(Engine):
         self._phonemize = None
         self._pack_features: dict[str, VoiceFeatures] | None = None
         self._judge = SpeakerJudge() if speaker_judge_available() else None
+        self._stock_checks: dict[str, StockCheck] | None = None
+        self._stock_lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._capabilities = EngineCapabilities(
             name="kokoro-82m-int8",
@@ -139,6 +167,12 @@ class KokoroEngine(Engine):
             self._packs = load_voice_packs()
             self._phonemize = Phonemizer()
             self._session = session
+            if self._judge is not None:
+                # Both within the load, so that no enrollment's budget pays for them: the judge's first
+                # call, and the stock packs' check speech (measured once per model cache; after it,
+                # choosing a clone's start costs no synthesis).
+                self._judge.warm()
+                self._stock_check_speech()
             log.info("kokoro engine loaded: %s, %d threads, %d voices", model, self._threads, len(self._packs))
 
     def _session_with(self, threads: int) -> InferenceSession:
@@ -267,15 +301,48 @@ class KokoroEngine(Engine):
             audio = self.synthesize(_MATCH_SENTENCE, VoiceContext(pack, {"pack": pack}))
             features[pack] = voice_features(audio, SAMPLE_RATE)
         packs = list(features)
-        temp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
-        np.savez(
-            temp,
+        _save_npz(
+            path,
             packs=np.array(packs),
             f0=np.array([features[p].median_f0 for p in packs]),
             envelope=np.stack([features[p].envelope for p in packs]),
         )
-        temp.replace(path)
         return features
+
+    def _stock_check_speech(self) -> dict[str, StockCheck]:
+        """Each stock pack speaking the cloning search's check sentence: its speaker embedding and
+        measures, the same for every reference; measured once, then kept beside the model."""
+        with self._stock_lock:
+            if self._stock_checks is None:
+                tag = hashlib.sha256(f"{_CHECK_SENTENCE}|{sorted(self._packs)}".encode()).hexdigest()[:12]
+                path = self._cache_dir / "kokoro" / f"stock_check_speech_{tag}.npz"
+                checks = _read_stock_checks(path)
+                if checks is None or set(checks) != set(self._packs):
+                    checks = self._measure_stock_checks(path)
+                self._stock_checks = checks
+            return self._stock_checks
+
+    def _measure_stock_checks(self, path: Path) -> dict[str, StockCheck]:
+        judge = self._judge
+        assert judge is not None and self._session is not None
+        phonemes = self.phonemes(_CHECK_SENTENCE)
+        checks = {}
+        for pack, table in self._packs.items():
+            began = time.perf_counter()
+            audio = self._run(self._session, phonemes, table, 1.0, None)
+            embedding = judge.embed(audio, SAMPLE_RATE)
+            cost = time.perf_counter() - began
+            checks[pack] = StockCheck(embedding, SpeechMeasures.of(audio, SAMPLE_RATE), cost)
+        names = list(checks)
+        _save_npz(
+            path,
+            packs=np.array(names),
+            embedding=np.stack([checks[name].embedding for name in names]),
+            seconds=np.array([checks[name].speech.seconds for name in names]),
+            voiced=np.array([checks[name].speech.voiced for name in names]),
+            cost=np.array([checks[name].cost for name in names]),
+        )
+        return checks
 
     def prepare_voice(self, reference: DecodedAudio, latent: np.ndarray | None) -> PreparedVoice:
         """No search: the stock pack whose pitch and timbre are closest to the reference (what
@@ -310,6 +377,7 @@ class KokoroEngine(Engine):
         extra or a budget, the closest stock voice."""
         if not self.enrolls_in_background(budget_seconds):
             return super().enroll_voice(reference, latent, budget_seconds=budget_seconds, progress=progress)
+        started = time.perf_counter()  # the budget covers everything from here, the reference's embedding too
         self._require_loaded()
         judge = self._judge
         assert judge is not None
@@ -322,6 +390,8 @@ class KokoroEngine(Engine):
             target=judge.embed(reference.samples, reference.sample_rate),
             sample_rate=SAMPLE_RATE,
             settings=dataclasses.replace(self._search, budget_seconds=budget_seconds),
+            stock=self._stock_check_speech(),
+            started=started,
         )
         result = search.run(progress, cancel)
         log.info(

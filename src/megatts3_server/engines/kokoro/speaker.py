@@ -43,6 +43,10 @@ class SpeakerJudge:
             self._encoder = VoiceEncoder("cpu", verbose=False)
         return self._encoder
 
+    def warm(self) -> None:
+        """Load the encoder and run it once now (torch's first call takes seconds), not in an enrollment."""
+        self.embed(np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1, 16_000)
+
     def embed(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """The unit-norm 256-d speaker embedding of a mono float clip."""
         import librosa

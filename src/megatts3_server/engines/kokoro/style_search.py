@@ -9,10 +9,15 @@ candidates (an embedding of a short clip is noisy, and a search on it alone over
 never ends farther from the speaker than the closest stock pack by that sentence; every search
 candidate speaks only the short *scoring* sentence (~1.6 s, ~0.4 s to make). Candidates whose
 speech stops looking like speech (much shorter or longer than the start's, or far less voiced) are
-rejected, which keeps them intelligible. The search stops at its time budget or when it stops
-improving. Every stock pack is checked, however small the budget (five check syntheses, about 7 s
-on 2 cores), so that the voice is never farther than the closest of them; the blends are skipped once
-choosing the start has used _START_SHARE of the budget, and the finalists once the budget is spent.
+rejected, which keeps them intelligible.
+
+The whole run keeps to its time budget, counted from ``started`` (the engine's enrollment start):
+a synthesis is begun only when its expected cost, measured as the run goes (so a loaded machine is
+accounted for), still fits. The stock packs' check-sentence speech is the same for every reference,
+so the engine measures it once (``stock``) and the stock packs are then compared for free; without
+it each stock pack is spoken, whatever the budget, so that the voice is never farther than the
+closest of them. Blends are tried while choosing the start has used less than _START_SHARE of the
+budget, and the search stops early when it stops improving.
 """
 
 from __future__ import annotations
@@ -37,6 +42,12 @@ _REJECTED = -1.0
 _FINALISTS = 3
 # Share of the budget after which choosing the start tries no blends.
 _START_SHARE = 0.4
+# At most this share of the budget is kept back for the finalists' check (a small one-shot budget
+# still leaves the search some time).
+_FINALIST_SHARE = 0.35
+# Before the check sentence has been spoken in this run, its cost is guessed from the scoring
+# sentence's: it is ~2.5 times longer.
+_CHECK_COST_RATIO = 2.5
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,7 @@ class SearchResult:
     seconds: float
 
 
+Clock = Callable[[], float]
 Speak = Callable[[np.ndarray], np.ndarray]
 """Speaks a fixed sentence with a style table; returns audio at the engine's sample rate."""
 Embed = Callable[[np.ndarray], np.ndarray]
@@ -74,39 +86,97 @@ Embed = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
-class _Speech:
+class SpeechMeasures:
     """What the damage guard compares with the start's speech."""
 
     seconds: float
     voiced: float
 
+    @classmethod
+    def of(cls, audio: np.ndarray, sample_rate: int) -> SpeechMeasures:
+        return cls(len(audio) / sample_rate, voiced_fraction(audio, sample_rate))
+
+
+@dataclass(frozen=True)
+class StockCheck:
+    """A stock pack speaking the check sentence, measured once: its speaker embedding and measures."""
+
+    embedding: np.ndarray
+    speech: SpeechMeasures
+    cost: float = 0.0
+    """Seconds that synthesis and embedding took: the first guess of a check's cost in a run."""
+
 
 class _Judge:
     """Scores style tables by one sentence, rejecting damaged speech once it knows the start's."""
 
-    def __init__(self, speak: Speak, embed: Embed, target: np.ndarray, sample_rate: int) -> None:
+    def __init__(self, speak: Speak, embed: Embed, target: np.ndarray, sample_rate: int, clock: Clock) -> None:
         self._speak, self._embed, self._target, self._rate = speak, embed, target, sample_rate
-        self._start: _Speech | None = None
+        self._clock = clock
+        self._start: SpeechMeasures | None = None
+        self._seconds = 0.0
         self.evaluations = 0
 
-    def use_start(self, speech: _Speech) -> None:
+    @property
+    def mean_cost(self) -> float | None:
+        """Seconds one evaluation has taken in this run, on average (None before the first)."""
+        return self._seconds / self.evaluations if self.evaluations else None
+
+    def use_start(self, speech: SpeechMeasures) -> None:
         self._start = speech
 
-    def score(self, table: np.ndarray) -> tuple[float, _Speech]:
+    def similarity(self, embedding: np.ndarray) -> float:
+        return cosine(embedding, self._target)
+
+    def score(self, table: np.ndarray) -> tuple[float, SpeechMeasures]:
         """The similarity of the table's speech (or _REJECTED when damaged) and that speech's measures."""
-        audio = self._speak(table)
-        self.evaluations += 1
-        speech = _Speech(len(audio) / self._rate, voiced_fraction(audio, self._rate))
-        if self._start is not None:
-            ratio = speech.seconds / max(self._start.seconds, 1e-3)
-            if not _DURATION_RATIO[0] <= ratio <= _DURATION_RATIO[1]:
+        began = self._clock()
+        try:
+            audio = self._speak(table)
+            speech = SpeechMeasures.of(audio, self._rate)
+            if self._damaged(speech):
                 return _REJECTED, speech
-            if speech.voiced < _VOICED_RATIO * self._start.voiced:
-                return _REJECTED, speech
-        return cosine(self._embed(audio), self._target), speech
+            return self.similarity(self._embed(audio)), speech
+        finally:
+            self._seconds += self._clock() - began
+            self.evaluations += 1
+
+    def _damaged(self, speech: SpeechMeasures) -> bool:
+        if self._start is None:
+            return False
+        ratio = speech.seconds / max(self._start.seconds, 1e-3)
+        too_short_or_long = not _DURATION_RATIO[0] <= ratio <= _DURATION_RATIO[1]
+        return too_short_or_long or speech.voiced < _VOICED_RATIO * self._start.voiced
 
     def __call__(self, table: np.ndarray) -> float:
         return self.score(table)[0]
+
+
+class _Budget:
+    """The run's clock: time spent since ``started``, whether a cost still fits, cancel and progress."""
+
+    def __init__(
+        self,
+        seconds: float,
+        started: float,
+        clock: Clock,
+        progress: EnrollmentProgress | None,
+        cancel: CancelToken | None,
+    ) -> None:
+        self.seconds, self._started, self._clock = seconds, started, clock
+        self._progress, self._cancel = progress, cancel
+
+    def elapsed(self, best: float | None = None) -> float:
+        if self._cancel is not None and self._cancel.cancelled:
+            raise SynthesisCancelledError("enrollment was cancelled")
+        spent = self._clock() - self._started
+        if self._progress is not None and best is not None:
+            self._progress(min(1.0, spent / max(self.seconds, 1e-3)), best)
+        return spent
+
+    def fits(self, cost: float, best: float | None = None, *, until: float | None = None) -> bool:
+        """Whether work expected to take ``cost`` seconds ends before ``until`` (default: the budget)."""
+        return self.elapsed(best) + cost <= (self.seconds if until is None else until)
 
 
 class StyleSearch:
@@ -121,20 +191,52 @@ class StyleSearch:
         target: np.ndarray,
         sample_rate: int,
         settings: SearchSettings,
+        *,
+        stock: Mapping[str, StockCheck] | None = None,
+        started: float | None = None,
+        clock: Clock = time.perf_counter,
     ) -> None:
+        """``stock``: the packs' check-sentence speech measured beforehand (see StockCheck);
+        ``started``: when the budget began (default: now); ``clock``: seconds, monotonic."""
         self._packs = packs
-        self._score = _Judge(speak, embed, target, sample_rate)
-        self._check = _Judge(speak_check, embed, target, sample_rate)
+        self._score = _Judge(speak, embed, target, sample_rate, clock)
+        self._check = _Judge(speak_check, embed, target, sample_rate, clock)
         self._settings = settings
+        self._stock = stock
+        self._clock = clock
+        self._started = clock() if started is None else started
 
-    def _start(self, elapsed: Callable[[], float]) -> tuple[str, np.ndarray, float, _Speech]:
+    def _check_cost(self) -> float:
+        """What one check-sentence evaluation is expected to take now: measured in this run when it
+        can be, else guessed from the scoring sentence's cost or from the stock packs' measurement."""
+        if self._check.mean_cost is not None:
+            return self._check.mean_cost
+        if self._score.mean_cost is not None:
+            return _CHECK_COST_RATIO * self._score.mean_cost
+        costs = [check.cost for check in (self._stock or {}).values()]
+        return float(np.median(costs)) if costs else 0.0
+
+    def _score_cost(self) -> float:
+        if self._score.mean_cost is not None:
+            return self._score.mean_cost
+        return self._check_cost() / _CHECK_COST_RATIO
+
+    def _stock_scores(self) -> dict[str, tuple[np.ndarray, float, SpeechMeasures]]:
+        if self._stock is not None and set(self._stock) >= set(self._packs):
+            return {
+                name: (pack, self._check.similarity(self._stock[name].embedding), self._stock[name].speech)
+                for name, pack in self._packs.items()
+            }
+        return {name: (pack, *self._check.score(pack)) for name, pack in self._packs.items()}
+
+    def _start(self, budget: _Budget) -> tuple[str, np.ndarray, float, SpeechMeasures]:
         """The best stock pack by the check sentence, or a blend of the two best when that scores
         higher and the budget leaves time to try it; with its check score and speech."""
-        checked = {name: (pack, *self._check.score(pack)) for name, pack in self._packs.items()}
+        checked = self._stock_scores()
         ranked = sorted(checked, key=lambda name: checked[name][1], reverse=True)
         best = ranked[0]
         for weight in (0.7, 0.5):
-            if len(ranked) < 2 or elapsed() >= _START_SHARE * self._settings.budget_seconds:
+            if len(ranked) < 2 or not budget.fits(self._check_cost(), until=_START_SHARE * budget.seconds):
                 break
             blend = weight * self._packs[ranked[0]] + (1 - weight) * self._packs[ranked[1]]
             name = f"{weight:g}*{ranked[0]}+{1 - weight:g}*{ranked[1]}"
@@ -148,53 +250,15 @@ class StyleSearch:
         return (rows.std(axis=0) + 1e-4)[: self._settings.dims].astype(np.float32)
 
     def run(self, progress: EnrollmentProgress | None = None, cancel: CancelToken | None = None) -> SearchResult:
-        import cma
-
         settings = self._settings
-        began = time.perf_counter()
-
-        def elapsed(best: float | None) -> float:
-            if cancel is not None and cancel.cancelled:
-                raise SynthesisCancelledError("enrollment was cancelled")
-            seconds = time.perf_counter() - began
-            if progress is not None:
-                progress(min(1.0, seconds / max(settings.budget_seconds, 1e-3)), best)
-            return seconds
-
-        start_name, start_table, start_score, start_speech = self._start(lambda: time.perf_counter() - began)
-        # Time kept for the finalists' check: each costs about what a start candidate did.
-        search_until = settings.budget_seconds - _FINALISTS * elapsed(start_score) / max(self._check.evaluations, 1)
-        self._check.use_start(start_speech)
-        scale = self._scale()
-        strategy = cma.CMAEvolutionStrategy(
-            np.zeros(settings.dims),
-            settings.sigma,
-            {"popsize": settings.population, "CMA_diagonal": True, "seed": settings.seed, "verbose": -9},
-        )
-        seen: list[tuple[float, np.ndarray]] = []
-        best, scoring_speech = self._score.score(start_table)
-        self._score.use_start(scoring_speech)
-        stale = 0
-        while elapsed(start_score) < search_until and stale < settings.patience:
-            candidates = strategy.ask()
-            losses = []
-            for offset in candidates:
-                table = start_table.copy()
-                table[:, : settings.dims] += scale * np.asarray(offset, np.float32)
-                score = self._score(table)
-                losses.append(-score)
-                seen.append((score, table))
-                if elapsed(start_score) >= search_until:
-                    break
-            if len(losses) < len(candidates):
-                break
-            strategy.tell(candidates, losses)
-            generation_best = -max(losses)
-            stale = 0 if generation_best >= best + settings.min_gain else stale + 1
-            best = max(best, generation_best)
+        budget = _Budget(settings.budget_seconds, self._started, self._clock, progress, cancel)
+        budget.elapsed()
+        start_name, start_table, start_score, start_speech = self._start(budget)
         chosen, similarity = start_table, start_score
+        self._check.use_start(start_speech)
+        seen = self._search(start_table, start_score, budget)
         for _, table in sorted(seen, key=lambda item: item[0], reverse=True)[:_FINALISTS]:
-            if elapsed(similarity) >= settings.budget_seconds:
+            if not budget.fits(self._check_cost(), similarity):
                 break
             score = self._check(table)
             if score > similarity and score >= start_score + settings.min_gain:
@@ -207,5 +271,47 @@ class StyleSearch:
             start_similarity=start_score,
             similarity=similarity,
             evaluations=self._score.evaluations + self._check.evaluations,
-            seconds=time.perf_counter() - began,
+            seconds=self._clock() - self._started,
         )
+
+    def _search(self, start_table: np.ndarray, start_score: float, budget: _Budget) -> list[tuple[float, np.ndarray]]:
+        """CMA-ES candidates around the start, each scored on the short sentence, while time is left
+        for them and for the finalists' check; the scored candidates."""
+        import cma
+
+        settings = self._settings
+        seen: list[tuple[float, np.ndarray]] = []
+        # The start's own scoring speech is what the damage guard compares candidates with; its cost
+        # is the first measure of what a candidate costs. A budget too small for it ends the run here.
+        if not budget.fits(self._score_cost(), start_score):
+            return seen
+        best, scoring_speech = self._score.score(start_table)
+        self._score.use_start(scoring_speech)
+
+        def search_until() -> float:
+            reserve = min(_FINALISTS * self._check_cost(), _FINALIST_SHARE * settings.budget_seconds)
+            return settings.budget_seconds - reserve
+
+        scale = self._scale()
+        strategy = cma.CMAEvolutionStrategy(
+            np.zeros(settings.dims),
+            settings.sigma,
+            {"popsize": settings.population, "CMA_diagonal": True, "seed": settings.seed, "verbose": -9},
+        )
+        stale = 0
+        while stale < settings.patience:
+            candidates = strategy.ask()
+            losses = []
+            for offset in candidates:
+                if not budget.fits(self._score_cost(), start_score, until=search_until()):
+                    return seen
+                table = start_table.copy()
+                table[:, : settings.dims] += scale * np.asarray(offset, np.float32)
+                score = self._score(table)
+                losses.append(-score)
+                seen.append((score, table))
+            strategy.tell(candidates, losses)
+            generation_best = -max(losses)
+            stale = 0 if generation_best >= best + settings.min_gain else stale + 1
+            best = max(best, generation_best)
+        return seen

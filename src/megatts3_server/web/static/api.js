@@ -42,7 +42,9 @@ async function errorFrom(response) {
   let message = error.message || `${response.status} ${response.statusText}`.trim();
   const retryAfter = response.headers.get("Retry-After");
   if (retryAfter) message += ` (try again in ${retryAfter} s)`;
-  return new ApiError(message, { status: response.status, code: error.code ?? "http_error" });
+  const failure = new ApiError(message, { status: response.status, code: error.code ?? "http_error" });
+  failure.body = body;
+  return failure;
 }
 
 async function request(path, init = {}) {
@@ -59,8 +61,14 @@ async function request(path, init = {}) {
   return response;
 }
 
+/** The /health body: 200 when the engine can synthesize, 503 with the same body while it loads. */
 export async function fetchHealth() {
-  return (await request("health")).json();
+  try {
+    return (await request("health")).json();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 503 && error.body?.status) return error.body;
+    throw error;
+  }
 }
 
 export async function listVoices() {

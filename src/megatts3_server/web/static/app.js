@@ -21,6 +21,11 @@ async function watchEngine() {
       pill.className = "pill ok";
       return;
     }
+    if (health.status === "failed") {
+      pill.textContent = "The model failed to load";
+      pill.className = "pill bad";
+      return;
+    }
     pill.textContent = "Loading the model…";
     pill.className = "pill";
   } catch {

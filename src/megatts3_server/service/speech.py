@@ -1,0 +1,72 @@
+"""A speech request from start to answer: text checked, voice resolved, audio made or streamed.
+
+This is the one service call behind every synthesis route (/api/v1/tts/synthesize, synthesize_file,
+/v1/audio/speech): the route parses its own vocabulary into a SpeechRequest and shapes the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import anyio
+
+from megatts3_server.audio import parse_format
+from megatts3_server.ratelimit import Quota
+from megatts3_server.service.synthesis import (
+    SynthesisParameters,
+    SynthesisResult,
+    SynthesisService,
+    SynthesisStream,
+)
+from megatts3_server.service.voices import VoiceService
+
+Speech = SynthesisResult | SynthesisStream
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    text: str
+    voice_id: str | None = None
+    """A stored or built-in voice; None = the configured default voice."""
+    params: SynthesisParameters = dataclasses.field(default_factory=SynthesisParameters)
+    format: str = "wav"
+    stream: bool = False
+
+
+@dataclass(frozen=True)
+class ReferenceUpload:
+    """A one-shot reference as uploaded: the recording and, optionally, its WaveVAE latent (.npy)."""
+
+    audio: bytes
+    latent: bytes | None = None
+
+
+class SpeechService:
+    def __init__(self, synthesis: SynthesisService, voices: VoiceService, *, default_voice: str) -> None:
+        self._synthesis = synthesis
+        self._voices = voices
+        self._default_voice = default_voice
+
+    async def speak(self, request: SpeechRequest, quota: Quota) -> Speech:
+        """Speak in a stored or built-in voice."""
+        fmt = parse_format(request.format)
+        text = self._synthesis.check_text(request.text)
+        voice = await anyio.to_thread.run_sync(self._voices.context, request.voice_id or self._default_voice)
+        return await self._synthesis.speak(text, voice, request.params, fmt, stream=request.stream, quota=quota)
+
+    async def speak_with_reference(self, request: SpeechRequest, reference: ReferenceUpload, quota: Quota) -> Speech:
+        """Speak in the voice of an uploaded reference recording (prepared once, then reused)."""
+        fmt = parse_format(request.format)
+        text = self._synthesis.check_text(request.text)
+        decoded = await anyio.to_thread.run_sync(self._voices.read_reference, reference.audio, reference.latent)
+        if not self._voices.knows_one_shot(decoded):
+            await quota.charge()  # preparing a new reference is work, even if its audio is then cached
+        voice = await anyio.to_thread.run_sync(self._voices.one_shot_voice, decoded)
+        speech = await self._synthesis.speak(
+            text, voice.context, request.params, fmt, stream=request.stream, quota=quota
+        )
+        description = dataclasses.replace(
+            speech.description, voice_prepared="reused" if voice.reused else "new", voice_note=voice.summary or None
+        )
+        return dataclasses.replace(speech, description=description)

@@ -1,0 +1,127 @@
+"""The service's parts, wired from the settings, and their one start/stop sequence.
+
+The HTTP app's lifespan and ``megatts3-server say --in-process`` both run ``Services.running()``:
+folders made, the voice store opened (as its writer, or read as it is), the synthesis workers
+started, the engine loaded in the background, and everything stopped again in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from megatts3_server.cache import AudioCache, build_cache
+from megatts3_server.config import Settings
+from megatts3_server.engines.base import Engine
+from megatts3_server.engines.registry import build_engine
+from megatts3_server.metrics import Metrics
+from megatts3_server.ratelimit import RateLimiter
+from megatts3_server.service.engine_loader import EngineLoader
+from megatts3_server.service.health import HealthService
+from megatts3_server.service.scheduler import Scheduler
+from megatts3_server.service.speech import SpeechService
+from megatts3_server.service.synthesis import SynthesisService
+from megatts3_server.service.voices import VoiceService
+from megatts3_server.voices import VoiceStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    loader: EngineLoader
+    voices: VoiceService
+    synthesis: SynthesisService
+    speech: SpeechService
+    health: HealthService
+    scheduler: Scheduler
+    cache: AudioCache
+    metrics: Metrics
+    rate_limiter: RateLimiter | None
+
+    @property
+    def engine(self) -> Engine:
+        return self.loader.engine
+
+    @asynccontextmanager
+    async def running(self, *, writer: bool = True) -> AsyncIterator[Services]:
+        """Start everything, the engine loading in the background; stop it all when the block ends.
+
+        ``writer``: this process owns the voice store (recovers interrupted writes, runs enrollment
+        jobs, serves metrics). A reader, such as the CLI beside a running server, only reads it.
+        """
+        settings = self.settings
+        for folder in (settings.storage.cache_dir, settings.storage.temp_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.voices.open(writer=writer)
+        self.scheduler.start()
+        metrics_server = self._serve_metrics() if writer else None
+        self.loader.start()
+        try:
+            yield self
+        finally:
+            self.voices.close()
+            self.scheduler.stop()
+            await self.cache.close()
+            if metrics_server is not None:
+                metrics_server.shutdown()  # type: ignore[attr-defined]
+
+    def _serve_metrics(self) -> Any:
+        monitoring = self.settings.api.monitoring
+        if not monitoring.enabled:
+            return None
+        # With several worker processes only the first to bind the port serves it (each has its own figures).
+        try:
+            return self.metrics.serve(self.settings.api.host, monitoring.metrics_port)
+        except OSError as exc:
+            log.warning("metrics port %d not served by process %d: %s", monitoring.metrics_port, os.getpid(), exc)
+            return None
+
+
+def build_services(settings: Settings, engine: Engine | None = None) -> Services:
+    """Everything a request handler uses, wired from the settings (the engine built unless given)."""
+    loader = EngineLoader(engine or build_engine(settings))
+    metrics = Metrics()
+    scheduler = Scheduler(
+        loader.engine,
+        workers=settings.api.scheduler.workers or loader.engine.recommended_workers(),
+        max_queue=settings.api.scheduler.max_queue,
+        batch_size=settings.model.inference.batch_size,
+        on_depth_change=metrics.queue_depth.set,
+    )
+    cache = build_cache(settings.model.cache)
+    voices = VoiceService(
+        VoiceStore(settings.storage.voice_samples_dir),
+        loader,
+        settings.storage,
+        settings.model.cloning,
+        timeout=settings.api.timeout,
+    )
+    synthesis = SynthesisService(
+        loader,
+        scheduler,
+        cache,
+        metrics,
+        max_length=settings.model.inference.max_length,
+        timeout=settings.api.timeout,
+    )
+    # A voice stored anew or deleted must never be answered from audio cached for its old self.
+    voices.on_change(synthesis.invalidate_voice)
+    rate = settings.api.rate_limit
+    return Services(
+        settings=settings,
+        loader=loader,
+        voices=voices,
+        synthesis=synthesis,
+        speech=SpeechService(synthesis, voices, default_voice=settings.model.default_voice),
+        health=HealthService(loader, scheduler, cache, max_queue=settings.api.scheduler.max_queue),
+        scheduler=scheduler,
+        cache=cache,
+        metrics=metrics,
+        rate_limiter=RateLimiter(rate.storage) if rate.enabled else None,
+    )

@@ -1,0 +1,114 @@
+"""A small deterministic engine for in-process tests of the HTTP layer (routing, errors, limits, health).
+
+It speaks a tone whose length follows the text (0.05 s a character at 8 kHz), so its audio is real,
+decodable and different for different texts, at no model's cost. Its load can be held back or made
+to fail, to test what clients see while the engine is not ready.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from megatts3_server.app import create_app
+from megatts3_server.config import Settings, load_settings
+from megatts3_server.engines.base import (
+    BuiltinVoice,
+    CancelToken,
+    Engine,
+    EngineCapabilities,
+    PreparedVoice,
+    VoiceContext,
+)
+from megatts3_server.errors import EngineNotReadyError
+
+RATE = 8_000
+_SECONDS_PER_CHARACTER = 0.05
+
+
+class ToneEngine(Engine):
+    """Two built-in voices (tone_low, tone_high); uploads become a voice at the reference's pitch."""
+
+    def __init__(self, *, hold_load: bool = False, fail_load: str | None = None) -> None:
+        self.release = threading.Event()
+        if not hold_load:
+            self.release.set()
+        self._fail = fail_load
+        self._loaded = False
+        self.syntheses = 0
+        self.preparations = 0
+        self._lock = threading.Lock()
+
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        return EngineCapabilities("tone", RATE, ("zh", "en"), frozenset({"neutral"}))
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> None:
+        self.release.wait()
+        if self._fail is not None:
+            raise EngineNotReadyError(self._fail)
+        self._loaded = True
+
+    def builtin_voices(self) -> list[BuiltinVoice]:
+        return [
+            BuiltinVoice("tone_low", "low", "a low tone", "multi", "male"),
+            BuiltinVoice("tone_high", "high", "a high tone", "multi", "female"),
+        ]
+
+    def builtin_context(self, voice_id: str) -> VoiceContext:
+        pitch = {"tone_low": 180.0, "tone_high": 320.0}[voice_id]
+        return VoiceContext(voice_id, meta={"pitch": pitch})
+
+    def prepare_voice(self, reference: Any, latent: np.ndarray | None) -> PreparedVoice:
+        with self._lock:
+            self.preparations += 1
+        return PreparedVoice(meta={"pitch": 250.0}, summary="a tone at 250 Hz")
+
+    def synthesize(
+        self, text: str, voice: VoiceContext, *, speed: float = 1.0, cancel: CancelToken | None = None
+    ) -> np.ndarray:
+        with self._lock:
+            self.syntheses += 1
+        samples = int(RATE * _SECONDS_PER_CHARACTER * max(1, len(text)) / speed)
+        t = np.arange(samples) / RATE
+        return (0.3 * np.sin(2 * np.pi * float(voice.meta.get("pitch", 220.0)) * t)).astype(np.float32)
+
+
+def tone_settings(folder: Path, api: dict[str, Any] | None = None, **model: Any) -> Settings:
+    """Settings for an in-process app over ToneEngine: storage under ``folder``, metrics off."""
+    storage = {
+        "root": str(folder),
+        "voice_samples_dir": str(folder / "voices"),
+        "cache_dir": str(folder / "cache"),
+        "temp_dir": str(folder / "tmp"),
+    }
+    overrides = {
+        "api": {"monitoring": {"enabled": False}, **(api or {})},
+        "model": {"default_voice": "tone_low", "cloning": {"budget_seconds": 0, "one_shot_budget_seconds": 0}, **model},
+        "logging": {"file": None},
+        "storage": storage,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    empty = folder / "empty.yaml"  # only the defaults and the overrides: not the repository's configs/
+    empty.write_text("{}\n")
+    return load_settings(empty, empty, env={}, overrides=overrides)
+
+
+@contextmanager
+def tone_app(
+    settings: Settings, engine: ToneEngine | None = None, client: tuple[str, int] = ("127.0.0.1", 50000)
+) -> Iterator[tuple[TestClient, ToneEngine]]:
+    """The real app over ToneEngine, started (lifespan run) and called in process."""
+    engine = engine or ToneEngine()
+    with TestClient(create_app(settings, engine=engine), client=client) as http:
+        yield http, engine
