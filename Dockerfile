@@ -51,6 +51,7 @@ RUN mkdir -p storage/voices storage/cache storage/tmp logs checkpoints voice_pro
  && chown -R 10001:10001 /app
 USER 10001
 EXPOSE 9000 9090
+# /health is 200 only once the engine can synthesize (503 while it loads); the port follows API_PORT.
 HEALTHCHECK --interval=30s --timeout=15s --start-period=120s --retries=3 \
-  CMD ["curl", "-fsS", "http://localhost:9000/health"]
+  CMD ["sh", "-c", "curl -fsS \"http://localhost:${API_PORT:-9000}/health\" > /dev/null"]
 CMD ["megatts3-server", "serve", "--config", "configs/api_config.yaml"]

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test serve test lint bench bench-load bench-megatts3 clean
+.PHONY: install install-test serve test lint bench bench-load bench-ai-sound bench-megatts3 clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ bench: install-test
 
 bench-load: install-test
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/serve_load.py
+
+# AI-Sound's backend replayed on the default configuration, idle and loaded (one-shot budget figures).
+bench-ai-sound: install-test
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/ai_sound_flows.py $(BENCH_ARGS)
 
 # Random full-size MegaTTS3 weights (about 4 GB) are written there on the first run.
 MEGATTS3_BENCH_DIR ?= build/megatts3-random-full

@@ -1,4 +1,4 @@
-"""The seed's entry point: `python api_server.py [--config configs/api_config.yaml]`.
+"""The integration guide's entry point: `python api_server.py [--config configs/api_config.yaml]`.
 
 Same as `megatts3-server serve [--config ...]`; kept so the deployment guide's commands work unchanged.
 """

@@ -37,7 +37,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Itera
 
 @pytest.fixture(scope="session")
 def client(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.base_url, timeout=120) as http:
+    # A safety bound, not a speed test: a loaded machine may take minutes over an upload it prepares.
+    with httpx.Client(base_url=server.base_url, timeout=600) as http:
         yield http
 
 

@@ -1,6 +1,6 @@
 """The one typed settings object of the service.
 
-Sources, highest priority first: explicit overrides passed by code, the ``MEGATTS3_*`` (and the seed's
+Sources, highest priority first: explicit overrides passed by code, the ``MEGATTS3_*`` (and the integration guide's
 deploy-time) environment variables, ``configs/api_config.yaml`` and ``configs/model_config.yaml``,
 then the defaults below. Nothing else in the service reads environment variables or YAML.
 """
@@ -19,6 +19,16 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from megatts3_server.errors import ConfigError
 
 DEFAULT_MODEL_CONFIG = Path("configs/model_config.yaml")
+
+# Keys of the integration guide that are accepted (so its files load unchanged) but change nothing
+# here, and why. model.name / type / version are not among them: /api/v1/info reports them.
+INFORMATIONAL_KEYS: dict[str, str] = {
+    "model.checkpoint_path": "the guide's DiT file; the MegaTTS3 engine reads model.megatts3.checkpoint_dir",
+    "model.config_path": "the guide's DiT config; read from model.megatts3.checkpoint_dir as well",
+    "model.vocoder.type": "the vocoder is the engine's own (WaveVAE for MegaTTS3)",
+    "api.monitoring.health_check_interval": "probes set their own interval (compose healthcheck, Kubernetes)",
+    "storage.root": "each folder is its own key; MEGATTS3_STORAGE_DIR moves them all at once",
+}
 DEFAULT_API_CONFIG = Path("configs/api_config.yaml")
 
 
@@ -36,8 +46,8 @@ class InferenceSettings(_Section):
 
 
 class VocoderSettings(_Section):
-    type: str = "WaveVAE"
-    checkpoint_path: Path = Path("checkpoints/wavvae")
+    type: str = Field("WaveVAE", description="Informational (see INFORMATIONAL_KEYS)")
+    checkpoint_path: Path = Field(Path("checkpoints/wavvae"), description="The MegaTTS3 engine's WaveVAE folder")
 
 
 class RedisCacheSettings(_Section):
@@ -87,13 +97,13 @@ class CloningSettings(_Section):
 
 
 class ModelSettings(_Section):
-    name: str = "MegaTTS3-DIT"
-    type: str = "diffusion_transformer"
-    version: str = "1.0.0"
+    name: str = Field("MegaTTS3-DIT", description="The deployment's model name, reported by /api/v1/info")
+    type: str = Field("diffusion_transformer", description="Reported by /api/v1/info")
+    version: str = Field("1.0.0", description="The deployment's model version, reported by /api/v1/info")
     engine: Literal["kokoro", "megatts3"] = Field("kokoro", description="Which engine serves requests")
     default_voice: str = "voice_001"
-    checkpoint_path: Path = Path("checkpoints/dit_base/model.pt")
-    config_path: Path = Path("checkpoints/dit_base/config.yaml")
+    checkpoint_path: Path = Field(Path("checkpoints/dit_base/model.pt"), description="Informational")
+    config_path: Path = Field(Path("checkpoints/dit_base/config.yaml"), description="Informational")
     inference: InferenceSettings = InferenceSettings()
     vocoder: VocoderSettings = VocoderSettings()
     cache: CacheSettings = CacheSettings()
@@ -149,7 +159,7 @@ class SchedulerSettings(_Section):
 class MonitoringSettings(_Section):
     enabled: bool = True
     metrics_port: int = Field(9090, ge=0, le=65535)
-    health_check_interval: int = Field(30, ge=1)
+    health_check_interval: int = Field(30, ge=1, description="Informational (see INFORMATIONAL_KEYS)")
 
 
 class ApiSettings(_Section):
@@ -189,7 +199,7 @@ AudioContainer = Literal["wav", "mp3", "flac", "m4a", "ogg"]
 
 
 class StorageSettings(_Section):
-    root: Path = Path("storage")
+    root: Path = Field(Path("storage"), description="Informational (see INFORMATIONAL_KEYS)")
     voice_samples_dir: Path = Path("storage/voices")
     cache_dir: Path = Path("storage/cache")
     temp_dir: Path = Path("storage/tmp")
@@ -222,7 +232,7 @@ class Settings(BaseSettings):
         return (init_settings,)
 
 
-# Environment variable -> dotted settings key. The seed names MEGATTS3_*; its compose file uses the
+# Environment variable -> dotted settings key. The integration guide names MEGATTS3_*; its compose file uses the
 # un-prefixed names, accepted as lower-priority aliases so that file works unchanged.
 ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_HOST": "api.host",

@@ -92,3 +92,42 @@ def test_wheel_the_image_installs_carries_the_page_and_the_entry_point(tmp_path:
     assert "megatts3_server/web/static/index.html" in names
     assert "megatts3_server/web/static/app.js" in names
     assert "megatts3-server = megatts3_server.cli:main" in entry_points
+
+
+class _ComposeLoader(yaml.SafeLoader):
+    """PyYAML plus Compose's merge tags: ``!override`` replaces the base file's value."""
+
+
+_ComposeLoader.add_constructor("!override", lambda loader, node: loader.construct_sequence(node))
+
+
+def _merged_ai_sound_service(tmp_path: Path) -> tuple[dict, Path]:
+    """docker/megatts3/docker-compose.yml with the AI-Sound override applied as Compose merges files
+    (mappings merged key by key, lists appended, ``!override`` values replacing)."""
+    base = yaml.safe_load(COMPOSE.read_text())
+    override = yaml.load((COMPOSE.parent / "docker-compose.ai-sound.yml").read_text(), Loader=_ComposeLoader)
+    service = base["services"]["megatts3"]
+    extra = override["services"]["megatts3"]
+    service["environment"] = {**service["environment"], **extra["environment"]}
+    service["ports"] = extra["ports"]
+    service["healthcheck"] = extra["healthcheck"]
+    service["networks"] = extra["networks"]
+    merged = tmp_path / "merged-compose.yml"
+    merged.write_text(yaml.safe_dump(base))
+    return service, merged
+
+
+def test_the_ai_sound_override_serves_where_the_platform_calls(tmp_path: Path) -> None:
+    service, merged = _merged_ai_sound_service(tmp_path)
+    result = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(merged)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The platform's backend: MEGATTS3_URL=http://megatts3:7929, no API key, every user behind it.
+    assert service["environment"]["API_PORT"] == "7929"
+    assert service["environment"]["MEGATTS3_TRUSTED_NETWORKS"].startswith("${AI_SOUND_NETWORK_SUBNET")
+    assert service["ports"] == ["127.0.0.1:7929:7929"]
+    assert "localhost:7929/health" in " ".join(service["healthcheck"]["test"])
+    assert service["networks"]["ai-sound-network"]["aliases"] == ["megatts3"]

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+import time
 from pathlib import Path
 
-from tests.support.server import ServerProcess, free_port
+import httpx
+
+from tests.support.server import ServerProcess, free_port, write_configs
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "healthcheck.sh"
 
@@ -33,3 +37,44 @@ def test_disk_over_the_threshold_warns(server: ServerProcess, tmp_path: Path) ->
     result = _run("-u", server.base_url, "-s", str(tmp_path), "-t", "0")
     assert result.returncode == 2
     assert "WARN disk" in result.stdout and "over 0%" in result.stdout
+
+
+def test_a_service_whose_engine_failed_to_load_is_reported_unhealthy(tmp_path: Path, model_cache: Path) -> None:
+    """/health answers 503 (with its JSON) when the engine cannot synthesize: the script fails and says why."""
+    # Every file the start-up check looks for is there, but none holds weights: the load fails.
+    root = tmp_path / "broken-checkpoints"
+    for name in ("aligner_lm", "duration_lm", "diffusion_transformer", "wavvae"):
+        (root / name).mkdir(parents=True)
+        (root / name / "config.yaml").write_text("{}\n")
+        (root / name / "model_only_last.ckpt").write_bytes(b"not a checkpoint")
+    (root / "g2p").mkdir()
+    (root / "g2p" / "config.json").write_text("{}")
+    model = {
+        "engine": "megatts3",
+        "megatts3": {"checkpoint_dir": str(root)},
+        "vocoder": {"checkpoint_path": str(root / "wavvae")},
+        "inference": {"device": "cpu", "precision": "fp32"},
+    }
+    model_config, api_config = write_configs(
+        tmp_path / "config", storage=tmp_path / "storage", cache=model_cache, model=model
+    )
+    server = ServerProcess(model_config, api_config).start(until_loaded=False)
+    try:
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{server.base_url}/health", timeout=5).json()["status"] == "starting":
+            assert time.monotonic() < deadline, "the engine neither loaded nor failed"
+            time.sleep(0.2)
+        answer = httpx.get(f"{server.base_url}/health", timeout=5)
+        assert answer.status_code == 503 and answer.json()["status"] == "failed"
+        result = _run("-u", server.base_url, "-s", str(tmp_path), "-t", "100")
+        assert result.returncode == 1, result.stdout
+        assert "FAIL HTTP 503" in result.stdout and "status: failed" in result.stdout
+        cli = subprocess.run(
+            [sys.executable, "-m", "megatts3_server", "healthcheck", "--url", server.base_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert cli.returncode == 1 and "failed" in cli.stdout
+    finally:
+        server.stop()

@@ -162,7 +162,7 @@ def test_bad_latents_are_422(client: httpx.Client, reference) -> None:
 
 def test_missing_voice_file_is_422(client: httpx.Client) -> None:
     response = client.post("/api/v1/voices/upload", data={"voice_id": "nofile"})
-    _error(response, 422, "invalid_request")
+    _error(response, 422, "missing_file")
 
 
 def test_upload_with_real_megatts3_wav_and_latent(client: httpx.Client, megatts3_fixtures) -> None:

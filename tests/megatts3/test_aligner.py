@@ -16,7 +16,6 @@ from megatts3_server.engines.megatts3.aligner import (
     WhisperAligner,
     load_aligner,
     log_mel,
-    random_state_dict,
     resample,
     slaney_mel_filters,
 )
@@ -28,6 +27,7 @@ from megatts3_server.engines.megatts3.alignment import (
 )
 from megatts3_server.engines.megatts3.checkpoints import CheckpointError, save_checkpoint
 from megatts3_server.engines.megatts3.phones import SIL
+from megatts3_server.engines.megatts3.random_weights import aligner_weights as random_state_dict
 
 TS = 800  # timestamp tokens are 800 + end frame
 

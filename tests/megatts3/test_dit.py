@@ -16,7 +16,6 @@ from megatts3_server.engines.megatts3.dit import (  # noqa: E402
     DiT,
     DiTConfig,
     load_dit,
-    random_state_dict,
 )
 from megatts3_server.engines.megatts3.flow_sampler import (  # noqa: E402
     DiTItem,
@@ -25,6 +24,7 @@ from megatts3_server.engines.megatts3.flow_sampler import (  # noqa: E402
     sample_latents,
     time_schedule,
 )
+from megatts3_server.engines.megatts3.random_weights import dit_weights as random_state_dict  # noqa: E402
 from megatts3_server.errors import SynthesisCancelledError  # noqa: E402
 
 

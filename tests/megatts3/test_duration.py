@@ -14,7 +14,6 @@ from megatts3_server.engines.megatts3.duration_model import (  # noqa: E402
     DurationConfig,
     DurationLM,
     load_duration_lm,
-    random_state_dict,
 )
 from megatts3_server.engines.megatts3.durations import (  # noqa: E402
     DurationPrompt,
@@ -25,6 +24,7 @@ from megatts3_server.engines.megatts3.durations import (  # noqa: E402
     predict_tokens,
     prompt_pass,
 )
+from megatts3_server.engines.megatts3.random_weights import duration_weights as random_state_dict  # noqa: E402
 from megatts3_server.engines.megatts3.rel_transformer import RelTransformerEncoder  # noqa: E402
 
 HEADS = ("ar_mse", "ar")

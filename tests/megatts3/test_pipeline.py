@@ -14,7 +14,8 @@ from megatts3_server.engines.megatts3.pipeline import (
     match_loudness,
     piece_seeds,
 )
-from megatts3_server.engines.megatts3.wavvae import WavVAEConfig, WavVAEDecoder, random_state_dict
+from megatts3_server.engines.megatts3.random_weights import wavvae_weights as random_state_dict
+from megatts3_server.engines.megatts3.wavvae import WavVAEConfig, WavVAEDecoder
 
 
 def test_decoding_from_just_before_the_prompt_end_equals_decoding_everything() -> None:

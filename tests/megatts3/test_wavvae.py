@@ -12,11 +12,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from megatts3_server.engines.megatts3.checkpoints import CheckpointError, save_checkpoint  # noqa: E402
+from megatts3_server.engines.megatts3.random_weights import wavvae_weights as random_state_dict  # noqa: E402
 from megatts3_server.engines.megatts3.wavvae import (  # noqa: E402
     WavVAEConfig,
     WavVAEDecoder,
     load_wavvae_decoder,
-    random_state_dict,
 )
 
 SMALL = WavVAEConfig.small()

@@ -20,18 +20,31 @@ KEYS = ["key-auth", "key-limit", "key-other", "key-timeout", "key-metrics", "key
 LONG_TEXT = "这是一个很长的句子，用来让合成花上好几秒钟的时间，这样超时和排队才能被测到。" * 8
 
 
+# 5 requests a minute and a burst of 5 share one 60-second window: the sixth charged request of a key
+# within a minute is refused however fast or slow the machine runs the first five.
+_GUARDS = {
+    "max_request_size": "200KB",
+    "auth": {"api_keys": KEYS},
+    "rate_limit": {"enabled": True, "requests_per_minute": 5, "burst_size": 5},
+    "scheduler": {"workers": 1, "max_queue": 2},
+}
+
+
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[ServerProcess]:
     with running_server(
-        tmp_path_factory.mktemp("guarded"),
+        tmp_path_factory.mktemp("guarded"), model_cache, api=_GUARDS, model={"cache": {"enabled": False}}
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[ServerProcess]:
+    """The same guards with a 2-second request timeout: LONG_TEXT takes far longer on any machine."""
+    with running_server(
+        tmp_path_factory.mktemp("impatient"),
         model_cache,
-        api={
-            "timeout": 3,
-            "max_request_size": "200KB",
-            "auth": {"api_keys": KEYS},
-            "rate_limit": {"enabled": True, "requests_per_minute": 60, "burst_size": 5},
-            "scheduler": {"workers": 1, "max_queue": 2},
-        },
+        api={**_GUARDS, "timeout": 2},
         model={"cache": {"enabled": False}},
     ) as server:
         yield server
@@ -78,25 +91,24 @@ def test_oversize_body_is_413_before_it_is_read(guarded: ServerProcess) -> None:
         assert response.status_code == 413
 
 
-def test_timeout_answers_504_and_frees_the_slot(guarded: ServerProcess) -> None:
-    with _client(guarded, "key-timeout") as client:
-        started = time.perf_counter()
+def test_timeout_answers_504_and_frees_the_slot(impatient: ServerProcess) -> None:
+    with _client(impatient, "key-timeout") as client:
         response = client.post("/api/v1/tts/synthesize", json={"text": LONG_TEXT, "voice_id": "voice_001"})
         assert response.status_code == 504
         assert response.json()["error"]["code"] == "synthesis_timeout"
-        assert time.perf_counter() - started < 5
-        deadline = time.perf_counter() + 5
+        # The cancelled work gives its slot back (a safety bound only: it is freed within one engine call).
+        deadline = time.perf_counter() + 120
         while client.get("/health").json()["queue"]["depth"] and time.perf_counter() < deadline:
             time.sleep(0.05)
         assert client.get("/health").json()["queue"]["depth"] == 0
 
 
-def test_full_queue_is_503_with_retry_after(guarded: ServerProcess) -> None:
+def test_full_queue_is_503_with_retry_after(impatient: ServerProcess) -> None:
     statuses: list[int] = []
     retry_after: list[str] = []
 
     def send(number: int) -> None:
-        with _client(guarded, f"key-q{number}") as client:
+        with _client(impatient, f"key-q{number}") as client:
             response = client.post("/api/v1/tts/synthesize", json={"text": LONG_TEXT, "voice_id": "voice_001"})
             statuses.append(response.status_code)
             if response.status_code == 503:
@@ -113,17 +125,19 @@ def test_full_queue_is_503_with_retry_after(guarded: ServerProcess) -> None:
 
 
 def test_burst_then_429_with_retry_after(guarded: ServerProcess) -> None:
+    def say(client: httpx.Client, **headers: str) -> httpx.Response:
+        return client.post("/api/v1/tts/synthesize", json={"text": "一。", "voice_id": "voice_001"}, headers=headers)
+
     with _client(guarded, "key-limit") as client:
-        statuses = [client.get("/api/v1/voices").status_code for _ in range(8)]
-        assert 429 in statuses, statuses
-        first_refused = statuses.index(429)
-        assert first_refused >= 1
-        assert all(status == 429 for status in statuses[first_refused:])
-        refused = client.get("/api/v1/voices")
+        statuses = [say(client).status_code for _ in range(7)]
+        assert statuses == [200] * 5 + [429] * 2
+        refused = say(client)
         assert int(refused.headers["Retry-After"]) >= 1
         assert refused.json()["error"]["code"] == "rate_limited"
+        # Listing voices is not work: it is never refused for the budget.
+        assert client.get("/api/v1/voices").status_code == 200
         # Another client (another key) has its own bucket.
-        assert client.get("/api/v1/voices", headers={"Authorization": "Bearer key-other"}).status_code == 200
+        assert say(client, Authorization="Bearer key-other").status_code == 200
 
 
 def test_metrics_are_served_on_their_own_port(guarded: ServerProcess) -> None:
@@ -145,7 +159,7 @@ def test_metrics_are_served_on_their_own_port(guarded: ServerProcess) -> None:
     assert re.search(r"megatts3_syntheses_total\{mode=\"whole\"\} [1-9]", text)
 
 
-def test_the_seed_awk_one_liner_prints_the_true_mean(guarded: ServerProcess) -> None:
+def test_the_guides_awk_one_liner_prints_the_true_mean(guarded: ServerProcess) -> None:
     times = []
     with _client(guarded, "key-awk") as client:
         for text in ("第一句。", "第二句稍微长一点。", "Third one."):

@@ -51,7 +51,7 @@ def test_stopped_synthesis_workers_make_health_503(tmp_path: Path) -> None:
 
 
 def test_the_clients_health_check_reads_the_503_body(tmp_path: Path) -> None:
-    from megatts3_server.client_core import Operations
+    from megatts3_server.client.operations import Operations
 
     engine = ToneEngine(hold_load=True)
     with tone_app(tone_settings(tmp_path), engine) as (http, _):

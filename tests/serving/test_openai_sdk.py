@@ -56,3 +56,34 @@ def test_sse_stream_format(client: httpx.Client) -> None:
     assert events[-1]["type"] == "speech.audio.done"
     audio = b"".join(base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta")
     assert len(audio) > 24000  # more than half a second of 16-bit audio
+
+
+def _first_audio_count(server: ServerProcess) -> float:
+    """How many responses went out as streams: megatts3_first_audio_latency_seconds' count."""
+    text = httpx.get(server.metrics_url, timeout=10).text
+    line = next(row for row in text.splitlines() if row.startswith("megatts3_first_audio_latency_seconds_count"))
+    return float(line.split()[-1])
+
+
+@pytest.mark.parametrize("response_format", ["mp3", "opus", "aac", "flac", "wav", "pcm"])
+def test_speech_streams_by_default_and_create_still_gets_the_whole_file(
+    sdk: openai.OpenAI, server: ServerProcess, response_format: str
+) -> None:
+    text = f"第一句话先出来。The second sentence follows in {response_format}."
+    before = _first_audio_count(server)
+    streamed = sdk.audio.speech.create(model="tts-1", voice="nova", input=text, response_format=response_format)
+    assert _first_audio_count(server) == before + 1  # it went out sentence by sentence
+    assert "x-audio-duration" not in streamed.response.headers
+    whole = sdk.audio.speech.create(
+        model="tts-1", voice="nova", input=text, response_format=response_format, extra_body={"stream": False}
+    )
+    assert _first_audio_count(server) == before + 1
+    duration = float(whole.response.headers["x-audio-duration"])
+    if response_format == "pcm":
+        assert len(streamed.content) == len(whole.content) == pytest.approx(2 * 24_000 * duration, abs=2)
+        return
+    samples, rate = decode(streamed.content)
+    # The streamed file decodes to the whole speech (codec priming and padding aside: AAC's is ~0.1 s),
+    # as the unstreamed one does.
+    assert len(samples) / rate == pytest.approx(duration, abs=0.15)
+    assert len(decode(whole.content)[0]) / rate == pytest.approx(duration, abs=0.15)

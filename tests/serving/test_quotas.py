@@ -78,3 +78,11 @@ def test_a_one_shot_reference_seen_before_and_a_cached_line_cost_nothing(tmp_pat
             assert again.headers["X-Cache"] == "hit"
         assert engine.preparations == 1
         assert [post(f"第{n}句。").status_code for n in range(2, 5)] == [200, 200, 429]
+
+
+def test_reads_are_free_and_never_refused_for_the_budget(tmp_path: Path) -> None:
+    with tone_app(tone_settings(tmp_path, api={"rate_limit": LIMITS})) as (http, _):
+        assert [_say(http, f"第{n}句。").status_code for n in range(4)] == [200, 200, 200, 429]
+        for _ in range(20):
+            assert http.get("/api/v1/voices").status_code == 200
+            assert http.get("/api/v1/voices/tone_low").status_code == 200

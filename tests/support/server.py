@@ -100,7 +100,9 @@ class ServerProcess:
     def log_file(self) -> Path:
         return Path(yaml.safe_load(self.api_config.read_text())["logging"]["file"])
 
-    def start(self, timeout: float = 180.0) -> ServerProcess:
+    def start(self, timeout: float = 180.0, *, until_loaded: bool = True) -> ServerProcess:
+        """Start the process; return once /health says the model is loaded (``until_loaded``), or
+        once /health answers at all."""
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(self.env or {})}
         self.process = subprocess.Popen(
             [
@@ -125,7 +127,7 @@ class ServerProcess:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.console()}")
             try:
                 health = httpx.get(f"{self.base_url}/health", timeout=2).json()
-                if health.get("model_loaded"):
+                if health.get("model_loaded") or not until_loaded:
                     return self
             except httpx.HTTPError:
                 pass

@@ -14,7 +14,7 @@ MODEL_CONFIG = REPO / "configs" / "model_config.yaml"
 API_CONFIG = REPO / "configs" / "api_config.yaml"
 
 
-def test_shipped_configs_load_with_every_seed_key() -> None:
+def test_shipped_configs_load_with_every_key_of_the_guide() -> None:
     settings = load_settings(MODEL_CONFIG, API_CONFIG, env={})
     assert settings.model.name == "MegaTTS3-DIT"
     assert settings.model.version == "1.0.0"

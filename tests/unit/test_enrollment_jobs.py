@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from megatts3_server.audio import DecodedAudio, write_wav
+from megatts3_server.audio import DecodedAudio
 from megatts3_server.engines.base import (
     BuiltinVoice,
     CancelToken,
@@ -25,7 +24,8 @@ from megatts3_server.engines.base import (
 from megatts3_server.errors import InvalidRequestError, SynthesisCancelledError
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
-from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso
+from megatts3_server.voices import VoiceStore
+from tests.support.voices import opened_store, silent_reference, stored_voice
 
 RATE = 24_000
 
@@ -82,22 +82,8 @@ class SearchingEngine(Engine):
 
 
 def _pending(store: VoiceStore, voice_id: str, **job: object) -> None:
-    voice = StoredVoice(
-        id=voice_id,
-        name=voice_id,
-        description="",
-        type="uploaded",
-        engine="fake",
-        created_at=now_iso(),
-        duration=2.0,
-        sample_rate=RATE,
-        source_format="wav",
-        content_sha256="0" * 64,
-        has_latent=False,
-        status="pending",
-        progress=0.0,
-    )
-    store.save_atomic(dataclasses.replace(voice, **job), NewVoiceFiles(write_wav(np.zeros(2 * RATE, np.float32), RATE)))
+    fields = {"engine": "fake", "status": "pending", "progress": 0.0, **job}
+    store.save_atomic(stored_voice(voice_id, **fields), silent_reference())
 
 
 def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -109,9 +95,7 @@ def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> VoiceStore:
-    store = VoiceStore(tmp_path / "voices")
-    store.open()
-    return store
+    return opened_store(tmp_path / "voices")
 
 
 @contextlib.contextmanager

@@ -11,30 +11,16 @@ import pytest
 
 from megatts3_server.errors import InvalidVoiceIdError, VoiceExistsError
 from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso
+from tests.support.voices import opened_store, stored_voice
 
 
 def _voice(voice_id: str) -> StoredVoice:
-    return StoredVoice(
-        id=voice_id,
-        name=voice_id,
-        description="",
-        type="uploaded",
-        engine="test",
-        created_at=now_iso(),
-        duration=2.0,
-        sample_rate=24000,
-        source_format="wav",
-        content_sha256="0" * 64,
-        has_latent=False,
-        meta={"pack": "jf_alpha"},
-    )
+    return stored_voice(voice_id, meta={"pack": "jf_alpha"})
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> VoiceStore:
-    store = VoiceStore(tmp_path / "voices")
-    store.open()
-    return store
+    return opened_store(tmp_path / "voices")
 
 
 def test_save_get_list_delete(store: VoiceStore) -> None:

@@ -24,7 +24,7 @@ from megatts3_server import __version__
 from megatts3_server.api import headers as h
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.responses import speech_response
-from megatts3_server.api.security import GUARDS, caller_quota
+from megatts3_server.api.security import GUARDS, checked_quota
 from megatts3_server.errors import ServiceError
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.speech import SpeechRequest
@@ -74,7 +74,7 @@ class OpenAISpeechRequest(BaseModel):
 
 @router.post("/audio/speech", summary="OpenAI-compatible text to speech")
 async def speech(
-    body: OpenAISpeechRequest, services: Services = Depends(get_services), quota: Quota = Depends(caller_quota)
+    body: OpenAISpeechRequest, services: Services = Depends(get_services), quota: Quota = Depends(checked_quota)
 ) -> Response:
     if body.model not in MODELS:
         raise ModelNotFoundError(f"model {body.model!r} does not exist; GET /v1/models lists them")

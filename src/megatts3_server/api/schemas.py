@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (the seed's field names)."""
+"""Request and response bodies of the HTTP API (the integration guide's field names)."""
 
 from __future__ import annotations
 

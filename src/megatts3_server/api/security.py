@@ -1,9 +1,10 @@
 """Who is calling, and what it may spend: API keys, trusted networks and per-caller rate budgets.
 
-Every guarded route depends on ``caller_quota``: it authenticates the request and checks that the
-caller's budget is not spent (429 otherwise), counting nothing. Routes that do real work hand the
-quota to their service, which charges it once when the work starts (a cache hit or a refused request
-is free); cheap routes charge at once (``CHARGED``).
+Every guarded route depends on ``caller_quota``: it authenticates the request and names the
+caller's budget. Routes that do work take ``checked_quota`` (429 at once when the budget is already
+spent, counting nothing) and hand it to their service, which charges it once when the work starts:
+a cache hit or a refused request is free. Deletes are charged as they are let in (``CHARGED``);
+reads (voice lists, a voice's state) are free.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def _caller(request: Request, key: ApiKeySettings | None) -> str:
 
 
 async def caller_quota(request: Request, services: Services = Depends(get_services)) -> Quota:
-    """Authenticate the request (when keys are configured) and check its caller's budget."""
+    """Authenticate the request (when keys are configured) and name its caller's budget."""
     settings = services.settings
     if _from_trusted_network(request, settings):
         return unlimited()
@@ -79,7 +80,11 @@ async def caller_quota(request: Request, services: Services = Depends(get_servic
     policy = _policy(settings, key)
     if policy is None or services.rate_limiter is None:
         return unlimited()
-    quota = Quota(services.rate_limiter, _caller(request, key), policy)
+    return Quota(services.rate_limiter, _caller(request, key), policy)
+
+
+async def checked_quota(quota: Quota = Depends(caller_quota)) -> Quota:
+    """The caller's budget, refused with 429 before any work when it is already spent."""
     await quota.check()
     return quota
 
@@ -89,6 +94,6 @@ async def _charge_now(quota: Quota = Depends(caller_quota)) -> None:
 
 
 GUARDS = [Depends(caller_quota)]
-"""Router dependencies: authentication and the budget check (FastAPI runs caller_quota once a request)."""
+"""Router dependencies: authentication (FastAPI runs caller_quota once a request, however often named)."""
 CHARGED = [Depends(_charge_now)]
 """Route dependencies of cheap routes: the request is charged as soon as it is let in."""

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.responses import AUDIO_RESPONSES, speech_response
 from megatts3_server.api.schemas import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE, SynthesizeRequest
-from megatts3_server.api.security import GUARDS, caller_quota
+from megatts3_server.api.security import GUARDS, checked_quota
 from megatts3_server.api.uploads import one_of, read_limited
 from megatts3_server.engines.base import SamplingOptions
 from megatts3_server.ratelimit import Quota
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/tts", tags=["tts"], dependencies=GUARDS)
 
 @router.post("/synthesize", responses=AUDIO_RESPONSES, summary="Speak text in a stored or built-in voice")
 async def synthesize(
-    body: SynthesizeRequest, services: Services = Depends(get_services), quota: Quota = Depends(caller_quota)
+    body: SynthesizeRequest, services: Services = Depends(get_services), quota: Quota = Depends(checked_quota)
 ) -> Response:
     chosen = body.parameters
     params = SynthesisParameters(
@@ -53,7 +53,7 @@ async def synthesize_file(
     t_w: float | None = Form(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1]),
     seed: int | None = Form(None, ge=0, le=2**31 - 1),
     services: Services = Depends(get_services),
-    quota: Quota = Depends(caller_quota),
+    quota: Quota = Depends(checked_quota),
 ) -> Response:
     recording = one_of({"voice_file": voice_file, "audio_file": audio_file}, required=True)
     latent = one_of({"voice_latent": voice_latent, "latent_file": latent_file}, required=False)

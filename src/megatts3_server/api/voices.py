@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.schemas import VoiceListOut, VoiceOut, VoiceUploadOut
-from megatts3_server.api.security import CHARGED, GUARDS, caller_quota
+from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
 from megatts3_server.api.uploads import one_of, read_limited
 from megatts3_server.ratelimit import Quota
 
@@ -33,7 +33,7 @@ async def upload_voice(
     voice_latent: UploadFile | None = File(None, description="The reference's WaveVAE latent (.npy)"),
     latent_file: UploadFile | None = File(None, description="Another name of voice_latent (the AI-Sound backend's)"),
     services: Services = Depends(get_services),
-    quota: Quota = Depends(caller_quota),
+    quota: Quota = Depends(checked_quota),
 ) -> JSONResponse:
     """201 with a ready voice when the engine prepares it quickly; else 202 at once, the voice pending
     while a background job enrolls it (follow ``status_url`` until ``status`` is ready)."""

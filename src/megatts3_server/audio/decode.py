@@ -62,7 +62,7 @@ def decode_audio(
     allowed_formats: Collection[str] | None = None,
     target_rate: int | None = None,
     max_seconds: float | None = None,
-    label: str = "voice_file",
+    label: str = "the reference recording",
 ) -> DecodedAudio:
     """Decode FFmpeg-readable audio held in memory and downmix it to mono.
 

@@ -23,6 +23,7 @@ from rich.progress import (
 from megatts3_server.client import DEFAULT_URL, MegaTTS3Client, MegaTTS3Error, SavedAudio
 from megatts3_server.config import Settings, load_settings
 from megatts3_server.errors import ConfigError, ServiceError
+from megatts3_server.voices.status import VoiceStatus
 
 ApiConfig = Annotated[
     Path | None,
@@ -93,8 +94,8 @@ def voice_progress(voice_id: str) -> Iterator[Callable[[dict[str, Any]], None]]:
         task = progress.add_task(f"enrolling {voice_id}", total=100)
 
         def show(voice: dict[str, Any]) -> None:
-            done = 100 if voice.get("status") == "ready" else float(voice.get("progress") or 0)
-            progress.update(task, completed=done, description=f"{voice_id}: {voice.get('status', 'ready')}")
+            done = 100 if voice.get("status") == VoiceStatus.READY else float(voice.get("progress") or 0)
+            progress.update(task, completed=done, description=f"{voice_id}: {voice.get('status', VoiceStatus.READY)}")
 
         yield show
 

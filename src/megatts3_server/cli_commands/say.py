@@ -22,8 +22,14 @@ from megatts3_server.cli_commands.common import (
     reported_errors,
     stderr_console,
 )
-from megatts3_server.client import AUDIO_FORMATS, DEFAULT_URL, SavedAudio, SpeechParams, audio_format_for
-from megatts3_server.client_core import AudioFileWriter
+from megatts3_server.client import (
+    AUDIO_FORMATS,
+    DEFAULT_URL,
+    AudioFileWriter,
+    SavedAudio,
+    SpeechParams,
+    audio_format_for,
+)
 from megatts3_server.config import Settings
 
 

@@ -21,6 +21,7 @@ from megatts3_server.cli_commands.common import (
     voice_progress,
 )
 from megatts3_server.client import DEFAULT_URL
+from megatts3_server.voices.status import VoiceStatus
 
 app = typer.Typer(help="List, upload, show and delete the voices of a running service.", no_args_is_help=True)
 
@@ -69,13 +70,13 @@ def upload(
     """Upload a reference recording as a new voice."""
     with reported_errors(), open_client(url, api_key, timeout) as client:
         voice = client.upload_voice_sample(voice_id, voice_file, description, name=name, latent_file=latent)
-        if wait and voice.get("status", "ready") != "ready":
+        if wait and voice.get("status", VoiceStatus.READY) != VoiceStatus.READY:
             with voice_progress(voice_id) as show:
                 voice = client.wait_for_voice(voice_id, timeout=wait_timeout, on_progress=show)
     if as_json:
         print_json(voice)
         return
-    typer.echo(f"stored voice {voice['id']} ({voice.get('status', 'ready')})")
+    typer.echo(f"stored voice {voice['id']} ({voice.get('status', VoiceStatus.READY)})")
     if voice.get("summary"):
         typer.echo(voice["summary"])
 

@@ -13,9 +13,12 @@ def build_engine(settings: Settings) -> Engine:
     if name == "kokoro":
         from megatts3_server.engines.kokoro import KokoroEngine
 
-        inference = settings.model.inference
+        inference, cloning = settings.model.inference, settings.model.cloning
         return KokoroEngine(
-            cache_dir=settings.storage.cache_dir, threads=inference.threads, batch_size=inference.batch_size
+            cache_dir=settings.storage.cache_dir,
+            threads=inference.threads,
+            batch_size=inference.batch_size,
+            warm_cloning=cloning.budget_seconds > 0 or cloning.one_shot_budget_seconds > 0,
         )
     if name == "megatts3":
         try:

@@ -46,6 +46,12 @@ class Metrics:
         self.queue_depth = Gauge(
             "megatts3_queue_depth", "Synthesis requests admitted (running + waiting)", registry=registry
         )
+        self.pieces = Counter(
+            "megatts3_pieces",
+            "Text pieces by outcome: spoken by the engine, or dropped by a cancel before it ran them",
+            ["outcome"],
+            registry=registry,
+        )
         self.cache_lookups = Counter("megatts3_cache_lookups", "Cache lookups", ["result"], registry=registry)
         self.cache_hit_ratio = Gauge("megatts3_cache_hit_ratio", "Cache hits / lookups since start", registry=registry)
         self._hits = 0

@@ -19,6 +19,7 @@ from megatts3_server.engines.base import CancelToken
 from megatts3_server.errors import ServiceError, SynthesisCancelledError
 from megatts3_server.service.engine_loader import EngineLoader, EngineState
 from megatts3_server.voices import StoredVoice, VoiceStore
+from megatts3_server.voices.status import UNFINISHED, VoiceStatus
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ class EnrollmentJobs:
                 self._enroll(voice_id)
             except Exception as exc:  # the worker must survive any one job
                 log.exception("enrollment of voice %s failed", voice_id)
-                self._store.update_job(voice_id, status="failed", error=f"internal error: {type(exc).__name__}: {exc}")
+                error = f"internal error: {type(exc).__name__}: {exc}"
+                self._store.update_job(voice_id, status=VoiceStatus.FAILED, error=error)
 
     def _wait_for_engine(self) -> bool:
         while not self._loader.wait(_STOP_CHECK) and self._loader.state is EngineState.STARTING:
@@ -104,15 +106,16 @@ class EnrollmentJobs:
 
     def _enroll(self, voice_id: str) -> None:
         voice = self._store.get(voice_id)
-        if voice is None or voice.status not in ("pending", "enrolling"):
+        if voice is None or voice.status not in UNFINISHED:
             return
         if voice.attempts >= self._max_attempts:
             message = f"enrollment was cut short {voice.attempts} time(s) (the service stopped while enrolling)"
-            self._store.update_job(voice_id, status="failed", error=message)
+            self._store.update_job(voice_id, status=VoiceStatus.FAILED, error=message)
             return
         if not self._wait_for_engine():
             if self._loader.error is not None:
-                self._store.update_job(voice_id, status="failed", error=f"engine not loaded: {self._loader.error}")
+                error = f"engine not loaded: {self._loader.error}"
+                self._store.update_job(voice_id, status=VoiceStatus.FAILED, error=error)
             return
         token = CancelToken()
         with self._wake:
@@ -126,7 +129,10 @@ class EnrollmentJobs:
                 self._running = None
 
     def _run(self, voice: StoredVoice, token: CancelToken) -> None:
-        if not self._store.update_job(voice.id, status="enrolling", progress=0.0, attempts=voice.attempts + 1):
+        started_job = self._store.update_job(
+            voice.id, status=VoiceStatus.ENROLLING, progress=0.0, attempts=voice.attempts + 1
+        )
+        if not started_job:
             return
         last_write = 0.0
 
@@ -145,10 +151,10 @@ class EnrollmentJobs:
             )
         except SynthesisCancelledError:
             if self._stopping:  # not this voice's fault: it runs again, from the start, next time
-                self._store.update_job(voice.id, status="pending", progress=0.0, attempts=voice.attempts)
+                self._store.update_job(voice.id, status=VoiceStatus.PENDING, progress=0.0, attempts=voice.attempts)
             return
         except ServiceError as exc:
-            self._store.update_job(voice.id, status="failed", error=exc.message)
+            self._store.update_job(voice.id, status=VoiceStatus.FAILED, error=exc.message)
             return
         if self._store.complete_enrollment(
             voice.id, prepared.meta, prepared.summary, prepared.arrays, prepared.similarity

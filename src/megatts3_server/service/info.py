@@ -27,6 +27,11 @@ def service_info(settings: Settings, loader: EngineLoader) -> dict[str, Any]:
     return {
         "service": "megatts3-server",
         "version": __version__,
+        "model": {
+            "name": settings.model.name,
+            "type": settings.model.type,
+            "version": settings.model.version,
+        },
         "engine": {
             "name": capabilities.name,
             "kind": settings.model.engine,

@@ -79,12 +79,16 @@ class Scheduler:
         max_queue: int,
         batch_size: int,
         on_depth_change: Callable[[int], None] | None = None,
+        on_pieces: Callable[[str, int], None] | None = None,
     ) -> None:
+        """``on_pieces(outcome, count)``: pieces "spoken" by the engine, or "dropped" by a cancel
+        before it ran them (what the metrics count)."""
         self._engine = engine
         self._workers = max(1, workers)
         self._max_queue = max_queue
         self._batch_size = max(1, batch_size)
         self._on_depth_change = on_depth_change
+        self._on_pieces = on_pieces
         self._waiting: collections.deque[SynthesisJob] = collections.deque()
         self._admitted: set[SynthesisJob] = set()
         self._condition = threading.Condition()
@@ -152,9 +156,16 @@ class Scheduler:
         """Stop a job: running engine calls are aborted, waiting pieces dropped, its place freed."""
         job.cancel.cancel()
         with self._condition:
+            dropped = job.remaining if job in self._admitted else 0
             if job in self._waiting:
                 self._waiting.remove(job)
         self._finish(job)
+        if dropped:
+            self._count("dropped", dropped)
+
+    def _count(self, outcome: str, pieces: int) -> None:
+        if self._on_pieces is not None:
+            self._on_pieces(outcome, pieces)
 
     def _finish(self, job: SynthesisJob) -> None:
         with self._condition:
@@ -206,6 +217,7 @@ class Scheduler:
         if len(items) > 1 and any(isinstance(outcome, BaseException) for outcome in outcomes):
             # One failing item (a cancelled request, a bad voice) must not take the others down with it.
             outcomes = [self._synthesize([item])[0] for item in items]
+        self._count("spoken", sum(not isinstance(outcome, BaseException) for outcome in outcomes))
         for (job, index), outcome in zip(live, outcomes, strict=True):
             # A finished or failed job leaves the queue before its consumer sees the outcome, so a
             # client holding all its audio never finds its request still counted.

@@ -31,6 +31,7 @@ from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso, parse_latent, validate_voice_id
+from megatts3_server.voices.status import VoiceStatus
 
 MIN_REFERENCE_SECONDS = 1.0
 # One-shot references prepared recently, by content: a client that sends the same reference again
@@ -51,7 +52,7 @@ class VoiceInfo:
     type: str
     description: str
     engine: str
-    status: str = "ready"
+    status: str = VoiceStatus.READY
     language: str | None = None
     gender: str | None = None
     created_at: str | None = None
@@ -201,9 +202,9 @@ class VoiceService:
         stored = self._store.get(voice_id)
         if stored is None:
             raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
-        if stored.status == "failed":
+        if stored.status == VoiceStatus.FAILED:
             raise VoiceNotReadyError(f"voice {voice_id!r} could not be enrolled: {stored.error}; upload it again")
-        if stored.status != "ready":
+        if stored.status != VoiceStatus.READY:
             raise VoiceNotReadyError(
                 f"voice {voice_id!r} is still {stored.status} ({stored.progress:.0f} %); "
                 f"GET /api/v1/voices/{voice_id} says when it is ready"
@@ -218,7 +219,7 @@ class VoiceService:
     def read_reference(self, audio_bytes: bytes, latent_bytes: bytes | None) -> Reference:
         """Decode and check an uploaded reference recording (and its latent, if any)."""
         if not audio_bytes:
-            raise InvalidRequestError("voice_file is empty", code="empty_file")
+            raise InvalidRequestError("the reference recording is empty", code="empty_file")
         audio = decode_audio(
             audio_bytes,
             allowed_formats=self._storage.supported_formats,
@@ -227,14 +228,17 @@ class VoiceService:
         )
         if audio.duration < MIN_REFERENCE_SECONDS:
             raise InvalidRequestError(
-                f"voice_file is {audio.duration:.2f} s long; a reference needs at least {MIN_REFERENCE_SECONDS:.0f} s",
+                f"the reference recording is {audio.duration:.2f} s long; "
+                f"a reference needs at least {MIN_REFERENCE_SECONDS:.0f} s",
                 code="audio_too_short",
             )
         if float(np.max(np.abs(audio.samples))) < _SILENCE_PEAK:
-            raise InvalidRequestError("voice_file is silent; record the speaker's voice", code="silent_audio")
+            raise InvalidRequestError(
+                "the reference recording is silent; record the speaker's voice", code="silent_audio"
+            )
         if pitch_continuity(audio.samples, audio.sample_rate) < _MIN_PITCH_CONTINUITY:
             raise InvalidRequestError(
-                "voice_file does not sound like speech (no steady voice pitch in it: noise, music or a "
+                "the reference recording does not sound like speech (no steady voice pitch in it: noise, music or a "
                 "bad microphone?); record the speaker talking in a quiet room",
                 code="not_speech",
             )
@@ -254,7 +258,7 @@ class VoiceService:
     def _stored_by_content(self, reference: Reference) -> PreparedVoice | None:
         """What enrollment made of a stored, ready voice with the same reference audio, if any."""
         stored = self._store.find_by_content(reference.content_sha256, self._engine.capabilities.name)
-        if stored is None or stored.status != "ready":
+        if stored is None or stored.status != VoiceStatus.READY:
             return None
         arrays = self._store.load_arrays(stored.id)
         return PreparedVoice(meta=stored.meta, arrays=arrays, summary=stored.summary, similarity=stored.similarity)
@@ -325,7 +329,7 @@ class VoiceService:
             has_latent=reference.latent is not None,
             meta=prepared.meta if prepared else {},
             summary=prepared.summary if prepared else "",
-            status="ready" if prepared else "pending",
+            status=VoiceStatus.READY if prepared else VoiceStatus.PENDING,
             progress=100.0 if prepared else 0.0,
             similarity=prepared.similarity if prepared else None,
         )

@@ -93,6 +93,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         max_queue=settings.api.scheduler.max_queue,
         batch_size=settings.model.inference.batch_size,
         on_depth_change=metrics.queue_depth.set,
+        on_pieces=lambda outcome, count: metrics.pieces.labels(outcome=outcome).inc(count),
     )
     cache = build_cache(settings.model.cache)
     voices = VoiceService(

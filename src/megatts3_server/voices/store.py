@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from megatts3_server.errors import InvalidVoiceIdError, VoiceExistsError
+from megatts3_server.voices.status import UNFINISHED, VoiceStatus
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS voices (
 """
 # Columns added after the first release, with their definitions: open() adds those an older database lacks.
 _ADDED_COLUMNS = {
-    "status": "TEXT NOT NULL DEFAULT 'ready'",
+    "status": f"TEXT NOT NULL DEFAULT '{VoiceStatus.READY}'",
     "progress": "REAL NOT NULL DEFAULT 100",
     "similarity": "REAL",
     "error": "TEXT NOT NULL DEFAULT ''",
@@ -107,8 +108,8 @@ class StoredVoice:
     has_latent: bool
     meta: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
-    status: str = "ready"
-    """pending (waiting for the enrollment worker), enrolling, ready or failed."""
+    status: str = VoiceStatus.READY
+    """A VoiceStatus: pending (waiting for the enrollment worker), enrolling, ready or failed."""
     progress: float = 100.0
     similarity: float | None = None
     error: str = ""
@@ -154,6 +155,18 @@ class VoiceStore:
             yield connection
         finally:
             connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled back if it raises."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def open(self) -> None:
         """Migrate, then recover: what the one process that writes the store does at start-up."""
@@ -230,21 +243,15 @@ class VoiceStore:
                 (staging / _ARRAYS_DIR).mkdir()
                 for name, array in files.arrays.items():
                     _save_array(staging / _ARRAYS_DIR / f"{validate_voice_id(name)}.npy", array)
-            with self._connect() as db:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    if db.execute("SELECT 1 FROM voices WHERE id = ?", (voice.id,)).fetchone() or final.exists():
-                        raise VoiceExistsError(f"a voice with id {voice.id!r} already exists")
-                    values = {**asdict(voice), "has_latent": int(voice.has_latent), "meta": json.dumps(voice.meta)}
-                    db.execute(
-                        f"INSERT INTO voices ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
-                        [values[column] for column in _COLUMNS],
-                    )
-                    staging.rename(final)
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+            with self._transaction() as db:
+                if db.execute("SELECT 1 FROM voices WHERE id = ?", (voice.id,)).fetchone() or final.exists():
+                    raise VoiceExistsError(f"a voice with id {voice.id!r} already exists")
+                values = {**asdict(voice), "has_latent": int(voice.has_latent), "meta": json.dumps(voice.meta)}
+                db.execute(
+                    f"INSERT INTO voices ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
+                    [values[column] for column in _COLUMNS],
+                )
+                staging.rename(final)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -254,16 +261,10 @@ class VoiceStore:
         """Remove a voice and its files; False when there was no such voice."""
         folder = self.folder(voice_id)
         trash = self.root / f"{_TRASH_PREFIX}{uuid.uuid4().hex}"
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                deleted = db.execute("DELETE FROM voices WHERE id = ?", (voice_id,)).rowcount > 0
-                if deleted and folder.exists():
-                    folder.rename(trash)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._transaction() as db:
+            deleted = db.execute("DELETE FROM voices WHERE id = ?", (voice_id,)).rowcount > 0
+            if deleted and folder.exists():
+                folder.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
         return deleted
 
@@ -271,7 +272,7 @@ class VoiceStore:
         """Voices whose enrollment has not ended (pending, or enrolling when the process stopped)."""
         with self._connect() as db:
             rows = db.execute(
-                "SELECT * FROM voices WHERE status IN ('pending', 'enrolling') ORDER BY created_at, id"
+                "SELECT * FROM voices WHERE status IN (?, ?) ORDER BY created_at, id", UNFINISHED
             ).fetchall()
         return [self._from_row(row) for row in rows]
 
@@ -303,24 +304,17 @@ class VoiceStore:
             staging.mkdir()  # fails when a delete took the folder away
             for name, array in arrays.items():
                 _save_array(staging / f"{validate_voice_id(name)}.npy", array)
-            with self._connect() as db:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    if not db.execute("SELECT 1 FROM voices WHERE id = ?", (voice_id,)).fetchone():
-                        db.execute("ROLLBACK")
-                        return False
-                    db.execute(
-                        "UPDATE voices SET meta = ?, summary = ?, similarity = ?, status = 'ready', progress = 100,"
-                        " error = '' WHERE id = ?",
-                        (json.dumps(dict(meta)), summary, similarity, voice_id),
-                    )
-                    if (folder / _ARRAYS_DIR).exists():
-                        (folder / _ARRAYS_DIR).rename(trash)
-                    staging.rename(folder / _ARRAYS_DIR)
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+            with self._transaction() as db:
+                if not db.execute("SELECT 1 FROM voices WHERE id = ?", (voice_id,)).fetchone():
+                    return False  # deleted meanwhile: nothing was written
+                db.execute(
+                    "UPDATE voices SET meta = ?, summary = ?, similarity = ?, status = ?, progress = 100,"
+                    " error = '' WHERE id = ?",
+                    (json.dumps(dict(meta)), summary, similarity, VoiceStatus.READY, voice_id),
+                )
+                if (folder / _ARRAYS_DIR).exists():
+                    (folder / _ARRAYS_DIR).rename(trash)
+                staging.rename(folder / _ARRAYS_DIR)
         except FileNotFoundError:
             return False
         finally:

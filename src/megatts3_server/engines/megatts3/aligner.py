@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from megatts3_server.engines.megatts3.checkpoints import apply_weights, load_weights, read_config
+from megatts3_server.engines.megatts3.fp32_norm import layer_fp32
 
 START_TOKEN = 798
 END_TOKEN = 799
@@ -74,9 +75,7 @@ class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in fp32 whatever the model dtype, as the reference does."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps).to(
-            x.dtype
-        )
+        return layer_fp32(self, x)
 
 
 class Attention(nn.Module):
@@ -260,22 +259,6 @@ class WhisperAligner(nn.Module):
                 break
         rows = torch.stack(out, 1).tolist() if out else [[] for _ in range(batch)]
         return [row[: row.index(END_TOKEN) + 1] if END_TOKEN in row else row for row in rows]
-
-
-def random_state_dict(config: AlignerConfig, seed: int) -> dict[str, torch.Tensor]:
-    """Random weights of the right keys and shapes (normal, std 0.02 — the default init would make the
-    full-size stack's activations grow large; LayerNorms at identity, biases zero)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = WhisperAligner(config)
-        for name, tensor in model.named_parameters():
-            if name.endswith("bias"):
-                nn.init.zeros_(tensor)
-            elif name.endswith(("ln.weight", "ln_post.weight")):
-                nn.init.ones_(tensor)
-            else:
-                nn.init.normal_(tensor, std=0.02)
-    return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
 
 def load_aligner(

@@ -245,19 +245,3 @@ def load_dit(
     model = model.to_empty(device=device)
     apply_weights(model, weights, strict=False, what=f"DiT ({folder})")
     return model.eval().requires_grad_(False), config
-
-
-def random_state_dict(config: DiTConfig, seed: int) -> dict[str, Tensor]:
-    """Random weights in the official layout, for tests and benchmarks.
-
-    Every tensor is N(0, 0.02²) (LayerNorm gains N(1, 0.02²)), biases included so that no term vanishes:
-    PyTorch's default init makes 24 full-size layers overflow fp16 and grows activations a lot in fp32.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    with torch.device("meta"):
-        shapes = {k: v.shape for k, v in DiT(config).state_dict().items()}
-    state = {}
-    for key, shape in shapes.items():
-        value = torch.randn(shape, generator=generator) * 0.02
-        state[key] = value + 1.0 if key.endswith(".gamma") else value
-    return state

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from megatts3_server.engines.megatts3.fp32_norm import layer_norm_fp32
 from megatts3_server.engines.megatts3.rel_transformer import sinusoidal_positions
 
 # The reference scales the flow time t ∈ [0, 1] by 1000 before the sinusoid (F5-TTS convention).
@@ -37,7 +38,7 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
 def _norm(x: Tensor) -> Tensor:
     # LayerNorm without affine parameters; statistics in fp32 (autocast does the same in the reference).
-    return F.layer_norm(x.float(), (x.shape[-1],), eps=_NORM_EPS)
+    return layer_norm_fp32(x, (x.shape[-1],), eps=_NORM_EPS)
 
 
 class TimestepEmbedding(nn.Module):

@@ -9,19 +9,18 @@ Running the decoder (prompt pass, KV cache, post-processing) lives in ``duration
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, get_type_hints
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from megatts3_server.engines.megatts3 import checkpoints
+from megatts3_server.engines.megatts3.fp32_norm import layer_fp32
 from megatts3_server.engines.megatts3.rel_transformer import (
-    ChannelLayerNorm,
     RelTransformerEncoder,
     sinusoidal_positions,
 )
@@ -34,6 +33,17 @@ DECODER_HEADS = 8
 DECODER_FFN_FACTOR = 4
 ROPE_BASE = 10000.0
 _BERT_WIDTH = 768
+
+
+# config.yaml value -> the type of the DurationConfig field it fills.
+_CONVERT: dict[Any, Callable[[Any], Any]] = {
+    int: int,
+    float: float,
+    bool: bool,
+    str: str,
+    tuple[str, ...]: lambda values: tuple(str(value) for value in values),
+    tuple[int, ...]: lambda values: tuple(int(value) for value in values),
+}
 
 
 @dataclass(frozen=True)
@@ -83,31 +93,15 @@ class DurationConfig:
             if hp.get(key):
                 raise checkpoints.CheckpointError(f"duration_lm config.yaml: {key} is not supported")
         try:
-            labels = tuple(str(k) for k in hp["ling_labels"])
+            # Every field is the config.yaml key of its name: required unless it has a (reference) default.
+            hints = get_type_hints(cls)
             config = cls(
-                dur_txt_hs=int(hp["dur_txt_hs"]),
-                dur_model_hidden_size=int(hp["dur_model_hidden_size"]),
-                dur_model_layers=int(hp["dur_model_layers"]),
-                dur_code_size=int(hp["dur_code_size"]),
-                ffn_hidden_size=int(hp["ffn_hidden_size"]),
-                num_heads=int(hp["num_heads"]),
-                enc_layers=int(hp["enc_layers"]),
-                enc_ffn_kernel_size=int(hp["enc_ffn_kernel_size"]),
-                dropout=float(hp["dropout"]),
-                enc_prenet=bool(hp["enc_prenet"]),
-                enc_pre_ln=bool(hp["enc_pre_ln"]),
-                ling_labels=labels,
-                ling_label_dict_size=tuple(int(s) for s in hp["ling_label_dict_size"]),
-                dur_model_type=str(hp["dur_model_type"]),
-                max_tokens=int(hp["max_tokens"]),
-                char_dict_size=int(hp.get("char_dict_size", 4000)),
-                mega_use_char=bool(hp.get("mega_use_char", True)),
-                use_bert_input=bool(hp.get("use_bert_input", False)),
-                use_pos_embed=bool(hp.get("use_pos_embed", False)),
-                use_post_ln=bool(hp.get("use_post_ln", False)),
-                lm_bias=bool(hp.get("lm_bias", True)),
-                infer_temperature=float(hp.get("infer_temperature", 1.0)),
+                **{
+                    f.name: _CONVERT[hints[f.name]](hp[f.name] if f.default is MISSING else hp.get(f.name, f.default))
+                    for f in fields(cls)
+                }
             )
+            labels = config.ling_labels
         except KeyError as exc:
             raise checkpoints.CheckpointError(f"duration_lm config.yaml lacks {exc.args[0]!r}") from exc
         if set(labels) - {"tone"} or len(labels) != len(config.ling_label_dict_size):
@@ -212,9 +206,7 @@ class DecoderLayer(nn.Module):
 
 def _norm(layer: nn.LayerNorm, x: Tensor) -> Tensor:
     """LayerNorm statistics in fp32 whatever the model dtype (as autocast does in the reference)."""
-    return F.layer_norm(x.float(), layer.normalized_shape, layer.weight.float(), layer.bias.float(), layer.eps).to(
-        x.dtype
-    )
+    return layer_fp32(layer, x)
 
 
 def rope_tables(positions: Tensor, width: int) -> tuple[Tensor, Tensor]:
@@ -355,48 +347,6 @@ class DurationLM(nn.Module):
         linear = self.project_out_dim[0] if self.config.is_regression else self.project_out_dim
         out = F.linear(h.float(), linear.weight.float(), linear.bias.float())
         return F.softplus(out) if self.config.is_regression else out
-
-
-def random_state_dict(config: DurationConfig, seed: int) -> dict[str, Tensor]:
-    """Random weights in the checkpoint's layout, for tests and benchmarks.
-
-    Every matrix/embedding is N(0, 0.02²) (the padding rows zero) and every LayerNorm is the identity, so
-    activations stay finite through the full-size stack; biases are small random values. The head is wider
-    (see below).
-    """
-    generator = torch.Generator().manual_seed(seed)
-    model = DurationLM(config)
-    ones, zeros = set(), set()
-    for name, module in model.named_modules():
-        if isinstance(module, nn.LayerNorm):
-            ones.add(f"{name}.weight")
-            zeros.add(f"{name}.bias")
-        elif isinstance(module, ChannelLayerNorm):
-            ones.add(f"{name}.gamma")
-            zeros.add(f"{name}.beta")
-    state = {}
-    for key, value in model.state_dict().items():
-        if key in ones:
-            state[key] = torch.ones_like(value)
-        elif key in zeros or key.endswith("_float_tensor"):
-            state[key] = torch.zeros_like(value)
-        else:
-            state[key] = torch.randn(value.shape, generator=generator) * 0.02
-    # The head gets a wider spread so random models predict varied, speech-like durations (about 12 ± 6
-    # frames for the regressor, logits of std 3 for the classifier) instead of near-constant ones.
-    dec = config.dur_model_hidden_size
-    if config.is_regression:
-        state["project_out_dim.0.weight"] = torch.randn(1, dec, generator=generator) * (6.0 / math.sqrt(dec))
-        state["project_out_dim.0.bias"] = torch.full((1,), 12.0)
-    else:
-        state["project_out_dim.weight"] *= 150.0 / math.sqrt(dec)
-    for key in ("encoder.emb.weight", "char_encoder.emb.weight", "code_emb.weight"):
-        if key in state:
-            state[key][0] = 0.0
-    for key in state:
-        if key.startswith("ling_label_embed_layers.") and key.endswith(".weight"):
-            state[key][0] = 0.0
-    return state
 
 
 def check_head(weights: Mapping[str, Tensor], config: DurationConfig, where: Path) -> None:

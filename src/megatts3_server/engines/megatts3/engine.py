@@ -149,7 +149,7 @@ class MegaTTS3Engine(Engine):
             raise InvalidRequestError(f"reference audio must be decoded at {SAMPLE_RATE} Hz")
         if reference.duration > MAX_PROMPT_SECONDS:
             raise InvalidRequestError(
-                f"voice_file is {reference.duration:.1f} s long; MegaTTS3 takes references of at most "
+                f"the reference recording is {reference.duration:.1f} s long; MegaTTS3 takes references of at most "
                 f"{MAX_PROMPT_SECONDS:.0f} s (a clean 5–20 s clip works best)",
                 code="audio_too_long",
             )

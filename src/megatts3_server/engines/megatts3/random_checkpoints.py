@@ -13,7 +13,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from megatts3_server.engines.megatts3 import aligner, dit, duration_model, wavvae
+from megatts3_server.engines.megatts3 import aligner, dit, duration_model, random_weights, wavvae
 from megatts3_server.engines.megatts3.checkpoints import save_checkpoint
 from megatts3_server.engines.megatts3.g2p import write_random_g2p
 
@@ -33,18 +33,18 @@ def write_random_checkpoints(
     full = size == "full"
     dit_config = dit.DiTConfig.full() if full else dit.DiTConfig.small()
     save_checkpoint(
-        root / "diffusion_transformer", "dit", dit.random_state_dict(dit_config, seed), dit_config.to_hparams()
+        root / "diffusion_transformer", "dit", random_weights.dit_weights(dit_config, seed), dit_config.to_hparams()
     )
     duration_config = duration_model.DurationConfig.full() if full else duration_model.DurationConfig.small()
     save_checkpoint(
         root / "duration_lm",
         "dur_model",
-        duration_model.random_state_dict(duration_config, seed + 1),
+        random_weights.duration_weights(duration_config, seed + 1),
         duration_config.to_hparams(),
     )
     aligner_config = aligner.AlignerConfig.full() if full else aligner.AlignerConfig.small()
     aligner_weights = script_aligner(
-        aligner.random_state_dict(aligner_config, seed + 2),
+        random_weights.aligner_weights(aligner_config, seed + 2),
         SCRIPTED_ALIGNMENT_PHONES,
         EXAMPLE_VOICE_FRAMES if full else TEST_VOICE_FRAMES,
     )
@@ -53,7 +53,7 @@ def write_random_checkpoints(
     save_checkpoint(
         wavvae_dir or root / "wavvae",
         "model_gen",
-        wavvae.random_state_dict(wavvae_config, seed + 3),
+        random_weights.wavvae_weights(wavvae_config, seed + 3),
         wavvae_config.to_hparams(),
         filename="decoder.ckpt",
     )

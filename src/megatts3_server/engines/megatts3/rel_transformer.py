@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from megatts3_server.engines.megatts3.fp32_norm import layer_norm_fp32
 
 
 def sinusoidal_positions(positions: Tensor, dim: int) -> Tensor:
@@ -54,7 +55,7 @@ class ChannelLayerNorm(nn.Module):
         self.beta = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        y = F.layer_norm(x.transpose(1, 2).float(), (x.shape[1],), self.gamma.float(), self.beta.float(), self.eps)
+        y = layer_norm_fp32(x.transpose(1, 2), (x.shape[1],), self.gamma, self.beta, self.eps)
         return y.transpose(1, 2).to(x.dtype)
 
 

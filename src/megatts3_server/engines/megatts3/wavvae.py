@@ -198,27 +198,3 @@ def load_wavvae_decoder(
     # Fold in fp32 before any cast so the norm is computed at full precision.
     model.fold_weight_norm().eval().requires_grad_(False)
     return model.to(device=device, dtype=dtype), config
-
-
-def random_state_dict(config: WavVAEConfig, seed: int) -> dict[str, Tensor]:
-    """Random decoder weights in the official key layout (``weight_g`` / ``weight_v``), deterministic in ``seed``.
-
-    Not PyTorch's default init: each weight-norm magnitude ``weight_g`` is drawn in [0.3, 0.7] so that every conv
-    roughly keeps (or shrinks) the signal scale independently of its width; with the default init the full-size
-    generator's activations grow by orders of magnitude and the Tanh output is saturated everywhere.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    with torch.device("meta"):
-        shapes = {key: value.shape for key, value in WavVAEDecoder(config).state_dict().items()}
-    weights: dict[str, Tensor] = {}
-    for key, shape in shapes.items():
-        if key.endswith("weight_g"):
-            value = 0.3 + 0.4 * torch.rand(shape, generator=generator)
-        elif key.endswith("weight_v"):
-            value = torch.randn(shape, generator=generator)
-        elif key.endswith("bias"):
-            value = 0.02 * torch.randn(shape, generator=generator)
-        else:  # plain weights: proj_to_decoder and the 1×1 output conv without Tanh
-            value = torch.randn(shape, generator=generator) / math.sqrt(math.prod(shape[1:]))
-        weights[key] = value
-    return weights

@@ -1,29 +1,29 @@
-"""The I/O-free half of the Python client (``megatts3_server.client``): errors, request shapes, retries.
+"""The I/O-free half of the client: request shapes, retries and results, written once.
 
-Each operation of the service is written once, as a generator that yields the steps it needs (send
-this request, wait this long) and receives each response back. ``MegaTTS3Client`` runs those steps
-with httpx.Client and time.sleep, ``AsyncMegaTTS3Client`` with httpx.AsyncClient and anyio.sleep, so
-the two cannot drift apart in what they send, retry or raise.
+Each operation of the service is a generator that yields the steps it needs (send this request, wait
+this long) and receives each response back. ``MegaTTS3Client`` runs those steps with httpx.Client
+and time.sleep, ``AsyncMegaTTS3Client`` with httpx.AsyncClient and anyio.sleep, so the two cannot
+drift apart in what they send, retry or raise.
 """
 
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import logging
 import os
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, BinaryIO, TypedDict, TypeVar
 from urllib.parse import quote
 
 import httpx
 
 from megatts3_server import __version__
+from megatts3_server.client.errors import MegaTTS3Error, MegaTTS3TimeoutError, VoiceEnrollmentError, error_from_response
+from megatts3_server.voices.status import VoiceStatus
 
 log = logging.getLogger("megatts3_server.client")
 
@@ -33,7 +33,6 @@ _RETRY_STATUSES = frozenset({429, 503})
 
 FileSource = str | os.PathLike[str] | bytes | BinaryIO
 VoiceProgress = Callable[[dict[str, Any]], None]
-ByteProgress = Callable[[int], None]
 
 
 class SpeechParams(TypedDict, total=False):
@@ -42,120 +41,6 @@ class SpeechParams(TypedDict, total=False):
     speed: float  # 0.5-2, 1.0 = the voice as is
     pitch: float  # 0.5-2, duration kept
     emotion: str  # rendered if the engine can, else spoken neutrally (X-Emotion-Warning)
-
-
-class MegaTTS3Error(Exception):
-    """An error answered by the service (``status``, and ``code``/``message`` of its JSON body), or met
-    on the way to it (``status`` None)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str = "error",
-        retry_after: float | None = None,
-        request_id: str | None = None,
-        details: Any = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.retry_after = retry_after
-        self.request_id = request_id
-        self.details = details
-
-    def __str__(self) -> str:
-        return f"{self.status} {self.code}: {self.message}" if self.status else f"{self.code}: {self.message}"
-
-
-class InvalidRequestError(MegaTTS3Error):
-    """The service refused the request as given (a 4xx without a more specific class below)."""
-
-
-class AuthenticationError(MegaTTS3Error):
-    """401: a valid API key is required."""
-
-
-class NotFoundError(MegaTTS3Error):
-    """404: no such voice (or route)."""
-
-
-class RateLimitedError(MegaTTS3Error):
-    """429, still refused after the client's retries."""
-
-
-class ServiceUnavailableError(MegaTTS3Error):
-    """503 (queue full, engine still loading), still refused after the client's retries."""
-
-
-class ServerError(MegaTTS3Error):
-    """Any other 5xx, e.g. 504 synthesis_timeout."""
-
-
-class MegaTTS3ConnectionError(MegaTTS3Error):
-    """The service could not be reached, or the connection broke."""
-
-
-class MegaTTS3TimeoutError(MegaTTS3Error):
-    """No answer within the client's timeout, or a voice not ready within wait_for_voice's."""
-
-
-class VoiceEnrollmentError(MegaTTS3Error):
-    """The service reports the voice as ``failed``."""
-
-
-_ERROR_TYPES: dict[int, type[MegaTTS3Error]] = {
-    401: AuthenticationError,
-    404: NotFoundError,
-    429: RateLimitedError,
-    503: ServiceUnavailableError,
-}
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds: a number, or an HTTP date."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
-
-
-def error_from_response(response: httpx.Response) -> MegaTTS3Error:
-    """The typed error for an error response, with the server's ``{"error": {"code", "message"}}``."""
-    status = response.status_code
-    try:
-        body = response.json()["error"]
-        code, message, details = str(body["code"]), str(body["message"]), body.get("details")
-    except (ValueError, KeyError, TypeError):  # not the service's JSON: a proxy's error page, say
-        code, message, details = f"http_{status}", response.text.strip()[:500] or response.reason_phrase, None
-    kind = _ERROR_TYPES.get(status) or (InvalidRequestError if status < 500 else ServerError)
-    return kind(
-        message,
-        status=status,
-        code=code,
-        retry_after=_retry_after(response),
-        request_id=response.headers.get("X-Request-ID"),
-        details=details,
-    )
-
-
-@contextlib.contextmanager
-def transport_errors(base_url: str) -> Iterator[None]:
-    """httpx's network errors as MegaTTS3ConnectionError / MegaTTS3TimeoutError."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise MegaTTS3TimeoutError(f"no answer from {base_url} in time ({exc!r})", code="timeout") from exc
-    except httpx.TransportError as exc:
-        raise MegaTTS3ConnectionError(f"cannot reach {base_url}: {exc}", code="connection_error") from exc
 
 
 def http_options(base_url: str, api_key: str | None, timeout: float) -> dict[str, Any]:
@@ -172,61 +57,6 @@ def audio_format_for(path: str | os.PathLike[str], format: str | None = None) ->
         return format
     suffix = Path(path).suffix.lower().lstrip(".")
     return suffix if suffix in AUDIO_FORMATS else "wav"
-
-
-@dataclass(frozen=True)
-class SavedAudio:
-    """What stream_to_file wrote, with what the service said about it."""
-
-    path: Path
-    size: int
-    format: str
-    voice_id: str | None
-    voice_used: str | None
-    sample_rate: int | None
-
-    @classmethod
-    def from_response(cls, path: Path, size: int, fmt: str, response: httpx.Response) -> SavedAudio:
-        rate = response.headers.get("X-Sample-Rate")
-        return cls(
-            path=path,
-            size=size,
-            format=fmt,
-            voice_id=response.headers.get("X-Voice-Id"),
-            voice_used=response.headers.get("X-Voice-Used"),
-            sample_rate=int(rate) if rate else None,
-        )
-
-
-class AudioFileWriter:
-    """Writes chunks to ``<path>.part`` as they arrive and renames it to ``path`` once complete, so a
-    broken stream never leaves a truncated file under the name asked for. ``on_progress`` gets the
-    bytes written so far after each chunk."""
-
-    def __init__(self, path: str | os.PathLike[str], on_progress: ByteProgress | None = None) -> None:
-        self.path = Path(path)
-        self._part = self.path.with_name(self.path.name + ".part")
-        self._on_progress = on_progress
-        self.size = 0
-
-    def __enter__(self) -> AudioFileWriter:
-        self._file = self._part.open("wb")
-        return self
-
-    def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
-        self.size += len(chunk)
-        if self._on_progress is not None:
-            self._on_progress(self.size)
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._file.close()
-        if exc_type is None:
-            self._part.replace(self.path)
-        else:
-            self._part.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -371,12 +201,12 @@ class Operations:
         deadline = time.monotonic() + timeout
         while True:
             voice = yield from self.get_voice(voice_id)
-            status = voice.get("status", "ready")
+            status = voice.get("status", VoiceStatus.READY)
             if on_progress is not None:
                 on_progress(voice)
-            if status == "ready":
+            if status == VoiceStatus.READY:
                 return voice
-            if status == "failed":
+            if status == VoiceStatus.FAILED:
                 reason = voice.get("error") or voice.get("message") or "the service could not enroll it"
                 raise VoiceEnrollmentError(f"voice {voice_id!r} failed: {reason}", code="voice_failed", details=voice)
             remaining = deadline - time.monotonic()

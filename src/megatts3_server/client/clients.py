@@ -1,11 +1,11 @@
-"""Python client of the service: blocking ``MegaTTS3Client`` and ``AsyncMegaTTS3Client``, both on httpx.
+"""The two clients: blocking ``MegaTTS3Client`` and ``AsyncMegaTTS3Client``, both on httpx.
 
     with MegaTTS3Client("http://localhost:9000") as client:
         audio = client.synthesize_text("你好，这是MegaTTS3语音合成测试。", "voice_001", speed=1.0)
 
 A request refused with 429 or 503 is retried up to ``retries`` times, each after the server's
 Retry-After; every other failure is raised as a MegaTTS3Error subclass carrying the server's status,
-code and message. The two clients run the same operations (``client_core``), only their I/O differs.
+code and message. The two clients run the same operations (``operations.py``), only their I/O differs.
 """
 
 from __future__ import annotations
@@ -18,54 +18,21 @@ from typing import Any, Unpack
 import anyio
 import httpx
 
-from megatts3_server.client_core import (
-    AUDIO_FORMATS,
+from megatts3_server.client.errors import transport_errors
+from megatts3_server.client.files import AudioFileWriter, ByteProgress, SavedAudio
+from megatts3_server.client.operations import (
     DEFAULT_URL,
-    AudioFileWriter,
-    AuthenticationError,
-    ByteProgress,
     FileSource,
-    InvalidRequestError,
-    MegaTTS3ConnectionError,
-    MegaTTS3Error,
-    MegaTTS3TimeoutError,
-    NotFoundError,
     Operation,
     Operations,
-    RateLimitedError,
-    SavedAudio,
     Send,
-    ServerError,
-    ServiceUnavailableError,
     SpeechParams,
     T,
-    VoiceEnrollmentError,
     VoiceProgress,
     Wait,
     audio_format_for,
     http_options,
-    transport_errors,
 )
-
-__all__ = [
-    "AUDIO_FORMATS",
-    "DEFAULT_URL",
-    "AsyncMegaTTS3Client",
-    "AuthenticationError",
-    "InvalidRequestError",
-    "MegaTTS3Client",
-    "MegaTTS3ConnectionError",
-    "MegaTTS3Error",
-    "MegaTTS3TimeoutError",
-    "NotFoundError",
-    "RateLimitedError",
-    "SavedAudio",
-    "ServerError",
-    "ServiceUnavailableError",
-    "SpeechParams",
-    "VoiceEnrollmentError",
-    "audio_format_for",
-]
 
 
 class _ClientBase:
