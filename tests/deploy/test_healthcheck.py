@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from megatts3_server.client import MegaTTS3Client, MegaTTS3Error, MegaTTS3TimeoutError
 from tests.support.server import ServerProcess, free_port, write_configs
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "healthcheck.sh"
@@ -76,5 +78,14 @@ def test_a_service_whose_engine_failed_to_load_is_reported_unhealthy(tmp_path: P
             timeout=60,
         )
         assert cli.returncode == 1 and "failed" in cli.stdout
+        with MegaTTS3Client(server.base_url) as client, pytest.raises(MegaTTS3Error) as gate:
+            client.wait_until_healthy(timeout=60)
+        assert gate.value.code == "engine_failed" and "engine failed to load" in gate.value.message
     finally:
         server.stop()
+
+
+def test_waiting_for_a_service_that_never_comes_up_times_out() -> None:
+    with MegaTTS3Client(f"http://127.0.0.1:{free_port()}") as client, pytest.raises(MegaTTS3TimeoutError) as late:
+        client.wait_until_healthy(timeout=1, poll_interval=0.2)
+    assert late.value.code == "not_ready" and "cannot reach" in late.value.message

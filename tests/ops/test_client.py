@@ -60,7 +60,8 @@ def _retries_logged(caplog: pytest.LogCaptureFixture, status_and_code: str) -> i
 def test_health_check(server: ServerProcess) -> None:
     with MegaTTS3Client(server.base_url) as client:
         health = client.health_check()
-    assert health["status"] == "healthy"
+        gate = client.wait_until_healthy(timeout=60)
+    assert health["status"] == gate["status"] == "healthy"
     assert health["model_loaded"] is True
     assert {"version", "memory_usage", "queue"} <= set(health)
 

@@ -18,7 +18,7 @@ from typing import Any, Unpack
 import anyio
 import httpx
 
-from megatts3_server.client.errors import transport_errors
+from megatts3_server.client.errors import MegaTTS3Error, transport_errors
 from megatts3_server.client.files import AudioFileWriter, ByteProgress, SavedAudio
 from megatts3_server.client.operations import (
     DEFAULT_URL,
@@ -75,7 +75,12 @@ class MegaTTS3Client(_ClientBase):
         try:
             step = next(operation)
             while True:
-                step = operation.send(self._do(step))
+                try:
+                    response = self._do(step)
+                except MegaTTS3Error as exc:  # the operation decides (most re-raise; a wait for the service retries)
+                    step = operation.throw(exc)
+                else:
+                    step = operation.send(response)
         except StopIteration as done:
             return done.value
         finally:
@@ -94,8 +99,14 @@ class MegaTTS3Client(_ClientBase):
         return response
 
     def health_check(self) -> dict[str, Any]:
-        """GET /health: status, version, model_loaded, memory, engine, queue and cache figures."""
+        """GET /health: status, version, model_loaded, memory, engine, queue and cache figures (its
+        body also while the service answers 503: starting, failed or unavailable)."""
         return self._run(self._ops.health())
+
+    def wait_until_healthy(self, timeout: float = 300.0, poll_interval: float = 1.0) -> dict[str, Any]:
+        """Block until the service can synthesize (a gate before a batch of work); its /health body.
+        MegaTTS3Error at once if its engine failed to load, MegaTTS3TimeoutError after ``timeout`` s."""
+        return self._run(self._ops.wait_until_healthy(timeout, poll_interval))
 
     def synthesize_text(
         self, text: str, voice_id: str | None = None, *, format: str = "wav", **params: Unpack[SpeechParams]
@@ -194,7 +205,12 @@ class AsyncMegaTTS3Client(_ClientBase):
         try:
             step = next(operation)
             while True:
-                step = operation.send(await self._do(step))
+                try:
+                    response = await self._do(step)
+                except MegaTTS3Error as exc:
+                    step = operation.throw(exc)
+                else:
+                    step = operation.send(response)
         except StopIteration as done:
             return done.value
         finally:
@@ -216,6 +232,9 @@ class AsyncMegaTTS3Client(_ClientBase):
 
     async def health_check(self) -> dict[str, Any]:
         return await self._run(self._ops.health())
+
+    async def wait_until_healthy(self, timeout: float = 300.0, poll_interval: float = 1.0) -> dict[str, Any]:
+        return await self._run(self._ops.wait_until_healthy(timeout, poll_interval))
 
     async def synthesize_text(
         self, text: str, voice_id: str | None = None, *, format: str = "wav", **params: Unpack[SpeechParams]

@@ -157,6 +157,29 @@ class Operations:
             raise error_from_response(response)
         return response.json()
 
+    def wait_until_healthy(self, timeout: float, poll_interval: float) -> Operation[dict[str, Any]]:
+        """Poll /health until the service can synthesize; its body. A failed engine is raised at once
+        (it stays failed until a restart); a service still starting after ``timeout`` s, or unreachable
+        throughout, raises MegaTTS3TimeoutError."""
+        deadline = time.monotonic() + timeout
+        last: Exception | str = "no answer yet"
+        while True:
+            try:
+                health = yield from self.health()
+            except MegaTTS3Error as exc:  # not up yet: connection refused, a proxy's 502...
+                last = exc
+            else:
+                if health.get("status") == "healthy":
+                    return health
+                if health.get("status") == "failed":
+                    reason = health.get("engine", {}).get("error", "see the service's log")
+                    raise MegaTTS3Error(f"the engine failed to load: {reason}", status=503, code="engine_failed")
+                last = f"status {health.get('status')!r}"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise MegaTTS3TimeoutError(f"the service is not healthy after {timeout:g} s ({last})", code="not_ready")
+            yield Wait(min(poll_interval, remaining))
+
     def synthesize(
         self, text: str, voice_id: str | None, fmt: str, params: SpeechParams, *, stream: bool
     ) -> Operation[httpx.Response]:
