@@ -1,0 +1,182 @@
+"""How well a listener (Whisper-base, the suite's judge) understands the embedded engine's speech.
+
+    python bench/intelligibility.py [--voices voice_001 voice_005] [--limit N] [--worst 5]
+
+Speaks every sentence of bench/data/intelligibility_sentences.py (60 Chinese in two halves A and B,
+30 English, 15 mixed) in each built-in voice through the service's own pipeline (normalization,
+splitting, the engine; in process, cache off), transcribes it back and prints per voice:
+- Chinese CER over Han characters, for half A and half B (a choice tuned on one is confirmed on the other);
+- toneless-pinyin error: the syllable error rate of the transcript's pinyin against the text's
+  (homophones are not errors here: what is left is what the listener could not make out);
+- tone error: among the syllables the transcript got right without tones, the share whose tone differs;
+- English WER, and for mixed sentences CER over their Chinese and WER over their English words;
+- the worst sentences with what was heard.
+Both the text and the transcript are normalized the way the service normalizes text (numbers spelled
+out), so "2024年" and "二零二四年" are the same. A figure, not a test: the regression guard is
+tests/integration/test_intelligibility.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path
+
+import jiwer
+from pypinyin import Style, lazy_pinyin
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.speech import transcribe  # noqa: E402
+
+from bench.data.intelligibility_sentences import CHINESE_A, CHINESE_B, ENGLISH, MIXED  # noqa: E402
+from megatts3_server.config import load_settings  # noqa: E402
+from megatts3_server.ratelimit import unlimited  # noqa: E402
+from megatts3_server.service.speech import SpeechRequest  # noqa: E402
+from megatts3_server.service.wiring import build_services  # noqa: E402
+from megatts3_server.text import normalize  # noqa: E402
+
+VOICES = ["voice_001", "voice_002", "voice_003", "voice_004", "voice_005"]
+
+
+def _han(text: str) -> str:
+    return "".join(re.findall(r"[\u4e00-\u9fff]", normalize(text)))
+
+
+def _latin_words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", normalize(text).lower()))
+
+
+def _syllables(han: str) -> list[str]:
+    return lazy_pinyin(han, style=Style.TONE3, neutral_tone_with_five=True)
+
+
+@dataclass
+class Heard:
+    sentence: str
+    transcript: str
+    cer: float = 0.0
+    wer: float = 0.0
+    pinyin_error: float = 0.0
+    tones_compared: int = 0
+    tones_wrong: int = 0
+
+
+def _judge_chinese(sentence: str, transcript: str) -> Heard:
+    reference, hypothesis = _han(sentence), _han(transcript)
+    heard = Heard(sentence, transcript, cer=jiwer.cer(reference, hypothesis or "∅"))
+    ref_syllables, hyp_syllables = _syllables(reference), _syllables(hypothesis)
+    ref_bare = [s.rstrip("012345") for s in ref_syllables]
+    hyp_bare = [s.rstrip("012345") for s in hyp_syllables]
+    heard.pinyin_error = jiwer.wer(" ".join(ref_bare), " ".join(hyp_bare) or "∅")
+    for block in SequenceMatcher(None, ref_bare, hyp_bare, autojunk=False).get_matching_blocks():
+        for offset in range(block.size):
+            heard.tones_compared += 1
+            heard.tones_wrong += ref_syllables[block.a + offset] != hyp_syllables[block.b + offset]
+    return heard
+
+
+def _judge_english(sentence: str, transcript: str) -> Heard:
+    return Heard(sentence, transcript, wer=jiwer.wer(_latin_words(sentence), _latin_words(transcript) or "∅"))
+
+
+def _judge_mixed(sentence: str, transcript: str) -> Heard:
+    heard = _judge_chinese(sentence, transcript)
+    heard.wer = jiwer.wer(_latin_words(sentence), _latin_words(transcript) or "∅")
+    return heard
+
+
+async def _speak_all(services, voice: str, sentences: list[str]) -> list[bytes]:
+    spoken = []
+    for sentence in sentences:
+        result = await services.speech.speak(SpeechRequest(sentence, voice), unlimited())
+        spoken.append(result.audio)
+    return spoken
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--voices", nargs="+", default=VOICES)
+    parser.add_argument("--limit", type=int, default=0, help="at most N sentences of each set (0: all)")
+    parser.add_argument("--worst", type=int, default=5)
+    args = parser.parse_args()
+
+    def cut(sentences: list[str]) -> list[str]:
+        return sentences[: args.limit] if args.limit else sentences
+
+    sets = {"zh A": cut(CHINESE_A), "zh B": cut(CHINESE_B), "en": cut(ENGLISH), "mixed": cut(MIXED)}
+    with tempfile.TemporaryDirectory() as scratch:
+        empty = Path(scratch) / "empty.yaml"
+        empty.write_text("{}\n")
+        settings = load_settings(
+            empty,
+            empty,
+            env={},
+            overrides={
+                "model": {"cache": {"enabled": False}, "cloning": {"budget_seconds": 0, "one_shot_budget_seconds": 0}},
+                "api": {"monitoring": {"enabled": False}},
+                "logging": {"file": None},
+                "storage": {
+                    "voice_samples_dir": f"{scratch}/voices",
+                    "cache_dir": str(REPO / "build" / "bench-cache"),
+                    "temp_dir": f"{scratch}/tmp",
+                },
+            },
+        )
+        services = build_services(settings)
+
+        async def run() -> dict[str, dict[str, list[Heard]]]:
+            results: dict[str, dict[str, list[Heard]]] = {}
+            async with services.running(writer=False):
+                services.loader.wait()
+                services.loader.require_ready()
+                for voice in args.voices:
+                    results[voice] = {}
+                    for name, sentences in sets.items():
+                        audio = await _speak_all(services, voice, sentences)
+                        language = "en" if name == "en" else "zh"
+                        judge = {"en": _judge_english, "mixed": _judge_mixed}.get(name, _judge_chinese)
+                        results[voice][name] = [
+                            judge(sentence, transcribe(clip, language))
+                            for sentence, clip in zip(sentences, audio, strict=True)
+                        ]
+            return results
+
+        results = asyncio.run(run())
+    _report(results, sets, args.worst)
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.mean(values) if values else float("nan")
+
+
+def _report(results: dict[str, dict[str, list[Heard]]], sets: dict[str, list[str]], worst: int) -> None:
+    counts = ", ".join(f"{name} {len(sentences)}" for name, sentences in sets.items())
+    print(f"sentences: {counts}; judge: Whisper-base (int8, beam 1)")
+    header = "voice       zh CER A  zh CER B  pinyin err  tone err  en WER  mixed CER  mixed WER"
+    print(header)
+    for voice, by_set in results.items():
+        chinese = by_set["zh A"] + by_set["zh B"]
+        tones = sum(h.tones_wrong for h in chinese) / max(1, sum(h.tones_compared for h in chinese))
+        print(
+            f"{voice:<10}  {_mean([h.cer for h in by_set['zh A']]):8.3f}  {_mean([h.cer for h in by_set['zh B']]):8.3f}"
+            f"  {_mean([h.pinyin_error for h in chinese]):10.3f}  {tones:8.3f}"
+            f"  {_mean([h.wer for h in by_set['en']]):6.3f}  {_mean([h.cer for h in by_set['mixed']]):9.3f}"
+            f"  {_mean([h.wer for h in by_set['mixed']]):9.3f}"
+        )
+    for voice, by_set in results.items():
+        chinese = by_set["zh A"] + by_set["zh B"] + by_set["mixed"]
+        print(f"\nworst Chinese sentences, {voice}:")
+        for heard in sorted(chinese, key=lambda h: h.cer, reverse=True)[:worst]:
+            print(f"  CER {heard.cer:.2f}  {heard.sentence}  ->  {heard.transcript}")
+
+
+if __name__ == "__main__":
+    main()
