@@ -91,14 +91,6 @@ class Quota:
         self._policy = policy
         self._charged = False
 
-    @property
-    def limited(self) -> bool:
-        return self._limiter is not None
-
-    @property
-    def charged(self) -> bool:
-        return self._charged
-
     async def check(self) -> None:
         if self._limiter is not None and self._policy is not None:
             await self._limiter.check(self._caller, self._policy)

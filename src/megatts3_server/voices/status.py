@@ -15,9 +15,5 @@ class VoiceStatus(enum.StrEnum):
     FAILED = "failed"
     """Enrollment gave up; ``error`` says why."""
 
-    @property
-    def finished(self) -> bool:
-        return self in (VoiceStatus.READY, VoiceStatus.FAILED)
-
 
 UNFINISHED = (VoiceStatus.PENDING, VoiceStatus.ENROLLING)
