@@ -131,7 +131,8 @@ def _load(url: str, clients: int, requests: int, pid: int | None) -> dict[str, f
     }
 
 
-def _first_audio(url: str, stream: bool, suffix: str) -> tuple[float, float]:
+def _first_audio(url: str, stream: bool, suffix: str) -> tuple[float, float, str]:
+    """(first audio s, total s, "" or the error answered instead: a refusal or timeout is a figure too)."""
     body = {"text": LONG_TEXT + suffix, "voice_id": "voice_002", "format": "pcm", "stream": stream}
     started = time.perf_counter()
     first = None
@@ -139,10 +140,17 @@ def _first_audio(url: str, stream: bool, suffix: str) -> tuple[float, float]:
         httpx.Client(base_url=url, timeout=600) as client,
         client.stream("POST", "/api/v1/tts/synthesize", json=body) as r,
     ):
-        r.raise_for_status()
+        if r.status_code != 200:
+            r.read()
+            code = (
+                r.json().get("error", {}).get("code", "?")
+                if r.headers.get("content-type", "").startswith("application/json")
+                else "?"
+            )
+            return float("nan"), time.perf_counter() - started, f"HTTP {r.status_code} {code}"
         for _ in r.iter_raw():
             first = first or time.perf_counter() - started
-    return first or float("nan"), time.perf_counter() - started
+    return first or float("nan"), time.perf_counter() - started, ""
 
 
 def _cache_hit(url: str) -> float:
@@ -195,11 +203,13 @@ def main() -> None:
                     f"{row['p50']:>7.2f} {row['p95']:>7.2f} {row['p99']:>7.2f} {row['errors']:>6} "
                     f"{row['rss_mb']:>11.0f}  {row['error_codes'] if row['errors'] else ''}"
                 )
-            streamed_first, streamed_total = _first_audio(url, True, "一")
-            whole_first, _ = _first_audio(url, False, "二")
+            streamed_first, streamed_total, streamed_error = _first_audio(url, True, "一")
+            whole_first, whole_total, whole_error = _first_audio(url, False, "二")
+            whole = f"{whole_first:.2f} s" if not whole_error else f"{whole_error} after {whole_total:.1f} s"
+            streamed = f"{streamed_first:.2f} s" if not streamed_error else f"{streamed_error}"
             print(
-                f"{len(LONG_TEXT)}-character text: first audio streamed {streamed_first:.2f} s "
-                f"(total {streamed_total:.2f} s) vs whole {whole_first:.2f} s; "
+                f"{len(LONG_TEXT)}-character text: first audio streamed {streamed} "
+                f"(total {streamed_total:.2f} s) vs whole {whole}; "
                 f"ratio {whole_first / streamed_first:.1f}x (target streamed <= 1.5 s)"
             )
             print(f"cache hit (mp3, median of 20): {1000 * _cache_hit(url):.1f} ms (target <= 5 ms)")

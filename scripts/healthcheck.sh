@@ -4,7 +4,8 @@
 #      model loads, after a failed load, or when it cannot serve; its "status" says which);
 #   2. GPU memory through nvidia-smi, or a clear line that there is no NVIDIA GPU;
 #   3. disk usage of the storage folder, with a warning over the threshold.
-# Exit status: 0 healthy, 1 the service is down or unhealthy, 2 healthy but with a warning (disk).
+# Exit status: 0 healthy, 1 the service is down or unhealthy, 2 serving but with a warning (disk, or
+# the service itself says "degraded").
 #
 # Usage: scripts/healthcheck.sh [-u URL] [-s STORAGE_DIR] [-t DISK_WARN_PERCENT]
 #   defaults: MEGATTS3_URL or http://localhost:9000, MEGATTS3_STORAGE_DIR or ./storage, 80
@@ -30,7 +31,11 @@ echo "== service: $url/health"
 answer=$(curl -sS --max-time 10 -w '\n%{http_code}' "$url/health" 2>&1)
 code=$(tail -n 1 <<<"$answer")
 body=$(sed '$d' <<<"$answer")
-if [ "$code" = 200 ]; then
+if [ "$code" = 200 ] && grep -q '^{"status":"degraded"' <<<"$body"; then
+    echo "WARN HTTP 200, degraded: speech is served but a part is in trouble (see problems)"
+    echo "     $body"
+    status=2
+elif [ "$code" = 200 ]; then
     echo "OK   HTTP 200"
     echo "     $body"
 elif [ "$code" = 503 ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The real programs the test suite runs beside Python: redis-server (cache and rate-limit backends),
-# nginx (the shipped proxy config) and chromium (the web page). Installs whichever is missing with
+# nginx (the shipped proxy config), chromium (the web page) and PostgreSQL (the replicas' voice store). Installs whichever is missing with
 # apt-get (Debian/Ubuntu); elsewhere it names what to install and fails.
 set -euo pipefail
 
@@ -8,6 +8,8 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v chromium >/dev/null || missing+=(chromium fonts-wqy-zenhei)
+# Debian keeps initdb out of PATH, under /usr/lib/postgresql/<major>/bin (tests/support/postgres.py finds it there).
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi

@@ -12,7 +12,12 @@ from megatts3_server import __version__
 from megatts3_server.api import headers as h
 from megatts3_server.api import health, info, openai_compat, tts, voices, web
 from megatts3_server.api.errors import install_error_handlers
-from megatts3_server.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from megatts3_server.api.middleware import (
+    BodySizeLimitMiddleware,
+    HeadAsGetMiddleware,
+    RequestIdMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
 from megatts3_server.service.wiring import build_services
@@ -36,6 +41,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.services = services
     app.state.metrics = services.metrics
     install_error_handlers(app)
+    app.add_middleware(UnexpectedErrorMiddleware, metrics=services.metrics)  # innermost: sees the routes' errors
     cors = settings.api.cors
     if cors.enabled:
         app.add_middleware(
@@ -47,6 +53,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=int(settings.api.max_request_size))
     app.add_middleware(RequestIdMiddleware, metrics=services.metrics)
+    app.add_middleware(HeadAsGetMiddleware)
     for router in (health.router, info.router, tts.router, voices.router, openai_compat.router, web.router):
         app.include_router(router)
     return app

@@ -38,6 +38,12 @@ class EmptyTextError(InvalidRequestError):
     code = "empty_text"
 
 
+class UnsupportedLanguageError(InvalidRequestError):
+    """The text is (partly) written in a script the engine cannot speak."""
+
+    code = "unsupported_language"
+
+
 class TextTooLongError(ServiceError):
     status = 413
     code = "text_too_long"
@@ -97,6 +103,21 @@ class VoiceReadOnlyError(ServiceError):
     code = "voice_read_only"
 
 
+class StorageFullError(ServiceError):
+    """The disk (or quota) holding the voice store is full: nothing was stored."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
+class StorageUnavailableError(ServiceError):
+    """The voice store cannot be read or written (I/O error, read-only or locked): a server-side
+    fault the client can retry later, not a bug."""
+
+    status = 503
+    code = "storage_unavailable"
+
+
 class EngineNotReadyError(ServiceError):
     status = 503
     code = "engine_not_ready"
@@ -105,6 +126,15 @@ class EngineNotReadyError(ServiceError):
 class SynthesisTimeoutError(ServiceError):
     status = 504
     code = "synthesis_timeout"
+
+
+class StreamAbortedError(ServiceError):
+    """A stream that cannot be finished after its first bytes were sent: the response is cut off
+    without its terminating chunk (and an SSE stream gets an ``error`` event first), so that no
+    client mistakes the partial audio for the whole of it. ``code`` says why (synthesis_timeout...)."""
+
+    status = 504
+    code = "stream_aborted"
 
 
 class QueueFullError(ServiceError):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.audio import speech_like_wav
+from tests.support.reference_clips import real_speech_wav
 from tests.support.standins import tone_app, tone_settings
 
 LIMITS = {"enabled": True, "requests_per_minute": 30, "burst_size": 3}
@@ -64,7 +64,7 @@ def test_a_trusted_network_needs_no_key_and_has_no_limit(tmp_path: Path, address
 
 
 def test_a_one_shot_reference_seen_before_and_a_cached_line_cost_nothing(tmp_path: Path) -> None:
-    reference = speech_like_wav()
+    reference = real_speech_wav()
     with tone_app(tone_settings(tmp_path, api={"rate_limit": LIMITS})) as (http, engine):
 
         def post(text: str):

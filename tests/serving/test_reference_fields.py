@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.audio import speech_like_wav
+from tests.support.reference_clips import real_speech_wav
 from tests.support.standins import ToneEngine, tone_app, tone_settings
 
-REFERENCE = speech_like_wav()
+REFERENCE = real_speech_wav()
 
 
 def _latent() -> bytes:

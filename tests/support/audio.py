@@ -62,14 +62,3 @@ def median_f0(samples: np.ndarray, sample_rate: int) -> float:
     lags = autocorr[:, low:high].argmax(axis=1) + low
     strength = autocorr[np.arange(len(frames)), lags] / autocorr[:, 0]
     return float(sample_rate / np.median(lags[strength > 0.5]))
-
-
-def speech_like_wav(seconds: float = 3.0, sample_rate: int = 16_000, f0: float = 150.0) -> bytes:
-    """A voiced, syllable-paced signal (harmonics of ``f0`` with a gliding pitch, 4 syllables a
-    second): accepted as a reference recording where noise or silence is refused."""
-    t = np.arange(int(seconds * sample_rate)) / sample_rate
-    pitch = f0 * (1 + 0.05 * np.sin(2 * np.pi * 0.7 * t))
-    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
-    voice = sum(np.sin(k * phase) / k for k in range(1, 6))
-    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
-    return encode((0.2 * voice * envelope).astype(np.float32), sample_rate, "wav")

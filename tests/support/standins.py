@@ -91,6 +91,7 @@ def tone_settings(folder: Path, api: dict[str, Any] | None = None, **model: Any)
         "voice_samples_dir": str(folder / "voices"),
         "cache_dir": str(folder / "cache"),
         "temp_dir": str(folder / "tmp"),
+        "disk_warn_percent": 99,  # the test box's disk, not the service, decides how full it is
     }
     overrides = {
         "api": {"monitoring": {"enabled": False}, **(api or {})},
@@ -108,7 +109,39 @@ def tone_settings(folder: Path, api: dict[str, Any] | None = None, **model: Any)
 def tone_app(
     settings: Settings, engine: ToneEngine | None = None, client: tuple[str, int] = ("127.0.0.1", 50000)
 ) -> Iterator[tuple[TestClient, ToneEngine]]:
-    """The real app over ToneEngine, started (lifespan run) and called in process."""
+    """The real app over ToneEngine, started (lifespan run) and called in process. Unless its load is
+    held back, the engine is loaded first; the service speaks once after the load to measure the
+    engine's speed, and the engine's counters start after that."""
     engine = engine or ToneEngine()
-    with TestClient(create_app(settings, engine=engine), client=client) as http:
+    app = create_app(settings, engine=engine)
+    with TestClient(app, client=client) as http:
+        if engine.release.is_set():
+            app.state.services.loader.wait(30)
+            engine.syntheses = 0
         yield http, engine
+
+
+@contextmanager
+def served_in_thread(app: Any) -> Iterator[str]:
+    """``app`` served by a real uvicorn on a loopback port, in this process (so a test can hold its
+    stand-in engine); yields the base URL. For what only a real HTTP server shows: keep-alive,
+    chunked bodies cut off, HEAD."""
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            threading.Event().wait(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

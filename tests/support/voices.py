@@ -1,4 +1,5 @@
-"""Stored voices for the voice-store and enrollment tests, built in one place."""
+"""Stored voices for the voice-store and enrollment tests, built in one place, and the stores they
+run on: SQLite + files, and PostgreSQL (a fresh database per test)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
+import pytest
 
 from megatts3_server.audio import write_wav
-from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso
+from megatts3_server.voices import (
+    NewVoiceFiles,
+    PostgresVoiceStore,
+    StoredVoice,
+    VoiceStore,
+    VoiceStoreInterface,
+    now_iso,
+)
 
 RATE = 24_000
+STORE_BACKENDS = ("sqlite", "postgres")
+"""Parameters of a store fixture that runs its tests on both backends (see backend_store)."""
 
 
 def stored_voice(voice_id: str, **fields: Any) -> StoredVoice:
@@ -41,3 +53,31 @@ def opened_store(folder: Path) -> VoiceStore:
     store = VoiceStore(folder)
     store.open()
     return store
+
+
+def backend_store(request: pytest.FixtureRequest, folder: Path) -> VoiceStoreInterface:
+    """An opened store of the backend ``request.param`` (one of STORE_BACKENDS), closed after the test:
+    SQLite in ``folder``, or PostgreSQL in a fresh database."""
+    store: VoiceStoreInterface
+    if request.param == "postgres":
+        store = PostgresVoiceStore(request.getfixturevalue("postgres_url"))
+    else:
+        store = VoiceStore(folder)
+    store.open()
+    request.addfinalizer(store.close)
+    return store
+
+
+def stored_files(store: VoiceStoreInterface) -> dict[str, list[str]]:
+    """Every file a store keeps, by owner: the folders of the SQLite store (a crash leftover too), or
+    the voice_blobs rows of the PostgreSQL one; names as both give them (``arrays/style.npy``)."""
+    files: dict[str, list[str]] = {}
+    if isinstance(store, PostgresVoiceStore):
+        with psycopg.connect(store.url) as db:
+            for voice_id, name in db.execute("SELECT voice_id, name FROM voice_blobs ORDER BY voice_id, name"):
+                files.setdefault(voice_id, []).append(name)
+        return files
+    assert isinstance(store, VoiceStore)
+    for folder in sorted(entry for entry in store.root.iterdir() if entry.is_dir()):
+        files[folder.name] = sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+    return files

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -70,6 +72,28 @@ def test_decode_refuses_what_is_not_audio() -> None:
         decode_audio(b"this is a text file, not audio at all" * 10)
     with pytest.raises(AudioDecodeError):
         decode_audio(b"")
+
+
+def _wav_with_header(format_tag: int, bits: int, data: bytes, channels: int = 1, rate: int = 16_000) -> bytes:
+    block = channels * max(bits, 8) // 8
+    fmt = struct.pack("<HHIIHH", format_tag, channels, rate, rate * block, block, bits)
+    chunks = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(chunks)) + chunks
+
+
+@pytest.mark.parametrize(
+    ("format_tag", "bits"),
+    [(1, 0), (3, 16), (0x1234, 16), (0xFFFE, 16), (0x55, 16), (2, 4), (1, 64)],
+    ids=["pcm-0-bits", "float-tag-16-bits", "unknown-tag", "extensible-no-extension", "mp3-tag", "adpcm", "pcm-64"],
+)
+def test_a_wav_header_ffmpeg_cannot_decode_is_refused_as_audio(format_tag: int, bits: int) -> None:
+    data = (np.sin(np.arange(16_000) * 0.1) * 10_000).astype("<i2").tobytes()
+    try:
+        decoded = decode_audio(_wav_with_header(format_tag, bits, data))
+    except AudioDecodeError as refused:
+        assert refused.status == 415 and "pickled" not in refused.message
+    else:  # FFmpeg may read an odd header somehow: then as audio, finite and in range
+        assert np.isfinite(decoded.samples).all() and np.abs(decoded.samples).max() <= 1.0
 
 
 def test_decode_refuses_a_cut_off_file() -> None:

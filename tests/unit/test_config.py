@@ -84,6 +84,8 @@ def test_sizes_accept_units(tmp_path: Path) -> None:
         ("storage:\n  max_voice_file_size: lots\n", "storage.max_voice_file_size"),
         ("api:\n  rate_limit:\n    burst_sise: 3\n", "api.rate_limit.burst_sise"),
         ("storage:\n  supported_formats: [wav, exe]\n", "storage.supported_formats"),
+        ("storage:\n  backend: postgres\n", "storage.database_url"),
+        ("storage:\n  backend: mysql\n", "storage.backend"),
     ],
 )
 def test_invalid_config_names_the_key(tmp_path: Path, yaml_text: str, key: str) -> None:
@@ -92,6 +94,16 @@ def test_invalid_config_names_the_key(tmp_path: Path, yaml_text: str, key: str) 
     with pytest.raises(ConfigError) as error:
         load_settings(MODEL_CONFIG, api, env={})
     assert key in str(error.value)
+
+
+def test_the_voice_store_backend_is_chosen_by_the_environment() -> None:
+    assert load_settings(MODEL_CONFIG, API_CONFIG, env={}).storage.backend == "sqlite"
+    url = "postgresql://tts:secret@db:5432/voices"
+    env = {"MEGATTS3_STORAGE_BACKEND": "postgres", "MEGATTS3_DATABASE_URL": url}
+    storage = load_settings(MODEL_CONFIG, API_CONFIG, env=env).storage
+    assert (storage.backend, storage.database_url) == ("postgres", url)
+    with pytest.raises(ConfigError, match=r"storage\.database_url"):
+        load_settings(MODEL_CONFIG, API_CONFIG, env={"MEGATTS3_STORAGE_BACKEND": "postgres"})
 
 
 def test_invalid_environment_value_names_the_key() -> None:

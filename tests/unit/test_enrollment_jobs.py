@@ -1,4 +1,7 @@
-"""The enrollment worker: jobs finish, fail clearly, are cancelled by delete and shutdown, resume after a crash."""
+"""The enrollment worker: jobs finish, fail clearly, are cancelled by delete and shutdown, resume after a crash.
+
+Every test runs on both store backends (SQLite + files, PostgreSQL).
+"""
 
 from __future__ import annotations
 
@@ -24,8 +27,8 @@ from megatts3_server.engines.base import (
 from megatts3_server.errors import InvalidRequestError, SynthesisCancelledError
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
-from megatts3_server.voices import VoiceStore
-from tests.support.voices import opened_store, silent_reference, stored_voice
+from megatts3_server.voices import VoiceStoreInterface
+from tests.support.voices import STORE_BACKENDS, backend_store, silent_reference, stored_files, stored_voice
 
 RATE = 24_000
 
@@ -81,7 +84,7 @@ class SearchingEngine(Engine):
         return PreparedVoice(meta={"searched": True}, arrays={"style": style}, summary="searched", similarity=0.9)
 
 
-def _pending(store: VoiceStore, voice_id: str, **job: object) -> None:
+def _pending(store: VoiceStoreInterface, voice_id: str, **job: object) -> None:
     fields = {"engine": "fake", "status": "pending", "progress": 0.0, **job}
     store.save_atomic(stored_voice(voice_id, **fields), silent_reference())
 
@@ -93,13 +96,13 @@ def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> VoiceStore:
-    return opened_store(tmp_path / "voices")
+@pytest.fixture(params=STORE_BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> VoiceStoreInterface:
+    return backend_store(request, tmp_path / "voices")
 
 
 @contextlib.contextmanager
-def _running_jobs(store: VoiceStore, engine: Engine, max_attempts: int = 2) -> Iterator[EnrollmentJobs]:
+def _running_jobs(store: VoiceStoreInterface, engine: Engine, max_attempts: int = 2) -> Iterator[EnrollmentJobs]:
     """The job worker, started, and stopped (as at shutdown) when the block ends."""
     loader = EngineLoader(engine)
     loader.load_now()
@@ -111,7 +114,7 @@ def _running_jobs(store: VoiceStore, engine: Engine, max_attempts: int = 2) -> I
         jobs.stop()
 
 
-def test_a_job_enrolls_the_voice_and_stores_its_arrays(store: VoiceStore) -> None:
+def test_a_job_enrolls_the_voice_and_stores_its_arrays(store: VoiceStoreInterface) -> None:
     with _running_jobs(store, SearchingEngine()) as jobs:
         _pending(store, "v1")
         jobs.submit("v1")
@@ -121,7 +124,7 @@ def test_a_job_enrolls_the_voice_and_stores_its_arrays(store: VoiceStore) -> Non
     assert store.load_arrays("v1")["style"][0, 0] == pytest.approx(2.0)
 
 
-def test_an_engine_error_fails_the_job_with_its_message(store: VoiceStore) -> None:
+def test_an_engine_error_fails_the_job_with_its_message(store: VoiceStoreInterface) -> None:
     with _running_jobs(store, SearchingEngine(error=InvalidRequestError("the reference is unusable"))) as jobs:
         _pending(store, "bad")
         jobs.submit("bad")
@@ -129,7 +132,7 @@ def test_an_engine_error_fails_the_job_with_its_message(store: VoiceStore) -> No
     assert store.get("bad").error == "the reference is unusable"
 
 
-def test_deleting_a_voice_cancels_its_running_job(store: VoiceStore) -> None:
+def test_deleting_a_voice_cancels_its_running_job(store: VoiceStoreInterface) -> None:
     engine = SearchingEngine(steps=1000)
     with _running_jobs(store, engine) as jobs:
         _pending(store, "gone")
@@ -142,10 +145,10 @@ def test_deleting_a_voice_cancels_its_running_job(store: VoiceStore) -> None:
         engine.steps = 2
         _wait(lambda: store.get("next").status == "ready")
     assert store.get("gone") is None
-    assert not (store.root / "gone").exists()
+    assert "gone" not in stored_files(store)
 
 
-def test_shutdown_leaves_the_running_job_pending_and_a_restart_finishes_it(store: VoiceStore) -> None:
+def test_shutdown_leaves_the_running_job_pending_and_a_restart_finishes_it(store: VoiceStoreInterface) -> None:
     engine = SearchingEngine(steps=1000)
     with _running_jobs(store, engine) as jobs:
         _pending(store, "v2")
@@ -157,7 +160,7 @@ def test_shutdown_leaves_the_running_job_pending_and_a_restart_finishes_it(store
         _wait(lambda: store.get("v2").status == "ready")
 
 
-def test_a_job_cut_short_by_a_crash_resumes_then_fails_once_out_of_attempts(store: VoiceStore) -> None:
+def test_a_job_cut_short_by_a_crash_resumes_then_fails_once_out_of_attempts(store: VoiceStoreInterface) -> None:
     _pending(store, "crashed", status="enrolling", progress=42.0, attempts=1)
     with _running_jobs(store, SearchingEngine(steps=2), max_attempts=2):
         _wait(lambda: store.get("crashed").status == "ready")
@@ -169,3 +172,33 @@ def test_a_job_cut_short_by_a_crash_resumes_then_fails_once_out_of_attempts(stor
         _wait(lambda: store.get("crash_loop").status == "failed")
     assert "cut short 2 time(s)" in store.get("crash_loop").error
     assert engine.runs == 0
+
+
+class _HeldEngine(SearchingEngine):
+    """Its load waits for ``release``: the worker cannot start any job before it."""
+
+    def __init__(self) -> None:
+        super().__init__(steps=2)
+        self.release = threading.Event()
+
+    def load(self) -> None:
+        self.release.wait(10)
+
+
+def test_after_a_crash_nothing_claims_progress_no_worker_is_making(store: VoiceStoreInterface) -> None:
+    _pending(store, "stale", status="enrolling", progress=44.0, attempts=1)
+    _pending(store, "spent", status="enrolling", progress=80.0, attempts=2)
+    engine = _HeldEngine()
+    loader = EngineLoader(engine)
+    loader.start()
+    jobs = EnrollmentJobs(store, loader, budget_seconds=5, max_attempts=2)
+    jobs.start()
+    try:
+        # The engine is still loading: the interrupted job is waiting again, at 0 %, not "enrolling 44 %".
+        assert (store.get("stale").status, store.get("stale").progress) == ("pending", 0.0)
+        assert store.get("spent").status == "failed" and "cut short 2 time(s)" in store.get("spent").error
+        engine.release.set()
+        _wait(lambda: store.get("stale").status == "ready")
+    finally:
+        jobs.stop()
+    assert store.get("stale").attempts == 2

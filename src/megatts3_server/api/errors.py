@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +28,17 @@ _HTTP_CODES = {
 }
 
 
+class ErrorJSONResponse(JSONResponse):
+    """JSON that renders whatever a message quotes: text with a lone surrogate (which UTF-8 cannot
+    encode) is sent with ASCII escapes instead of failing the error response itself."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def error_response(
     status: int, code: str, message: str, details: object = None, retry_after: float | None = None
 ) -> JSONResponse:
@@ -33,7 +46,7 @@ def error_response(
     if details is not None:
         body["details"] = details
     headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if retry_after is not None else None
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return ErrorJSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def _count(request: Request, code: str) -> None:
@@ -76,6 +89,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # Reached only from the outer middleware (UnexpectedErrorMiddleware catches the routes' errors).
         _count(request, "internal_error")
-        return error_response(500, "internal_error", "the server failed to handle the request; see its log")
+        return unexpected_error_response(request.method, request.url.path)
+
+
+def unexpected_error_response(method: str, path: str) -> JSONResponse:
+    """The 500 for a bug, logged with its traceback: call it from the ``except`` block."""
+    log.exception("unexpected error on %s %s", method, path)
+    return error_response(500, "internal_error", "the server failed to handle the request; see its log")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
@@ -10,13 +9,16 @@ from megatts3_server.api.dependencies import Services, get_services
 
 router = APIRouter(tags=["health"])
 
-_STATES = {200: {"description": "healthy"}, 503: {"description": "starting, failed or unavailable (same body)"}}
+_STATES = {
+    200: {"description": "healthy, or degraded (speech served; `problems` says what is in trouble)"},
+    503: {"description": "starting, failed or unavailable (same body)"},
+}
 
 
 @router.get("/health", summary="200 when the service can synthesize, else 503; figures either way", responses=_STATES)
 async def health(services: Services = Depends(get_services)) -> JSONResponse:
-    report = await anyio.to_thread.run_sync(services.health.report)
-    return JSONResponse(report.body, status_code=200 if report.healthy else 503)
+    report = await services.health.report()
+    return JSONResponse(report.body, status_code=200 if report.serving else 503)
 
 
 @router.get("/ready", summary="200 when the model is loaded and the queue has room, else 503")

@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids (echoed, logged, counted) and the request body size limit."""
+"""ASGI middleware: request ids (echoed, logged, counted), the request body size limit, HEAD for
+every GET route, and the JSON 500 for a bug that keeps the client's connection open."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from megatts3_server.api.errors import error_response
+from megatts3_server.api.errors import error_response, unexpected_error_response
+from megatts3_server.errors import StreamAbortedError
 from megatts3_server.logs import reset_request_id, set_request_id
 from megatts3_server.metrics import Metrics
 
@@ -102,3 +104,63 @@ class BodySizeLimitMiddleware:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = f"the request body is larger than {self._max} bytes (api.max_request_size)"
         await error_response(413, "payload_too_large", message)(scope, receive, send)
+
+
+class UnexpectedErrorMiddleware:
+    """Answer an exception no handler knows with the JSON 500, and keep the connection.
+
+    Starlette's own last-resort handler re-raises after answering, which makes the server close the
+    keep-alive connection, so a client's next request fails as well. Here the error is logged,
+    counted and answered; a response already under way is aborted (re-raised), since its status and
+    part of its body have been sent. A StreamAbortedError (already logged and counted) ends its
+    response unfinished: the server closes the connection without the body's last chunk.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self._app = app
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, tracking_send)
+        except StreamAbortedError:
+            if started:
+                return  # ends the response unfinished: the server drops the connection, the client sees a cut body
+            raise
+        except Exception:
+            if started:
+                raise
+            self._metrics.errors.labels(code="internal_error").inc()
+            await unexpected_error_response(scope["method"], scope["path"])(scope, receive, send)
+
+
+class HeadAsGetMiddleware:
+    """HEAD on any GET route: the GET's status and headers without its body (RFC 9110 9.3.2), so
+    monitors that probe with HEAD see what GET would say."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self._app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send(message)
+
+        await self._app({**scope, "method": "GET"}, receive, headers_only)

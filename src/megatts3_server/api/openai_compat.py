@@ -23,9 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from megatts3_server import __version__
 from megatts3_server.api import headers as h
 from megatts3_server.api.dependencies import Services, get_services
+from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import speech_response
 from megatts3_server.api.security import GUARDS, checked_quota
-from megatts3_server.errors import ServiceError
+from megatts3_server.errors import ServiceError, StreamAbortedError
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.speech import SpeechRequest
 from megatts3_server.service.synthesis import SynthesisParameters
@@ -58,14 +59,15 @@ class ModelNotFoundError(ServiceError):
 
 
 class OpenAISpeechRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # newer SDK fields must not break older servers
+    # extra="ignore": newer SDK fields must not break older servers; strict: numbers are numbers.
+    model_config = ConfigDict(extra="ignore", strict=True)
 
-    model: str = Field(..., description=f"One of {', '.join(MODELS)}")
-    input: str = Field(..., max_length=4096)
-    voice: str = Field(..., description="An OpenAI voice name or a voice id of this service")
-    response_format: str = Field("mp3", description="mp3, opus, aac, flac, wav or pcm (24 kHz s16le)")
+    model: UnicodeStr = Field(..., description=f"One of {', '.join(MODELS)}")
+    input: UnicodeStr = Field(..., max_length=4096)
+    voice: UnicodeStr = Field(..., min_length=1, description="An OpenAI voice name or a voice id of this service")
+    response_format: UnicodeStr = Field("mp3", description="mp3, opus, aac, flac, wav or pcm (24 kHz s16le)")
     speed: float = Field(1.0, ge=0.25, le=4.0)
-    instructions: str | None = Field(None, description="Accepted; this engine does not steer style by prompt")
+    instructions: UnicodeStr | None = Field(None, description="Accepted; this engine does not steer style by prompt")
     stream_format: Literal["audio", "sse"] = "audio"
     stream: bool = Field(
         True, description="Extension: false sends the whole file at once instead of audio as it is made"
@@ -94,9 +96,14 @@ async def speech(
 
 
 async def _sse(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
-        yield f"data: {json.dumps(event)}\n\n".encode()
+    try:
+        async for chunk in chunks:
+            event = {"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()}
+            yield f"data: {json.dumps(event)}\n\n".encode()
+    except StreamAbortedError as exc:
+        failure = {"type": "error", "error": {"code": exc.code, "message": exc.message}}
+        yield f"event: error\ndata: {json.dumps(failure)}\n\n".encode()
+        raise  # and the body is cut off as well: no client takes the audio so far for all of it
     done = {"type": "speech.audio.done", "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}}
     yield f"data: {json.dumps(done)}\n\n".encode()
 

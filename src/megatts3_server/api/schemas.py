@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.engines.base import SamplingOptions
 from megatts3_server.service.synthesis import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
 
@@ -11,11 +12,12 @@ __all__ = ["GUIDANCE_RANGE", "PITCH_RANGE", "SPEED_RANGE", "TIME_STEP_RANGE"]
 
 
 class SynthesisParametersIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON client sends numbers as numbers; "1.5" or true for a speed is a mistake to report.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     speed: float = Field(1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="Speaking rate factor")
     pitch: float = Field(1.0, ge=PITCH_RANGE[0], le=PITCH_RANGE[1], description="Pitch factor; duration is kept")
-    emotion: str = Field("neutral", max_length=32, description="Rendered if the engine can, else reported")
+    emotion: UnicodeStr = Field("neutral", max_length=32, description="Rendered if the engine can, else reported")
     # Sampling knobs of the MegaTTS3 engine (ignored by engines that do not sample); None = configured default.
     time_step: int | None = Field(None, ge=TIME_STEP_RANGE[0], le=TIME_STEP_RANGE[1], description="Diffusion steps")
     p_w: float | None = Field(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1], description="Text guidance weight")
@@ -27,12 +29,14 @@ class SynthesisParametersIn(BaseModel):
 
 
 class SynthesizeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    text: str = Field(..., description="Text to speak (Chinese, English or both)")
-    voice_id: str | None = Field(None, max_length=64, description="A voice from GET /api/v1/voices")
+    text: UnicodeStr = Field(..., description="Text to speak (Chinese, English or both)")
+    voice_id: UnicodeStr | None = Field(
+        None, min_length=1, max_length=64, description="A voice from GET /api/v1/voices; omit it for the default"
+    )
     parameters: SynthesisParametersIn = SynthesisParametersIn()
-    format: str = Field("wav", description="wav, mp3, flac, ogg (Opus), opus, aac or pcm (raw s16le)")
+    format: UnicodeStr = Field("wav", description="wav, mp3, flac, ogg (Opus), opus, aac or pcm (raw s16le)")
     stream: bool = Field(False, description="Send audio sentence by sentence as it is synthesized")
 
 

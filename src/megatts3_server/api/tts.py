@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
 
 from megatts3_server.api.dependencies import Services, get_services
+from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import AUDIO_RESPONSES, speech_response
 from megatts3_server.api.schemas import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE, SynthesizeRequest
 from megatts3_server.api.security import GUARDS, checked_quota
@@ -38,15 +39,15 @@ async def synthesize(
     "/synthesize_file", responses=AUDIO_RESPONSES, summary="One-shot synthesis with an uploaded reference voice"
 )
 async def synthesize_file(
-    text: str = Form(..., description="Text to speak"),
+    text: UnicodeStr = Form(..., description="Text to speak"),
     voice_file: UploadFile | None = File(None, description="Reference recording (wav, mp3, flac, m4a, ogg)"),
     audio_file: UploadFile | None = File(None, description="Another name of voice_file (the AI-Sound backend's)"),
     voice_latent: UploadFile | None = File(None, description="The reference's WaveVAE latent (.npy)"),
     latent_file: UploadFile | None = File(None, description="Another name of voice_latent (the AI-Sound backend's)"),
     speed: float = Form(1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1]),
     pitch: float = Form(1.0, ge=PITCH_RANGE[0], le=PITCH_RANGE[1]),
-    emotion: str = Form("neutral", max_length=32),
-    format: str = Form("wav"),
+    emotion: UnicodeStr = Form("neutral", max_length=32),
+    format: UnicodeStr = Form("wav"),
     stream: bool = Form(False),
     time_step: int | None = Form(None, ge=TIME_STEP_RANGE[0], le=TIME_STEP_RANGE[1]),
     p_w: float | None = Form(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1]),

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import JSONResponse
 
 from megatts3_server.api.dependencies import Services, get_services
+from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.schemas import VoiceListOut, VoiceOut, VoiceUploadOut
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
 from megatts3_server.api.uploads import one_of, read_limited
@@ -25,11 +26,11 @@ router = APIRouter(prefix="/api/v1/voices", tags=["voices"], dependencies=GUARDS
     summary="Store a reference voice and enroll it",
 )
 async def upload_voice(
-    voice_id: str = Form(..., description="Id for the new voice: letters, digits, '_' or '-'"),
+    voice_id: UnicodeStr = Form(..., description="Id for the new voice: letters, digits, '_' or '-'"),
     voice_file: UploadFile | None = File(None, description="Reference recording (wav, mp3, flac, m4a, ogg)"),
     audio_file: UploadFile | None = File(None, description="Another name of voice_file (the AI-Sound backend's)"),
-    description: str = Form("", max_length=1000),
-    name: str = Form("", max_length=200, description="Display name (defaults to the id)"),
+    description: UnicodeStr = Form("", max_length=1000),
+    name: UnicodeStr = Form("", max_length=200, description="Display name (defaults to the id)"),
     voice_latent: UploadFile | None = File(None, description="The reference's WaveVAE latent (.npy)"),
     latent_file: UploadFile | None = File(None, description="Another name of voice_latent (the AI-Sound backend's)"),
     services: Services = Depends(get_services),
@@ -43,7 +44,9 @@ async def upload_voice(
     audio = await read_limited(recording, limit)
     latent_bytes = await read_limited(latent, limit) if latent else None
     outcome = await services.voices.upload(voice_id, name, description, audio, latent_bytes, quota)
-    body = VoiceUploadOut(**asdict(outcome.info), message=outcome.message, status_url=f"{router.prefix}/{voice_id}")
+    body = VoiceUploadOut(
+        **asdict(outcome.info), message=outcome.message, status_url=f"{router.prefix}/{outcome.info.id}"
+    )
     return JSONResponse(body.model_dump(), status_code=201 if outcome.ready else 202)
 
 

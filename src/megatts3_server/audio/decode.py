@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 
 import av
 import numpy as np
 
-from megatts3_server.errors import AudioDecodeError, InvalidRequestError, UnsupportedAudioFormatError
+from megatts3_server.errors import AudioDecodeError, InvalidRequestError, ServiceError, UnsupportedAudioFormatError
+
+log = logging.getLogger(__name__)
 
 # FFmpeg demuxer name -> the canonical name used in configuration and stored metadata.
 _CANONICAL = {
@@ -86,6 +89,24 @@ def decode_audio(
         InvalidRequestError: code ``audio_too_long`` when longer than ``max_seconds``.
     """
     try:
+        return _decode(data, allowed_formats, target_rate, max_seconds, label)
+    except ServiceError:
+        raise
+    except Exception as exc:
+        # Whatever else FFmpeg or PyAV raise on these bytes (they parse untrusted data) says the same:
+        # this is not audio the service can read. It is the uploader's problem, not a server fault.
+        log.info("undecodable upload (%s: %s)", type(exc).__name__, exc)
+        raise AudioDecodeError(f"{label} is not decodable audio ({type(exc).__name__})") from exc
+
+
+def _decode(
+    data: bytes,
+    allowed_formats: Collection[str] | None,
+    target_rate: int | None,
+    max_seconds: float | None,
+    label: str,
+) -> DecodedAudio:
+    try:
         container = av.open(io.BytesIO(data), options={"format_whitelist": _DEMUXER_WHITELIST})
     except av.FFmpegError as exc:
         raise AudioDecodeError(f"{label} is not decodable audio (ffmpeg: {_reason(exc)})") from exc
@@ -93,6 +114,11 @@ def decode_audio(
         if not container.streams.audio:
             raise AudioDecodeError(f"{label} contains no audio stream")
         stream = container.streams.audio[0]
+        if stream.codec_context is None:
+            raise AudioDecodeError(
+                f"{label} is in a codec FFmpeg cannot decode (a WAV with a bad bits-per-sample or format tag?)",
+                code="unsupported_codec",
+            )
         source_format = canonical_format(container.format.name)
         _check_allowed(source_format, allowed_formats, label)
         declared = _declared_seconds(container, stream, len(data))

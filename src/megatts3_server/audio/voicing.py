@@ -56,7 +56,8 @@ def pitch_continuity(samples: np.ndarray, sample_rate: int) -> float:
     """Share of consecutive loud frames that are both voiced with pitches within 15 % of each other.
 
     Speech holds a pitch from frame to frame (0.25-0.8 on real recordings); in white, pink or brown
-    noise a periodic-looking frame is chance and its neighbour's "pitch" unrelated (below 0.1).
+    noise a periodic-looking frame is chance and its neighbour's "pitch" unrelated (below 0.1). Not a
+    speech check on its own: a steady tone scores 1 (audio/speech_check.py adds the other cues).
     """
     loud = loud_frames(samples, sample_rate)
     if len(loud) < 2:

@@ -1,18 +1,25 @@
 """The synthesis cache: in-process by default, Redis when configured."""
 
-from megatts3_server.cache.base import AudioCache, CachedAudio, NoCache, cache_key
+from collections.abc import Callable
+
+from megatts3_server.cache.base import AudioCache, CachedAudio, CorruptEntryError, NoCache, cache_key
 from megatts3_server.cache.memory import MemoryCache
 from megatts3_server.config import CacheSettings
 
 
-def build_cache(settings: CacheSettings) -> AudioCache:
+def build_cache(settings: CacheSettings, on_corrupt: Callable[[], None] | None = None) -> AudioCache:
+    """The configured cache; ``on_corrupt`` is called for each stored entry that does not decode."""
+    cache: AudioCache
     if not settings.enabled:
-        return NoCache()
-    if settings.backend == "redis":
+        cache = NoCache()
+    elif settings.backend == "redis":
         from megatts3_server.cache.redis_cache import RedisCache
 
-        return RedisCache(settings.redis, settings.ttl)
-    return MemoryCache(int(settings.max_size), settings.ttl)
+        cache = RedisCache(settings.redis, settings.ttl)
+    else:
+        cache = MemoryCache(int(settings.max_size), settings.ttl)
+    cache.on_corrupt = on_corrupt
+    return cache
 
 
-__all__ = ["AudioCache", "CachedAudio", "MemoryCache", "NoCache", "build_cache", "cache_key"]
+__all__ = ["AudioCache", "CachedAudio", "CorruptEntryError", "MemoryCache", "NoCache", "build_cache", "cache_key"]

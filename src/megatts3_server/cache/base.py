@@ -6,8 +6,13 @@ import hashlib
 import json
 import struct
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
+
+
+class CorruptEntryError(ValueError):
+    """A stored cache value that does not decode (bad framing, bad compression, foreign data)."""
 
 
 @dataclass(frozen=True)
@@ -24,9 +29,18 @@ class CachedAudio:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CachedAudio:
-        (size,) = struct.unpack_from("<I", data)
-        meta = json.loads(data[4 : 4 + size])
-        return cls(audio=data[4 + size :], **meta)
+        """Decode what ``to_bytes`` wrote; CorruptEntryError for anything else."""
+        try:
+            (size,) = struct.unpack_from("<I", data)
+            if size > len(data) - 4:
+                raise ValueError(f"metadata of {size} bytes in an entry of {len(data)}")
+            meta = json.loads(data[4 : 4 + size])
+            entry = cls(audio=data[4 + size :], duration=float(meta["duration"]), voice_used=str(meta["voice_used"]))
+        except (struct.error, ValueError, TypeError, KeyError) as exc:
+            raise CorruptEntryError(f"undecodable cache entry: {exc}") from exc
+        if not entry.audio:
+            raise CorruptEntryError("undecodable cache entry: no audio")
+        return entry
 
 
 def cache_key(**parts: Any) -> str:
@@ -39,6 +53,8 @@ class AudioCache(ABC):
     """A bounded, expiring store of synthesized audio; entries are tagged with their voice id."""
 
     backend: str
+    on_corrupt: Callable[[], None] | None = None
+    """Called for each stored entry that did not decode (it is then dropped and read as a miss)."""
 
     @abstractmethod
     async def get(self, key: str) -> CachedAudio | None:
@@ -55,6 +71,10 @@ class AudioCache(ABC):
     @abstractmethod
     def status(self) -> dict[str, Any]:
         """Backend, health and size, for /health."""
+
+    async def probe(self) -> dict[str, Any]:
+        """status() after checking the backend is reachable now (for /health)."""
+        return self.status()
 
     async def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release connections."""

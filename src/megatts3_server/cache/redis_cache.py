@@ -1,5 +1,6 @@
-"""The shared cache: Redis, with zlib compression and TTL. If Redis is unreachable, requests go on
-uncached and /health says so; reconnection is tried again after a short back-off."""
+"""The shared cache: Redis, with zlib compression and TTL. If Redis is unreachable (down, frozen: every
+call has a timeout), requests go on uncached and /health says so (it pings Redis); reconnection is
+tried again after a short back-off. A value that does not decode is a miss: it is deleted and counted."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
-from megatts3_server.cache.base import AudioCache, CachedAudio
+from megatts3_server.cache.base import AudioCache, CachedAudio, CorruptEntryError
 from megatts3_server.config import RedisCacheSettings
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,14 @@ class RedisCache(AudioCache):
         data = await self._call("get", self._prefix + key)
         if data is None:
             return None
-        if self._settings.compression:
-            data = zlib.decompress(data)
-        return CachedAudio.from_bytes(data)
+        try:
+            return CachedAudio.from_bytes(zlib.decompress(data) if self._settings.compression else data)
+        except (zlib.error, CorruptEntryError) as exc:
+            log.warning("dropping an undecodable redis cache entry %s (%s)", key, exc)
+            if self.on_corrupt is not None:
+                self.on_corrupt()
+            await self._call("delete", self._prefix + key)
+            return None
 
     async def put(self, key: str, value: CachedAudio, tag: str) -> None:
         data = value.to_bytes()
@@ -67,6 +73,17 @@ class RedisCache(AudioCache):
         if self._down_since is not None:
             status["error"] = f"redis unreachable, serving uncached: {self._last_error}"
         return status
+
+    async def probe(self) -> dict[str, Any]:
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            self._mark_down(exc)
+        else:
+            if self._down_since is not None:
+                log.info("the redis cache at %s answers again", self._settings.url)
+            self._down_since = None
+        return self.status()
 
     async def close(self) -> None:
         await self._client.aclose()

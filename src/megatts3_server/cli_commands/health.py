@@ -18,7 +18,8 @@ def healthcheck(
 ) -> None:
     """Print the service's /health figures; exit status 1 when it is down.
 
-    Exit status 0: healthy (model loaded). 1: unreachable, an error answered, or not healthy yet.
+    Exit status 0: healthy (model loaded). 1: unreachable, an error answered, or not serving yet.
+    2: degraded (speech is served, but the cache or the storage disk is in trouble: see problems).
     """
     try:
         # No retries: a health check reports what it sees now.
@@ -32,5 +33,7 @@ def healthcheck(
         print_json(health)
     else:
         print_fields(health)
+    if health.get("status") == "degraded":
+        raise typer.Exit(code=2)
     if health.get("status") != "healthy":
         raise typer.Exit(code=1)

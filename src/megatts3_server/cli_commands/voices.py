@@ -1,4 +1,5 @@
-"""``megatts3-server voices``: list, upload, show and delete the voices of a running service."""
+"""``megatts3-server voices``: list, upload, show and delete the voices of a running service; migrate
+a SQLite voice store into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from megatts3_server.cli_commands.common import (
+    ApiConfig,
     ApiKey,
     JsonOutput,
+    ModelConfig,
     ServerUrl,
     Timeout,
+    load_cli_settings,
     open_client,
     print_fields,
     print_json,
@@ -21,9 +25,15 @@ from megatts3_server.cli_commands.common import (
     voice_progress,
 )
 from megatts3_server.client import DEFAULT_URL
+from megatts3_server.voices import PostgresVoiceStore, StoredVoice, VoiceStore
 from megatts3_server.voices.status import VoiceStatus
+from megatts3_server.voices.store import DATABASE_FILE
+from megatts3_server.voices.transfer import Outcome, copy_voices
 
-app = typer.Typer(help="List, upload, show and delete the voices of a running service.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, upload, show and delete the voices of a running service; migrate a voice store to PostgreSQL.",
+    no_args_is_help=True,
+)
 
 VoiceId = Annotated[str, typer.Argument(help="The voice's id")]
 
@@ -112,3 +122,55 @@ def delete(
     with reported_errors(), open_client(url, api_key, timeout) as client:
         client.delete_voice(voice_id)
     typer.echo(f"deleted voice {voice_id}")
+
+
+@app.command("migrate")
+def migrate(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="PostgreSQL URL to copy into, postgresql://... (default: storage.database_url)"),
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="The SQLite voice store folder to copy (default: storage.voice_samples_dir)", file_okay=False
+        ),
+    ] = None,
+    config: ApiConfig = None,
+    model_config: ModelConfig = None,
+) -> None:
+    """Copy every voice of a SQLite voice store (record, job state, files) into PostgreSQL.
+
+    Safe to run again: a voice already there with the same content is skipped; one with the same id
+    and other content is reported and left alone (exit status 1)."""
+    settings = load_cli_settings(config, model_config, {})
+    folder = source or settings.storage.voice_samples_dir
+    url = to or settings.storage.database_url
+    if not url:
+        typer.echo("megatts3-server: name the database: --to postgresql://... (or storage.database_url)", err=True)
+        raise typer.Exit(code=2)
+    if not (folder / DATABASE_FILE).is_file():
+        typer.echo(f"megatts3-server: no voice store in {folder} ({DATABASE_FILE} is missing)", err=True)
+        raise typer.Exit(code=2)
+
+    def show(outcome: Outcome, voice: StoredVoice) -> None:
+        if outcome == "copied":
+            typer.echo(f"copied {voice.id} ({voice.status})")
+        elif outcome == "skipped":
+            typer.echo(f"skipped {voice.id}: already there with the same content")
+        else:
+            typer.echo(f"conflict {voice.id}: the database holds another voice with this id; left alone", err=True)
+
+    sqlite, postgres = VoiceStore(folder), PostgresVoiceStore(url)
+    try:
+        with reported_errors():
+            sqlite.migrate()
+            postgres.migrate()
+            report = copy_voices(sqlite, postgres, on_voice=show)
+    finally:
+        sqlite.close()
+        postgres.close()
+    counts = {outcome: len(ids) for outcome, ids in report.outcomes.items()}
+    typer.echo(f"{counts['copied']} copied, {counts['skipped']} skipped, {counts['conflict']} conflicting")
+    if not report.complete:
+        raise typer.Exit(code=1)

@@ -158,7 +158,8 @@ class Operations:
         return response.json()
 
     def wait_until_healthy(self, timeout: float, poll_interval: float) -> Operation[dict[str, Any]]:
-        """Poll /health until the service can synthesize; its body. A failed engine is raised at once
+        """Poll /health until the service can synthesize (healthy, or degraded: speech served while a
+        part such as the cache or the storage disk is in trouble); its body. A failed engine is raised at once
         (it stays failed until a restart); a service still starting after ``timeout`` s, or unreachable
         throughout, raises MegaTTS3TimeoutError."""
         deadline = time.monotonic() + timeout
@@ -169,7 +170,7 @@ class Operations:
             except MegaTTS3Error as exc:  # not up yet: connection refused, a proxy's 502...
                 last = exc
             else:
-                if health.get("status") == "healthy":
+                if health.get("status") in ("healthy", "degraded"):
                     return health
                 if health.get("status") == "failed":
                     reason = health.get("engine", {}).get("error", "see the service's log")

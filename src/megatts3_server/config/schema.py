@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, IPvAnyNetwork, field_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 # Keys of the integration guide that are accepted (so its files load unchanged) but change nothing
@@ -158,6 +158,11 @@ class ApiSettings(_Section):
     port: int = Field(9000, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
     timeout: float = Field(300, gt=0)
+    check_speech_time: bool = Field(
+        True,
+        description="Refuse up front (413 speech_too_long, 503 too_busy) a whole response whose speech cannot be "
+        "synthesized within api.timeout at the engine speed measured on this machine",
+    )
     max_request_size: ByteSize = ByteSize(60 * 10**6)
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client address"
@@ -197,6 +202,23 @@ class StorageSettings(_Section):
     max_voice_file_size: ByteSize = ByteSize(50 * 10**6)
     max_voice_seconds: float = Field(300, gt=0, description="Longest reference recording accepted")
     supported_formats: list[AudioContainer] = ["wav", "mp3", "flac", "m4a", "ogg"]
+    disk_warn_percent: float = Field(
+        80, gt=0, le=100, description="/health is 'degraded' when the storage disk is fuller than this"
+    )
+    backend: Literal["sqlite", "postgres"] = Field(
+        "sqlite",
+        description="Where uploaded voices are kept: sqlite (metadata in SQLite, files in voice_samples_dir; one "
+        "server) or postgres (metadata and files in storage.database_url, shared by every replica)",
+    )
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL for backend postgres: postgresql://user:password@host:5432/database"
+    )
+
+    @model_validator(mode="after")
+    def _postgres_needs_a_url(self) -> StorageSettings:
+        if self.backend == "postgres" and not self.database_url:
+            raise ValueError("storage.database_url is required when storage.backend is postgres")
+        return self
 
 
 class Settings(BaseSettings):

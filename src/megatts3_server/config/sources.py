@@ -42,6 +42,8 @@ ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_MAX_QUEUE": "api.scheduler.max_queue",
     "MEGATTS3_METRICS_PORT": "api.monitoring.metrics_port",
     "MEGATTS3_FORWARDED_ALLOW_IPS": "api.forwarded_allow_ips",
+    "MEGATTS3_STORAGE_BACKEND": "storage.backend",
+    "MEGATTS3_DATABASE_URL": "storage.database_url",
 }
 # Variables holding a list, written comma-separated.
 _LIST_VARIABLES = frozenset({"MEGATTS3_API_KEYS", "MEGATTS3_UNLIMITED_API_KEYS", "MEGATTS3_TRUSTED_NETWORKS"})

@@ -52,7 +52,18 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.streams_aborted = Counter(
+            "megatts3_streams_aborted",
+            "Streams cut off after their first bytes (timeout, engine failure), by reason",
+            ["reason"],
+            registry=registry,
+        )
         self.cache_lookups = Counter("megatts3_cache_lookups", "Cache lookups", ["result"], registry=registry)
+        self.cache_corrupt = Counter(
+            "megatts3_cache_corrupt_entries",
+            "Cache entries that did not decode (deleted and read as misses)",
+            registry=registry,
+        )
         self.cache_hit_ratio = Gauge("megatts3_cache_hit_ratio", "Cache hits / lookups since start", registry=registry)
         self._hits = 0
         self._lookups = 0

@@ -16,6 +16,7 @@ import math
 import time
 from dataclasses import dataclass
 
+import anyio
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
@@ -25,6 +26,10 @@ from megatts3_server.errors import RateLimitedError
 log = logging.getLogger(__name__)
 
 _NAMESPACE = "megatts3"
+# A limit store slower than this counts as down (a frozen Redis must not hold requests), and is then
+# skipped for the back-off instead of making every request wait for it.
+_STORAGE_TIMEOUT_SECONDS = 1.0
+_STORAGE_BACKOFF_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class RateLimiter:
         options = {"implementation": "redispy"} if url.startswith(("redis://", "rediss://")) else {}
         self._storage = storage_from_string(f"async+{url}", **options)
         self._strategy = MovingWindowRateLimiter(self._storage)
+        self._skip_until = 0.0
 
     async def _retry_after(self, item: RateLimitItem, caller: str) -> float:
         stats = await self._strategy.get_window_stats(item, _NAMESPACE, caller)
@@ -67,14 +73,22 @@ class RateLimiter:
     async def _apply(self, caller: str, policy: RatePolicy, *, consume: bool) -> None:
         # A limit store that cannot be reached lets requests through (logged): losing the limits for a
         # while is better than refusing every client.
+        if time.monotonic() < self._skip_until:
+            return
         for item in policy.items():
             try:
-                allowed = await (self._strategy.hit if consume else self._strategy.test)(item, _NAMESPACE, caller)
-                if allowed:
-                    continue
-                retry_after = await self._retry_after(item, caller)
+                with anyio.fail_after(_STORAGE_TIMEOUT_SECONDS):
+                    allowed = await (self._strategy.hit if consume else self._strategy.test)(item, _NAMESPACE, caller)
+                    if allowed:
+                        continue
+                    retry_after = await self._retry_after(item, caller)
             except Exception as exc:  # the storage backends raise their own connection errors
-                log.warning("rate limit storage unavailable (%s); request allowed", exc)
+                log.warning(
+                    "rate limit storage unavailable (%s); requests allowed for %g s",
+                    exc or "timeout",
+                    _STORAGE_BACKOFF_SECONDS,
+                )
+                self._skip_until = time.monotonic() + _STORAGE_BACKOFF_SECONDS
                 return
             raise RateLimitedError(
                 f"too many requests from this client (limit: {policy.describe()}); retry later",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections.abc import Callable
 
 from megatts3_server.engines.base import Engine
 from megatts3_server.errors import EngineNotReadyError
@@ -31,6 +32,12 @@ class EngineLoader:
         self._error: str | None = None
         self._lock = threading.Lock()
         self._started = False
+        self._on_ready: list[Callable[[Engine], None]] = []
+
+    def on_ready(self, callback: Callable[[Engine], None]) -> None:
+        """Run ``callback(engine)`` on the load thread once the engine has loaded, before the engine
+        counts as ready; an exception in it is logged and does not fail the load."""
+        self._on_ready.append(callback)
 
     @property
     def state(self) -> EngineState:
@@ -84,5 +91,11 @@ class EngineLoader:
         except Exception as exc:
             self._error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             log.exception("the engine failed to load; synthesis answers 503 until restart")
+        else:
+            for callback in self._on_ready:
+                try:
+                    callback(self.engine)
+                except Exception:
+                    log.exception("a start-up step after the engine's load failed; going on without it")
         finally:
             self._done.set()

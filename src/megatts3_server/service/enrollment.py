@@ -18,7 +18,7 @@ from megatts3_server.audio import decode_audio
 from megatts3_server.engines.base import CancelToken
 from megatts3_server.errors import ServiceError, SynthesisCancelledError
 from megatts3_server.service.engine_loader import EngineLoader, EngineState
-from megatts3_server.voices import StoredVoice, VoiceStore
+from megatts3_server.voices import StoredVoice, VoiceStoreInterface
 from megatts3_server.voices.status import UNFINISHED, VoiceStatus
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,9 @@ _STOP_CHECK = 0.2
 class EnrollmentJobs:
     """The queue of voices to enroll and the one worker thread that enrolls them."""
 
-    def __init__(self, store: VoiceStore, loader: EngineLoader, *, budget_seconds: float, max_attempts: int) -> None:
+    def __init__(
+        self, store: VoiceStoreInterface, loader: EngineLoader, *, budget_seconds: float, max_attempts: int
+    ) -> None:
         self._store = store
         self._loader = loader
         self._engine = loader.engine
@@ -50,9 +52,18 @@ class EnrollmentJobs:
         return self._engine.enrolls_in_background(self._budget)
 
     def start(self) -> None:
-        """Start the worker and queue the jobs a previous run left unfinished."""
+        """Start the worker and queue the jobs a previous run left unfinished.
+
+        A job cut short by the stop (``enrolling`` with its old progress) is shown for what it is now:
+        pending again, at 0 %, or failed when it has used up its attempts; nothing claims progress
+        that no worker is making."""
         for voice in self._store.unfinished():
-            log.info("resuming the enrollment of voice %s (%s)", voice.id, voice.status)
+            if voice.attempts >= self._max_attempts:
+                self._give_up(voice)
+                continue
+            if voice.status == VoiceStatus.ENROLLING:
+                self._store.update_job(voice.id, status=VoiceStatus.PENDING, progress=0.0)
+            log.info("resuming the enrollment of voice %s (was %s)", voice.id, voice.status)
             self.submit(voice.id)
         self._thread = threading.Thread(target=self._work, name="enrollment", daemon=True)
         self._thread.start()
@@ -95,8 +106,18 @@ class EnrollmentJobs:
                 self._enroll(voice_id)
             except Exception as exc:  # the worker must survive any one job
                 log.exception("enrollment of voice %s failed", voice_id)
-                error = f"internal error: {type(exc).__name__}: {exc}"
-                self._store.update_job(voice_id, status=VoiceStatus.FAILED, error=error)
+                message = (
+                    exc.message if isinstance(exc, ServiceError) else f"internal error: {type(exc).__name__}: {exc}"
+                )
+                try:
+                    self._store.update_job(voice_id, status=VoiceStatus.FAILED, error=message)
+                except ServiceError as store_error:  # the disk itself: the job stays unfinished for the next start
+                    log.error("voice %s: its failure could not be recorded (%s)", voice_id, store_error.message)
+
+    def _give_up(self, voice: StoredVoice) -> None:
+        message = f"enrollment was cut short {voice.attempts} time(s) (the service stopped while enrolling)"
+        log.warning("voice %s: %s; marked failed", voice.id, message)
+        self._store.update_job(voice.id, status=VoiceStatus.FAILED, error=message)
 
     def _wait_for_engine(self) -> bool:
         while not self._loader.wait(_STOP_CHECK) and self._loader.state is EngineState.STARTING:
@@ -109,8 +130,7 @@ class EnrollmentJobs:
         if voice is None or voice.status not in UNFINISHED:
             return
         if voice.attempts >= self._max_attempts:
-            message = f"enrollment was cut short {voice.attempts} time(s) (the service stopped while enrolling)"
-            self._store.update_job(voice_id, status=VoiceStatus.FAILED, error=message)
+            self._give_up(voice)
             return
         if not self._wait_for_engine():
             if self._loader.error is not None:

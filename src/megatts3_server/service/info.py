@@ -19,7 +19,8 @@ def _range(default: Any, bounds: tuple[Any, Any], **extra: Any) -> dict[str, Any
     return {"default": default, "min": bounds[0], "max": bounds[1], **extra}
 
 
-def service_info(settings: Settings, loader: EngineLoader) -> dict[str, Any]:
+def service_info(settings: Settings, loader: EngineLoader, engine_speed: float | None = None) -> dict[str, Any]:
+    """``engine_speed``: seconds of audio per second the engine makes here (measured; None before)."""
     capabilities = loader.engine.capabilities
     honoured = capabilities.sampling_options
     sampling = settings.model.megatts3
@@ -51,6 +52,11 @@ def service_info(settings: Settings, loader: EngineLoader) -> dict[str, Any]:
             "max_voice_seconds": settings.storage.max_voice_seconds,
             "max_request_size": int(settings.api.max_request_size),
             "timeout_seconds": settings.api.timeout,
+            # A whole (non-streamed) response of more speech than this is refused up front (413 speech_too_long).
+            "engine_speed": round(engine_speed, 2) if engine_speed else None,
+            "max_whole_speech_seconds": (
+                round(engine_speed * settings.api.timeout) if engine_speed and settings.api.check_speech_time else None
+            ),
             "rate_limit": (
                 {"requests_per_minute": rate.requests_per_minute, "burst_size": rate.burst_size}
                 if rate.enabled

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Retry-After for a full queue, before any job has been timed.
 _DEFAULT_JOB_SECONDS = 5.0
+# Weight of the newest engine call in the smoothed engine speed.
+_SPEED_SMOOTHING = 0.2
 
 
 @dataclass(eq=False)
@@ -95,10 +97,32 @@ class Scheduler:
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._job_seconds = _DEFAULT_JOB_SECONDS
+        self._speed: float | None = None
 
     @property
     def workers(self) -> int:
         return self._workers
+
+    @property
+    def speed(self) -> float | None:
+        """Seconds of audio one engine call makes per second it runs (smoothed over recent calls,
+        as this machine runs them now); None until the engine has been measured."""
+        return self._speed
+
+    def calibrate(self, voice: VoiceContext, text: str) -> None:
+        """Measure the engine's speed on ``text`` before any request does (blocking: the engine runs
+        on this thread)."""
+        began = time.perf_counter()
+        audio = self._engine.synthesize(text, voice, speed=1.0)
+        self._record_speed(len(audio), time.perf_counter() - began)
+
+    def _record_speed(self, samples: int, elapsed: float) -> None:
+        if samples <= 0 or elapsed <= 0:
+            return
+        speed = samples / self._engine.capabilities.sample_rate / elapsed
+        with self._condition:
+            previous = self._speed
+            self._speed = speed if previous is None else (1 - _SPEED_SMOOTHING) * previous + _SPEED_SMOOTHING * speed
 
     @property
     def depth(self) -> int:
@@ -213,7 +237,10 @@ class Scheduler:
         if not live:
             return
         items = [BatchItem(job.pieces[index], job.voice, job.speed, job.cancel, job.options) for job, index in live]
+        began = time.perf_counter()
         outcomes = self._synthesize(items)
+        made = sum(len(outcome) for outcome in outcomes if not isinstance(outcome, BaseException))
+        self._record_speed(made, time.perf_counter() - began)
         if len(items) > 1 and any(isinstance(outcome, BaseException) for outcome in outcomes):
             # One failing item (a cancelled request, a bad voice) must not take the others down with it.
             outcomes = [self._synthesize([item])[0] for item in items]

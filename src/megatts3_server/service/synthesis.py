@@ -27,19 +27,33 @@ from megatts3_server.audio import (
 )
 from megatts3_server.cache import AudioCache, CachedAudio, cache_key
 from megatts3_server.engines.base import SamplingOptions, VoiceContext
-from megatts3_server.errors import EmptyTextError, SynthesisTimeoutError, TextTooLongError
+from megatts3_server.errors import (
+    EmptyTextError,
+    InvalidRequestError,
+    ServiceError,
+    StreamAbortedError,
+    SynthesisTimeoutError,
+    TextTooLongError,
+    UnsupportedLanguageError,
+)
 from megatts3_server.logs import current_request_id
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import Quota, unlimited
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.scheduler import Scheduler, SynthesisJob
+from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.text import Sentence, normalize, split_sentences
+from megatts3_server.text.script import unsupported_scripts
 
 log = logging.getLogger(__name__)
 
 # The first piece of a text is kept short (split at its first clause break) so that its audio, and a
 # stream's first bytes, come soon: ~16 Chinese characters are ~3 s of speech, ~1 s to synthesize on 2 cores.
 _FIRST_PIECE_CHARS = 16
+
+# The writing systems each engine language is read in (text/script.py's names).
+_LANGUAGE_SCRIPTS = {"zh": ("Han",), "en": ("Latin",), "ja": ("Han", "Hiragana", "Katakana"), "ko": ("Hangul",)}
+_LANGUAGE_NAMES = {"zh": "Chinese", "en": "English", "ja": "Japanese", "ko": "Korean"}
 
 # What each request parameter accepts (the API validates against these; /api/v1/info lists them).
 SPEED_RANGE = (0.5, 2.0)
@@ -122,7 +136,9 @@ class SynthesisService:
         *,
         max_length: int,
         timeout: float,
+        budget: SpeechBudget | None = None,
     ) -> None:
+        """``budget``: refuses whole responses that could not be made within ``timeout`` (None: none refused)."""
         self._loader = loader
         self._engine = loader.engine
         self._scheduler = scheduler
@@ -130,6 +146,7 @@ class SynthesisService:
         self._metrics = metrics
         self._max_length = max_length
         self._timeout = timeout
+        self._budget = budget
 
     def check_text(self, text: str) -> CheckedText:
         """Reject text that cannot be synthesized (and an engine that cannot speak) before any work."""
@@ -140,6 +157,15 @@ class SynthesisService:
         if len(stripped) > self._max_length:
             raise TextTooLongError(
                 f"text is {len(stripped)} characters; the limit is {self._max_length} (model.inference.max_length)"
+            )
+        languages = self._engine.capabilities.languages
+        scripts = [script for language in languages for script in _LANGUAGE_SCRIPTS.get(language, ())]
+        if unknown := unsupported_scripts(stripped, scripts):
+            spoken = " and ".join(_LANGUAGE_NAMES.get(language, language) for language in languages)
+            raise UnsupportedLanguageError(
+                f"the text is written in {', '.join(unknown)}, which this engine cannot speak (it speaks {spoken}); "
+                "send text in those languages only",
+                details={"scripts": unknown, "languages": list(languages)},
             )
         return CheckedText(stripped)
 
@@ -238,14 +264,23 @@ class SynthesisService:
             return SynthesisResult(
                 _cached(plan.description, hit), hit.audio, hit.duration, time.perf_counter() - started
             )
+        if self._budget is not None:
+            self._budget.check(plan.pieces, plan.params.speed)
         await (quota or unlimited()).charge()
         job = self._submit(plan)
         parts: list[np.ndarray] = []
+        spoken = 0
         try:
             with anyio.fail_after(self._timeout):
                 async for audio in job.results():
                     piece = plan.pieces[len(parts)]
+                    spoken += len(audio)
                     parts.append(await anyio.to_thread.run_sync(self._finish_piece, audio, piece, plan.params))
+                if not spoken:
+                    raise InvalidRequestError(
+                        "the engine made no speech from this text (nothing in it it can pronounce?)",
+                        code="nothing_to_speak",
+                    )
                 samples = np.concatenate(parts)
                 encoded = await anyio.to_thread.run_sync(encode_audio, samples, plan.description.sample_rate, fmt)
         except TimeoutError as exc:
@@ -280,6 +315,9 @@ class SynthesisService:
         return SynthesisStream(plan.description, self._stream(plan, job, started))
 
     async def _stream(self, plan: _Plan, job: SynthesisJob, started: float) -> AsyncIterator[bytes]:
+        """The stream's bytes. Each piece must come within api.timeout of the one before (a stream
+        lives as long as it progresses); one that does not, or a failing piece, aborts the stream:
+        StreamAbortedError, which the HTTP layer turns into a cut-off body, never a clean end."""
         rate = plan.description.sample_rate
         encoder = open_stream_encoder(plan.fmt, rate)
         results = job.results()
@@ -289,11 +327,15 @@ class SynthesisService:
                 # The deadline is applied to each wait, never across a yield: a cancel scope left
                 # open while the generator is suspended would cancel the response's sender instead.
                 audio = None
-                with anyio.move_on_after(started + self._timeout - time.perf_counter()):
-                    audio = await anext(results)
+                try:
+                    with anyio.move_on_after(self._timeout):
+                        audio = await anext(results)
+                except ServiceError as exc:
+                    raise self._aborted(plan, parts, exc.code, exc.message) from exc
                 if audio is None:
-                    log.warning("stream stopped at its %g s limit (api.timeout)", self._timeout)
-                    return
+                    raise self._aborted(
+                        plan, parts, "synthesis_timeout", f"no audio for {self._timeout:g} s (api.timeout)"
+                    )
                 piece = plan.pieces[len(parts)]
                 samples = await anyio.to_thread.run_sync(self._finish_piece, audio, piece, plan.params)
                 parts.append(samples)
@@ -314,6 +356,17 @@ class SynthesisService:
             plan.key, CachedAudio(encoded, duration, plan.description.voice_used), plan.voice.voice_id
         )
         self._record(plan, time.perf_counter() - started, duration, "stream")
+
+    def _aborted(self, plan: _Plan, parts: list[np.ndarray], reason: str, message: str) -> StreamAbortedError:
+        self._metrics.streams_aborted.labels(reason=reason).inc()
+        log.error(
+            "stream aborted after %d of %d pieces (%s): %s; the client gets a cut-off response",
+            len(parts),
+            len(plan.pieces),
+            reason,
+            message,
+        )
+        return StreamAbortedError(f"the stream was cut off: {message}", code=reason)
 
     async def _store(self, plan: _Plan, encoded: bytes, duration: float) -> None:
         entry = CachedAudio(encoded, duration, plan.description.voice_used)

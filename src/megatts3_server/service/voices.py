@@ -17,7 +17,7 @@ import anyio
 import numpy as np
 
 from megatts3_server.audio import DecodedAudio, decode_audio, write_wav
-from megatts3_server.audio.voicing import pitch_continuity
+from megatts3_server.audio.speech_check import speech_problem
 from megatts3_server.config import CloningSettings, StorageSettings
 from megatts3_server.engines.base import PreparedVoice, VoiceContext
 from megatts3_server.errors import (
@@ -30,7 +30,15 @@ from megatts3_server.errors import (
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
-from megatts3_server.voices import NewVoiceFiles, StoredVoice, VoiceStore, now_iso, parse_latent, validate_voice_id
+from megatts3_server.voices import (
+    NewVoiceFiles,
+    StoredVoice,
+    VoiceStoreInterface,
+    canonical_voice_id,
+    now_iso,
+    parse_latent,
+    validate_voice_id,
+)
 from megatts3_server.voices.status import VoiceStatus
 
 MIN_REFERENCE_SECONDS = 1.0
@@ -39,8 +47,6 @@ MIN_REFERENCE_SECONDS = 1.0
 _ONE_SHOT_CACHE_SIZE = 64
 # Peak below this (≈ -54 dBFS) is silence or a dead microphone, not a voice.
 _SILENCE_PEAK = 2e-3
-# Below this share of steadily pitched frames a recording is noise, not speech (audio/voicing.py).
-_MIN_PITCH_CONTINUITY = 0.15
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class VoiceService:
 
     def __init__(
         self,
-        store: VoiceStore,
+        store: VoiceStoreInterface,
         loader: EngineLoader,
         storage: StorageSettings,
         cloning: CloningSettings,
@@ -146,6 +152,11 @@ class VoiceService:
     def close(self) -> None:
         """Stop the enrollment worker (a running job stays pending for the next start)."""
         self.jobs.stop()
+        self._store.close()
+
+    def check_store(self) -> None:
+        """Read the store once; StorageUnavailableError when it cannot be read (the health probe)."""
+        self._store.check()
 
     def _builtin_infos(self) -> list[VoiceInfo]:
         engine_name = self._engine.capabilities.name
@@ -184,9 +195,10 @@ class VoiceService:
         return self._builtin_infos() + [self._stored_info(voice) for voice in self._store.list()]
 
     def _is_builtin(self, voice_id: str) -> bool:
-        return any(voice.id == voice_id for voice in self._engine.builtin_voices())
+        return any(voice.id.lower() == voice_id for voice in self._engine.builtin_voices())
 
     def get(self, voice_id: str) -> VoiceInfo:
+        voice_id = canonical_voice_id(voice_id)
         for info in self._builtin_infos():
             if info.id == voice_id:
                 return info
@@ -197,13 +209,17 @@ class VoiceService:
 
     def context(self, voice_id: str) -> VoiceContext:
         """What the engine needs to speak in ``voice_id``."""
+        voice_id = canonical_voice_id(voice_id)
         if self._is_builtin(voice_id):
             return self._engine.builtin_context(voice_id)
         stored = self._store.get(voice_id)
         if stored is None:
             raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
         if stored.status == VoiceStatus.FAILED:
-            raise VoiceNotReadyError(f"voice {voice_id!r} could not be enrolled: {stored.error}; upload it again")
+            raise VoiceNotReadyError(
+                f"voice {voice_id!r} could not be enrolled: {stored.error}; "
+                "upload a reference again under this id to replace it"
+            )
         if stored.status != VoiceStatus.READY:
             raise VoiceNotReadyError(
                 f"voice {voice_id!r} is still {stored.status} ({stored.progress:.0f} %); "
@@ -236,10 +252,11 @@ class VoiceService:
             raise InvalidRequestError(
                 "the reference recording is silent; record the speaker's voice", code="silent_audio"
             )
-        if pitch_continuity(audio.samples, audio.sample_rate) < _MIN_PITCH_CONTINUITY:
+        problem = speech_problem(audio.samples, audio.sample_rate)  # audio/speech_check.py
+        if problem is not None:
             raise InvalidRequestError(
-                "the reference recording does not sound like speech (no steady voice pitch in it: noise, music or a "
-                "bad microphone?); record the speaker talking in a quiet room",
+                f"the reference recording does not sound like a person talking ({problem}); record the speaker "
+                "talking in a quiet room, not a tone, music or noise",
                 code="not_speech",
             )
         latent = parse_latent(latent_bytes) if latent_bytes is not None else None
@@ -304,9 +321,13 @@ class VoiceService:
         return prepared, reused
 
     def check_new_id(self, voice_id: str) -> str:
-        """Validate an id for a new voice before any expensive work is done for it."""
+        """Validate an id for a new voice before any expensive work is done for it. A voice whose
+        enrollment failed may be uploaded again under its id (the upload replaces it). Returns the
+        id as stored (ids are case-insensitive: lower-cased)."""
+        voice_id = canonical_voice_id(voice_id)
         validate_voice_id(voice_id)
-        if self._is_builtin(voice_id) or self._store.get(voice_id) is not None:
+        stored = None if self._is_builtin(voice_id) else self._store.get(voice_id)
+        if self._is_builtin(voice_id) or (stored is not None and stored.status != VoiceStatus.FAILED):
             raise VoiceExistsError(f"a voice with id {voice_id!r} already exists; delete it first or pick another id")
         return voice_id
 
@@ -338,7 +359,7 @@ class VoiceService:
             latent=reference.latent,
             arrays=prepared.arrays if prepared else {},
         )
-        info = self._stored_info(self._store.save_atomic(stored, files))
+        info = self._stored_info(self._store.save_atomic(stored, files, replace_failed=True))
         if prepared is None:
             self.jobs.submit(voice_id)
         return info
@@ -348,7 +369,7 @@ class VoiceService:
     ) -> UploadOutcome:
         """Check, store and enroll an uploaded reference: ready at once when the engine prepares
         quickly, else stored pending while a background job enrolls it."""
-        self.check_new_id(voice_id)
+        voice_id = self.check_new_id(voice_id)
         reference = await anyio.to_thread.run_sync(self.read_reference, audio, latent)
         await quota.charge()
         prepared = None if self.jobs.in_background else await anyio.to_thread.run_sync(self.prepare, reference)
@@ -362,10 +383,12 @@ class VoiceService:
 
     async def remove(self, voice_id: str) -> None:
         """Delete an uploaded voice (cancelling its enrollment) and tell the listeners."""
+        voice_id = canonical_voice_id(voice_id)
         await anyio.to_thread.run_sync(self.delete, voice_id)
         await self._changed(voice_id)
 
     def delete(self, voice_id: str) -> None:
+        voice_id = canonical_voice_id(voice_id)
         if self._is_builtin(voice_id):
             raise VoiceReadOnlyError(f"{voice_id!r} is a built-in voice and cannot be deleted")
         validate_voice_id(voice_id)

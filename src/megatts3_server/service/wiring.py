@@ -21,12 +21,13 @@ from megatts3_server.engines.registry import build_engine
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import RateLimiter
 from megatts3_server.service.engine_loader import EngineLoader
-from megatts3_server.service.health import HealthService
+from megatts3_server.service.health import HealthService, StorageProbe
 from megatts3_server.service.scheduler import Scheduler
 from megatts3_server.service.speech import SpeechService
+from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.service.synthesis import SynthesisService
 from megatts3_server.service.voices import VoiceService
-from megatts3_server.voices import VoiceStore
+from megatts3_server.voices import build_voice_store
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,17 @@ class Services:
             return None
 
 
+# Spoken once after the load, so that the first request already meets a measured engine speed.
+_CALIBRATION_TEXT = "你好，欢迎收听今天的节目。Hello, and welcome to the show."
+
+
+def _measure_speed(engine: Engine, scheduler: Scheduler) -> None:
+    voices = engine.builtin_voices()
+    if voices:
+        scheduler.calibrate(engine.builtin_context(voices[0].id), _CALIBRATION_TEXT)
+        log.info("engine speed measured: %.2f s of audio per second", scheduler.speed or 0.0)
+
+
 def build_services(settings: Settings, engine: Engine | None = None) -> Services:
     """Everything a request handler uses, wired from the settings (the engine built unless given)."""
     loader = EngineLoader(engine or build_engine(settings))
@@ -95,9 +107,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         on_depth_change=metrics.queue_depth.set,
         on_pieces=lambda outcome, count: metrics.pieces.labels(outcome=outcome).inc(count),
     )
-    cache = build_cache(settings.model.cache)
+    cache = build_cache(settings.model.cache, on_corrupt=metrics.cache_corrupt.inc)
     voices = VoiceService(
-        VoiceStore(settings.storage.voice_samples_dir),
+        build_voice_store(settings.storage),
         loader,
         settings.storage,
         settings.model.cloning,
@@ -110,7 +122,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         metrics,
         max_length=settings.model.inference.max_length,
         timeout=settings.api.timeout,
+        budget=SpeechBudget(scheduler, timeout=settings.api.timeout, enabled=settings.api.check_speech_time),
     )
+    loader.on_ready(lambda engine: _measure_speed(engine, scheduler))
     # A voice stored anew or deleted must never be answered from audio cached for its old self.
     voices.on_change(synthesis.invalidate_voice)
     rate = settings.api.rate_limit
@@ -120,7 +134,20 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         voices=voices,
         synthesis=synthesis,
         speech=SpeechService(synthesis, voices, default_voice=settings.model.default_voice),
-        health=HealthService(loader, scheduler, cache, max_queue=settings.api.scheduler.max_queue),
+        health=HealthService(
+            loader,
+            scheduler,
+            cache,
+            max_queue=settings.api.scheduler.max_queue,
+            storage=StorageProbe(
+                # On PostgreSQL the voices are not on this disk; the temporary files still are.
+                root=settings.storage.voice_samples_dir
+                if settings.storage.backend == "sqlite"
+                else settings.storage.temp_dir,
+                check=voices.check_store,
+                warn_percent=settings.storage.disk_warn_percent,
+            ),
+        ),
         scheduler=scheduler,
         cache=cache,
         metrics=metrics,

@@ -2,7 +2,8 @@
 
 cn2an reads numbers, percentages, fractions and "2024年" years; this module first rewrites what it
 reads wrongly (thousands separators, ISO dates, clock times, phone numbers, unit symbols, currency
-signs) into forms it reads right.
+signs) into forms it reads right. Numbers it cannot read (more than numbers.MAX_WHOLE_DIGITS digits
+before the point or after it) are read digit by digit here, in every form.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 
 import cn2an
+
+from megatts3_server.text.numbers import MAX_WHOLE_DIGITS, too_long
 
 _CURRENCIES = {"$": "美元", "¥": "元", "￥": "元", "€": "欧元", "£": "英镑"}
 _UNITS = {
@@ -44,10 +47,16 @@ _TIME = re.compile(r"(?<!\d)([01]?\d|2[0-3])[:：]([0-5]\d)(?:[:：]([0-5]\d))?(
 # Phone numbers, ids and codes: long digit strings, or ones with a leading zero, are read digit by digit.
 _DIGIT_STRING = re.compile(r"(?<![\d.])(?:0\d+|\d{7,})(?![\d.])")
 _CURRENCY = re.compile(r"([$¥￥€£])\s?(\d+(?:\.\d+)?)(\s?[万亿])?")
+# A number too long for cn2an, with its sign and percent sign: read digit by digit here.
+_LONG_NUMBER = re.compile(r"(?<!\d)(?P<sign>-)?(?P<whole>\d+)(?:\.(?P<fraction>\d+))?(?P<percent>\s?%)?(?![\d])")
 _UNIT = re.compile(
-    r"(\d+(?:\.\d+)?)\s?(" + "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True)) + r")(?![A-Za-z/])"
+    r"(?<!\d)(\d+(?:\.\d+)?)\s?("
+    + "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+    + r")(?![A-Za-z/])"
 )
 _DASH_RANGE = re.compile(r"(?<=\d)\s?[~～]\s?(?=\d)")
+# Digits cn2an left as they were (forms it does not read, such as "1.2.3"): read one by one.
+_LEFT_DIGITS = re.compile(r"[0-9]+")
 
 
 def normalize_chinese(text: str) -> str:
@@ -55,15 +64,38 @@ def normalize_chinese(text: str) -> str:
     text = _THOUSANDS.sub("", text)
     text = _ISO_DATE.sub(lambda m: f"{m[1]}年{int(m[2])}月{int(m[3])}日", text)
     text = _TIME.sub(_say_time, text)
-    text = _DIGIT_STRING.sub(lambda m: _say_digits(m[0]), text)
-    text = _CURRENCY.sub(lambda m: f"{m[2]}{(m[3] or '').strip()}{_CURRENCIES[m[1]]}", text)
+    text = _CURRENCY.sub(lambda m: f"{_say_amount(m[2])}{(m[3] or '').strip()}{_CURRENCIES[m[1]]}", text)
     text = _UNIT.sub(lambda m: f"{m[1]}{_UNITS[m[2]]}", text)
+    text = _LONG_NUMBER.sub(_say_long_number, text)
+    text = _DIGIT_STRING.sub(lambda m: _say_digits(m[0]), text)
     text = _DASH_RANGE.sub("到", text)
-    return cn2an.transform(text, "an2cn")
+    text = cn2an.transform(text, "an2cn")
+    return _LEFT_DIGITS.sub(lambda m: _say_digits(m[0]), text)
 
 
 def _say_digits(digits: str) -> str:
     return "".join(_DIGITS[int(d)] for d in digits)
+
+
+def _say_decimal(whole: str, fraction: str | None) -> str:
+    """Digit by digit, the fraction after 点."""
+    return _say_digits(whole) + (f"点{_say_digits(fraction)}" if fraction else "")
+
+
+def _say_amount(amount: str) -> str:
+    """A currency amount ("12.5") in words: cn2an's reading, or digit by digit when too long."""
+    whole, _, fraction = amount.partition(".")
+    if too_long(whole) or len(fraction) > MAX_WHOLE_DIGITS:
+        return _say_decimal(whole, fraction)
+    return cn2an.an2cn(f"{int(whole)}.{fraction}" if fraction else str(int(whole)))
+
+
+def _say_long_number(match: re.Match[str]) -> str:
+    whole, fraction = match["whole"], match["fraction"]
+    if not too_long(whole) and len(fraction or "") <= MAX_WHOLE_DIGITS:
+        return match[0]  # cn2an reads it (or _DIGIT_STRING, for a phone-like run)
+    said = ("负" if match["sign"] else "") + _say_decimal(whole, fraction)
+    return f"百分之{said}" if match["percent"] else said
 
 
 def _say_time(match: re.Match[str]) -> str:

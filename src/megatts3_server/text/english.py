@@ -2,6 +2,7 @@
 
 espeak would read many of these itself, but inconsistently ("$12.50" as "dollar twelve fifty",
 "3rd" letter by letter in some voices); spelling them out here makes the engine's input plain words.
+Numbers longer than numbers.MAX_WHOLE_DIGITS are read digit by digit ("nine nine nine ...").
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import re
 
 from num2words import num2words
+
+from megatts3_server.text.numbers import MAX_WHOLE_DIGITS, too_long
 
 _MONTHS = (
     "January",
@@ -79,26 +82,35 @@ _ABBREVIATIONS = {
     "i.e.": "that is",
     "approx.": "approximately",
 }
+_DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+_ABBREVIATIONS_BY_LOWER = {key.lower(): spoken for key, spoken in _ABBREVIATIONS.items()}
 _YEAR_CUES = r"in|since|by|from|until|till|to|of|year|circa|before|after|around|during"
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+|\d+"
+# Where a number may start: not inside a run of digits, nor at a group of "1,234,567" (trying each digit
+# or group of a long number as a start would take time quadratic in its length).
+_NUMBER_START = r"(?<!\d)(?!(?<=\d,)\d{3}(?!\d))"
 _CURRENCY = re.compile(
     rf"(?P<sign>-)?(?P<symbol>[$€£¥])\s?(?P<whole>{_NUMBER})(?:\.(?P<fraction>\d+))?(?:\s?(?P<scale>{_SCALES})\b)?"
 )
-_PERCENT = re.compile(rf"(?P<number>-?(?:{_NUMBER})(?:\.\d+)?)\s?%")
+_PERCENT = re.compile(rf"{_NUMBER_START}(?P<number>-?(?:{_NUMBER})(?:\.\d+)?)\s?%")
 _ISO_DATE = re.compile(r"\b(?P<year>\d{4})-(?P<month>0?[1-9]|1[0-2])-(?P<day>0?[1-9]|[12]\d|3[01])\b")
 _MONTH_DAY = re.compile(
     rf"\b(?P<month>{_MONTH_NAMES})\.?\s+(?P<day>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?\b(?:,?\s+(?P<year>\d{{4}})\b)?"
 )
 _TIME = re.compile(r"\b(?P<hour>[01]?\d|2[0-3]):(?P<minute>[0-5]\d)\b(?:\s?(?P<meridiem>[ap])\.?m\b)?", re.I)
-_ORDINAL = re.compile(r"\b(?P<number>\d+)(?:st|nd|rd|th)\b", re.I)
+_ORDINAL = re.compile(rf"\b{_NUMBER_START}(?P<number>{_NUMBER})(?:st|nd|rd|th)\b", re.I)
 _DECADE = re.compile(r"\b(?P<number>1[1-9]\d0|20\d0)'?s\b")
 _CUED_YEAR = re.compile(rf"\b(?P<cue>{_YEAR_CUES}|{_MONTH_NAMES})(?P<space>\s+)(?P<year>1[1-9]\d\d|20\d\d)\b(?![.,]\d)")
 _RANGE = re.compile(r"(?<![\w.-])(?P<low>\d+(?:\.\d+)?)\s?[-–]\s?(?P<high>\d+(?:\.\d+)?)(?![\w.-]*\d)")
 _UNIT_NAMES = "|".join(re.escape(unit) for unit in sorted(_UNITS, key=len, reverse=True))
-_UNIT_AFTER_NUMBER = re.compile(rf"(?P<number>-?(?:{_NUMBER})(?:\.\d+)?)\s?(?P<unit>{_UNIT_NAMES})(?![\w/])")
-_DECIMAL = re.compile(rf"(?<![\w.])(?P<number>-?(?:{_NUMBER})\.\d+)(?![\w.]*\d)")
+_UNIT_AFTER_NUMBER = re.compile(
+    rf"{_NUMBER_START}(?P<number>-?(?:{_NUMBER})(?:\.\d+)?)\s?(?P<unit>{_UNIT_NAMES})(?![\w/])"
+)
+_DECIMAL = re.compile(rf"(?<![\w.]){_NUMBER_START}(?P<number>-?(?:{_NUMBER})\.\d+)(?![\w.]*\d)")
 _INTEGER = re.compile(rf"(?<![\w.])(?P<number>-?(?:{_NUMBER}))(?![\w]|\.\d)")
+# Digits still there are part of a word ("mp3", "4K"), left to espeak, unless too long to be a number.
+_LONG_DIGITS = re.compile(rf"[0-9]{{{MAX_WHOLE_DIGITS + 1},}}")
 _ABBREVIATION = re.compile(
     r"(?<![\w.])(?:" + "|".join(re.escape(a) for a in sorted(_ABBREVIATIONS, key=len, reverse=True)) + r")",
     re.I,
@@ -111,7 +123,7 @@ _ASCII_PUNCTUATION = str.maketrans("，。！？；：（）“”‘’", ",.!?
 def expand_abbreviations(text: str) -> str:
     """ "Dr." -> "Doctor", "No. 5" -> "number 5": done before sentence splitting, whose "." they are not."""
     text = _NUMBER_SIGN.sub("number ", text)
-    return _ABBREVIATION.sub(lambda m: _ABBREVIATIONS[_abbreviation_key(m.group(0))], text)
+    return _ABBREVIATION.sub(_say_abbreviation, text)
 
 
 def normalize_english(text: str) -> str:
@@ -122,18 +134,42 @@ def normalize_english(text: str) -> str:
     text = _ISO_DATE.sub(_say_iso_date, text)
     text = _MONTH_DAY.sub(_say_month_day, text)
     text = _TIME.sub(_say_time, text)
-    text = _ORDINAL.sub(lambda m: num2words(int(m["number"]), to="ordinal"), text)
+    text = _ORDINAL.sub(lambda m: _say_ordinal(m["number"]), text)
     text = _DECADE.sub(_say_decade, text)
     text = _CUED_YEAR.sub(lambda m: f"{m['cue']}{m['space']}{_say_year(int(m['year']))}", text)
     text = _UNIT_AFTER_NUMBER.sub(_say_measure, text)
     text = _RANGE.sub(lambda m: f"{_say_number(m['low'])} to {_say_number(m['high'])}", text)
     text = _DECIMAL.sub(lambda m: _say_number(m["number"]), text)
     text = _INTEGER.sub(lambda m: _say_number(m["number"]), text)
+    text = _LONG_DIGITS.sub(_say_long_digits, text)
     return text.replace("&", " and ").replace("+", " plus ").replace("@", " at ")
 
 
-def _abbreviation_key(found: str) -> str:
-    return next(key for key in _ABBREVIATIONS if key.lower() == found.lower())
+def _say_abbreviation(match: re.Match[str]) -> str:
+    # re.I also matches some non-ASCII letters ("ſ" for "s", "K" for "k"): those are left as written.
+    found = match.group(0)
+    return _ABBREVIATIONS_BY_LOWER.get(found.lower(), found)
+
+
+def _say_digits(digits: str) -> str:
+    """ "907" -> "nine zero seven"."""
+    return " ".join(_DIGIT_WORDS[int(digit)] for digit in digits)
+
+
+def _say_cardinal(digits: str) -> str:
+    """A run of ASCII digits as a number in words, or digit by digit when it is too long."""
+    if too_long(digits):
+        return _say_digits(digits)
+    # num2words writes "one million, two hundred"; a comma there would be read as a pause.
+    return num2words(int(digits)).replace(",", "")
+
+
+def _say_ordinal(digits: str) -> str:
+    """ "21" -> "twenty-first"; a too long number is read digit by digit, its last digit an ordinal."""
+    digits = digits.replace(",", "")
+    if too_long(digits):
+        return f"{_say_digits(digits[:-1])} {num2words(int(digits[-1]), to='ordinal')}"
+    return num2words(int(digits), to="ordinal").replace(",", "")
 
 
 def _say_number(number: str) -> str:
@@ -141,10 +177,9 @@ def _say_number(number: str) -> str:
     number = number.replace(",", "")
     negative = number.startswith("-")
     whole, _, fraction = number.lstrip("-").partition(".")
-    # num2words writes "one million, two hundred"; a comma there would be read as a pause.
-    words = num2words(int(whole)).replace(",", "")
+    words = _say_cardinal(whole)
     if fraction:
-        words += " point " + " ".join(num2words(int(digit)) for digit in fraction)
+        words += " point " + _say_digits(fraction)
     return f"minus {words}" if negative else words
 
 
@@ -156,14 +191,22 @@ def _say_currency(match: re.Match[str]) -> str:
     if match["scale"]:
         amount = _say_number(whole + (f".{fraction}" if fraction else ""))
         return f"{sign}{amount} {match['scale']} {plural}"
-    major = int(whole)
+    significant = whole.lstrip("0")
     minor = int(fraction.ljust(2, "0")[:2]) if fraction else 0
     parts = []
-    if major or not minor:
-        parts.append(f"{num2words(major)} {singular if major == 1 else plural}")
+    if significant or not minor:
+        parts.append(f"{_say_cardinal(whole)} {singular if significant == '1' else plural}")
     if minor:
         parts.append(f"{num2words(minor)} {minor_singular if minor == 1 else minor_plural}")
     return sign + " and ".join(parts)
+
+
+def _say_long_digits(match: re.Match[str]) -> str:
+    """Digit words, set apart by spaces from the letters around them."""
+    text, start, end = match.string, match.start(), match.end()
+    before = " " if start > 0 and text[start - 1].isalnum() else ""
+    after = " " if end < len(text) and text[end].isalnum() else ""
+    return f"{before}{_say_digits(match[0])}{after}"
 
 
 def _say_year(year: int) -> str:

@@ -1,6 +1,31 @@
-"""The voice store: uploaded reference voices, their metadata and engine state."""
+"""The voice store: uploaded reference voices, their metadata and engine state. SQLite + files by
+default; PostgreSQL (storage.backend: postgres) when several replicas share the voices."""
 
+from megatts3_server.config import StorageSettings
 from megatts3_server.voices.latent import parse_latent
-from megatts3_server.voices.store import NewVoiceFiles, StoredVoice, VoiceStore, now_iso, validate_voice_id
+from megatts3_server.voices.postgres_store import PostgresVoiceStore
+from megatts3_server.voices.records import NewVoiceFiles, StoredVoice, canonical_voice_id, validate_voice_id
+from megatts3_server.voices.store import VoiceStore, now_iso
+from megatts3_server.voices.store_interface import VoiceStoreInterface
 
-__all__ = ["NewVoiceFiles", "StoredVoice", "VoiceStore", "now_iso", "parse_latent", "validate_voice_id"]
+
+def build_voice_store(settings: StorageSettings) -> VoiceStoreInterface:
+    """The configured store (not yet opened: the services open it at start-up)."""
+    if settings.backend == "postgres":
+        assert settings.database_url is not None  # the settings refuse postgres without a URL
+        return PostgresVoiceStore(settings.database_url)
+    return VoiceStore(settings.voice_samples_dir)
+
+
+__all__ = [
+    "NewVoiceFiles",
+    "PostgresVoiceStore",
+    "StoredVoice",
+    "VoiceStore",
+    "VoiceStoreInterface",
+    "build_voice_store",
+    "canonical_voice_id",
+    "now_iso",
+    "parse_latent",
+    "validate_voice_id",
+]

@@ -13,28 +13,38 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from megatts3_server.errors import InvalidVoiceIdError, VoiceExistsError
+from megatts3_server.errors import VoiceExistsError
+from megatts3_server.voices.records import (
+    ARRAYS_DIR,
+    COLUMNS,
+    LATENT_FILE,
+    REFERENCE_FILE,
+    NewVoiceFiles,
+    StoredVoice,
+    canonical_voice_id,
+    check_job_fields,
+    npy_bytes,
+    validate_voice_id,
+    voice_from_row,
+    voice_row,
+)
 from megatts3_server.voices.status import UNFINISHED, VoiceStatus
+from megatts3_server.voices.storage_errors import storage_faults
 
 log = logging.getLogger(__name__)
 
-VOICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-REFERENCE_FILE = "reference.wav"
-LATENT_FILE = "latent.npy"
-_ARRAYS_DIR = "arrays"
+DATABASE_FILE = "voices.sqlite3"
 _STAGING_PREFIX = ".staging-"
 _TRASH_PREFIX = ".trash-"
 
@@ -63,67 +73,6 @@ _ADDED_COLUMNS = {
     "error": "TEXT NOT NULL DEFAULT ''",
     "attempts": "INTEGER NOT NULL DEFAULT 0",
 }
-_COLUMNS = (
-    "id",
-    "name",
-    "description",
-    "type",
-    "engine",
-    "created_at",
-    "duration",
-    "sample_rate",
-    "source_format",
-    "content_sha256",
-    "has_latent",
-    "meta",
-    "summary",
-    *_ADDED_COLUMNS,
-)
-_JOB_FIELDS = frozenset({"status", "progress", "similarity", "error", "attempts"})
-
-
-def validate_voice_id(voice_id: str) -> str:
-    """Return the id if it is safe as a folder name and URL segment, else raise InvalidVoiceIdError."""
-    if not VOICE_ID_PATTERN.fullmatch(voice_id):
-        raise InvalidVoiceIdError(
-            f"voice_id {voice_id!r} is not valid: use 1-64 letters, digits, '_' or '-', starting with a letter or digit"
-        )
-    return voice_id
-
-
-@dataclass(frozen=True)
-class StoredVoice:
-    """One stored voice's metadata (its files live in ``VoiceStore.folder(id)``)."""
-
-    id: str
-    name: str
-    description: str
-    type: str
-    engine: str
-    created_at: str
-    duration: float
-    sample_rate: int
-    source_format: str
-    content_sha256: str
-    has_latent: bool
-    meta: dict[str, Any] = field(default_factory=dict)
-    summary: str = ""
-    status: str = VoiceStatus.READY
-    """A VoiceStatus: pending (waiting for the enrollment worker), enrolling, ready or failed."""
-    progress: float = 100.0
-    similarity: float | None = None
-    error: str = ""
-    attempts: int = 0
-    """Enrollment runs started: one more than finished means the process stopped during one."""
-
-
-@dataclass(frozen=True)
-class NewVoiceFiles:
-    """What save_atomic writes next to the metadata."""
-
-    reference_wav: bytes
-    latent: np.ndarray | None = None
-    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -134,10 +83,7 @@ def _fsync_write(path: Path, data: bytes) -> None:
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
-    with path.open("wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-        handle.flush()
-        os.fsync(handle.fileno())
+    _fsync_write(path, npy_bytes(array))
 
 
 class VoiceStore:
@@ -145,7 +91,11 @@ class VoiceStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._db_path = root / "voices.sqlite3"
+        self._db_path = root / DATABASE_FILE
+        # Held open from migrate() to close(): with a connection always open, SQLite keeps its WAL
+        # index, so reads still work when the disk is full (the last connection to close would
+        # remove it, and the next reader could not build it again without free space).
+        self._keeper: sqlite3.Connection | None = None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -168,11 +118,13 @@ class VoiceStore:
                 raise
             db.execute("COMMIT")
 
+    @storage_faults
     def open(self) -> None:
         """Migrate, then recover: what the one process that writes the store does at start-up."""
         self.migrate()
         self.recover()
 
+    @storage_faults
     def migrate(self) -> None:
         """Create the store if needed and bring its schema up to date (safe to run from a reader)."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -183,7 +135,50 @@ class VoiceStore:
             for column, definition in _ADDED_COLUMNS.items():
                 if column not in present:
                     db.execute(f"ALTER TABLE voices ADD COLUMN {column} {definition}")
+        self._lower_case_ids()
+        if self._keeper is None:
+            self._keeper = sqlite3.connect(self._db_path, check_same_thread=False)
+            self._keeper.execute("SELECT 1 FROM voices LIMIT 1").fetchall()
 
+    def _lower_case_ids(self) -> None:
+        """Stores written before ids became case-insensitive may hold mixed-case ids: lower-case them
+        (row and folder together), unless that would merge two voices (then both keep their ids)."""
+        with self._connect() as db:
+            ids = {row["id"] for row in db.execute("SELECT id FROM voices")}
+        for voice_id in sorted(ids):
+            lower = canonical_voice_id(voice_id)
+            if lower == voice_id:
+                continue
+            if lower in ids:
+                log.warning("voice %s keeps its mixed-case id: %s exists as well", voice_id, lower)
+                continue
+            moved = False
+            try:
+                with self._transaction() as db:
+                    db.execute("UPDATE voices SET id = ? WHERE id = ?", (lower, voice_id))
+                    if (self.root / voice_id).exists():
+                        (self.root / voice_id).rename(self.root / lower)
+                        moved = True
+            except BaseException:
+                if moved:
+                    (self.root / lower).rename(self.root / voice_id)
+                raise
+            ids.add(lower)
+            log.info("voice id %s is now %s (ids are case-insensitive)", voice_id, lower)
+
+    def close(self) -> None:
+        """Release the connection held since migrate()."""
+        if self._keeper is not None:
+            self._keeper.close()
+            self._keeper = None
+
+    @storage_faults
+    def check(self) -> None:
+        """Read the store once (the health probe); raises StorageUnavailableError when it cannot be read."""
+        with self._connect() as db:
+            db.execute("SELECT COUNT(*) FROM voices").fetchone()
+
+    @storage_faults
     def recover(self) -> None:
         """Remove what an interrupted write or delete left behind. Only the writer may do this: a
         reader would delete the staging folder of a write still in progress."""
@@ -204,16 +199,19 @@ class VoiceStore:
     def folder(self, voice_id: str) -> Path:
         return self.root / validate_voice_id(voice_id)
 
+    @storage_faults
     def get(self, voice_id: str) -> StoredVoice | None:
         with self._connect() as db:
             row = db.execute("SELECT * FROM voices WHERE id = ?", (voice_id,)).fetchone()
-        return self._from_row(row) if row else None
+        return voice_from_row(row) if row else None
 
+    @storage_faults
     def list(self) -> list[StoredVoice]:
         with self._connect() as db:
             rows = db.execute("SELECT * FROM voices ORDER BY created_at, id").fetchall()
-        return [self._from_row(row) for row in rows]
+        return [voice_from_row(row) for row in rows]
 
+    @storage_faults
     def find_by_content(self, content_sha256: str, engine: str) -> StoredVoice | None:
         """A voice prepared by ``engine`` from byte-identical reference audio, if any."""
         with self._connect() as db:
@@ -221,71 +219,93 @@ class VoiceStore:
                 "SELECT * FROM voices WHERE content_sha256 = ? AND engine = ? ORDER BY created_at LIMIT 1",
                 (content_sha256, engine),
             ).fetchone()
-        return self._from_row(row) if row else None
+        return voice_from_row(row) if row else None
 
-    @staticmethod
-    def _from_row(row: sqlite3.Row) -> StoredVoice:
-        values = dict(row)
-        values["meta"] = json.loads(values["meta"])
-        values["has_latent"] = bool(values["has_latent"])
-        return StoredVoice(**values)
+    @storage_faults
+    def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:
+        """Store a new voice with its files; VoiceExistsError if the id is taken. All or nothing.
 
-    def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles) -> StoredVoice:
-        """Store a new voice with its files; VoiceExistsError if the id is taken. All or nothing."""
+        ``replace_failed``: a voice of that id whose enrollment failed is replaced (in the same
+        transaction: if this write fails, the failed voice is still there as it was)."""
         final = self.folder(voice.id)
         staging = self.root / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
+        trash = self.root / f"{_TRASH_PREFIX}{uuid.uuid4().hex}"
         staging.mkdir(parents=True)
+        replaced = False
         try:
             _fsync_write(staging / REFERENCE_FILE, files.reference_wav)
             if files.latent is not None:
                 _save_array(staging / LATENT_FILE, files.latent)
             if files.arrays:
-                (staging / _ARRAYS_DIR).mkdir()
+                (staging / ARRAYS_DIR).mkdir()
                 for name, array in files.arrays.items():
-                    _save_array(staging / _ARRAYS_DIR / f"{validate_voice_id(name)}.npy", array)
-            with self._transaction() as db:
-                if db.execute("SELECT 1 FROM voices WHERE id = ?", (voice.id,)).fetchone() or final.exists():
-                    raise VoiceExistsError(f"a voice with id {voice.id!r} already exists")
-                values = {**asdict(voice), "has_latent": int(voice.has_latent), "meta": json.dumps(voice.meta)}
-                db.execute(
-                    f"INSERT INTO voices ({','.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
-                    [values[column] for column in _COLUMNS],
-                )
-                staging.rename(final)
+                    _save_array(staging / ARRAYS_DIR / f"{validate_voice_id(name)}.npy", array)
+            try:
+                with self._transaction() as db:
+                    row = db.execute("SELECT status FROM voices WHERE id = ?", (voice.id,)).fetchone()
+                    if row is not None and replace_failed and row["status"] == VoiceStatus.FAILED:
+                        db.execute("DELETE FROM voices WHERE id = ?", (voice.id,))
+                        if final.exists():
+                            final.rename(trash)
+                            replaced = True
+                    elif row is not None or final.exists():
+                        raise VoiceExistsError(f"a voice with id {voice.id!r} already exists")
+                    db.execute(
+                        f"INSERT INTO voices ({','.join(COLUMNS)}) VALUES ({','.join('?' * len(COLUMNS))})",
+                        voice_row(voice),
+                    )
+                    staging.rename(final)
+            except BaseException:
+                if replaced:  # the transaction was rolled back: so is the replacement
+                    if final.exists():
+                        final.rename(staging)
+                    trash.rename(final)
+                raise
         finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+            for leftover in (staging, trash):
+                if leftover.exists():
+                    shutil.rmtree(leftover, ignore_errors=True)
         return voice
 
+    @storage_faults
     def delete(self, voice_id: str) -> bool:
-        """Remove a voice and its files; False when there was no such voice."""
+        """Remove a voice and its files; False when there was no such voice. All or nothing: when the
+        transaction fails (a full disk), the files are put back."""
         folder = self.folder(voice_id)
         trash = self.root / f"{_TRASH_PREFIX}{uuid.uuid4().hex}"
-        with self._transaction() as db:
-            deleted = db.execute("DELETE FROM voices WHERE id = ?", (voice_id,)).rowcount > 0
-            if deleted and folder.exists():
-                folder.rename(trash)
+        moved = False
+        try:
+            with self._transaction() as db:
+                deleted = db.execute("DELETE FROM voices WHERE id = ?", (voice_id,)).rowcount > 0
+                if deleted and folder.exists():
+                    folder.rename(trash)
+                    moved = True
+        except BaseException:
+            if moved:
+                trash.rename(folder)
+            raise
         shutil.rmtree(trash, ignore_errors=True)
         return deleted
 
+    @storage_faults
     def unfinished(self) -> list[StoredVoice]:
         """Voices whose enrollment has not ended (pending, or enrolling when the process stopped)."""
         with self._connect() as db:
             rows = db.execute(
                 "SELECT * FROM voices WHERE status IN (?, ?) ORDER BY created_at, id", UNFINISHED
             ).fetchall()
-        return [self._from_row(row) for row in rows]
+        return [voice_from_row(row) for row in rows]
 
+    @storage_faults
     def update_job(self, voice_id: str, **changes: Any) -> bool:
         """Change a voice's job fields (status, progress, similarity, error, attempts); False if it is gone."""
-        unknown = set(changes) - _JOB_FIELDS
-        if unknown:
-            raise ValueError(f"not job fields: {sorted(unknown)}")
+        check_job_fields(changes)
         assignments = ", ".join(f"{column} = ?" for column in changes)
         with self._connect() as db:
             cursor = db.execute(f"UPDATE voices SET {assignments} WHERE id = ?", [*changes.values(), voice_id])
         return cursor.rowcount > 0
 
+    @storage_faults
     def complete_enrollment(
         self,
         voice_id: str,
@@ -297,24 +317,35 @@ class VoiceStore:
         """Store what enrollment made (atomically: arrays and row together) and mark the voice ready.
         False when the voice was deleted meanwhile (nothing is written then)."""
         folder = self.folder(voice_id)
-        staging = folder / f"{_STAGING_PREFIX}{_ARRAYS_DIR}"
+        staging = folder / f"{_STAGING_PREFIX}{ARRAYS_DIR}"
         trash = self.root / f"{_TRASH_PREFIX}{uuid.uuid4().hex}"
         shutil.rmtree(staging, ignore_errors=True)
+        current = folder / ARRAYS_DIR
+        swapped = False
         try:
             staging.mkdir()  # fails when a delete took the folder away
             for name, array in arrays.items():
                 _save_array(staging / f"{validate_voice_id(name)}.npy", array)
-            with self._transaction() as db:
-                if not db.execute("SELECT 1 FROM voices WHERE id = ?", (voice_id,)).fetchone():
-                    return False  # deleted meanwhile: nothing was written
-                db.execute(
-                    "UPDATE voices SET meta = ?, summary = ?, similarity = ?, status = ?, progress = 100,"
-                    " error = '' WHERE id = ?",
-                    (json.dumps(dict(meta)), summary, similarity, VoiceStatus.READY, voice_id),
-                )
-                if (folder / _ARRAYS_DIR).exists():
-                    (folder / _ARRAYS_DIR).rename(trash)
-                staging.rename(folder / _ARRAYS_DIR)
+            try:
+                with self._transaction() as db:
+                    if not db.execute("SELECT 1 FROM voices WHERE id = ?", (voice_id,)).fetchone():
+                        return False  # deleted meanwhile: nothing was written
+                    db.execute(
+                        "UPDATE voices SET meta = ?, summary = ?, similarity = ?, status = ?, progress = 100,"
+                        " error = '' WHERE id = ?",
+                        (json.dumps(dict(meta)), summary, similarity, VoiceStatus.READY, voice_id),
+                    )
+                    if current.exists():
+                        current.rename(trash)
+                    swapped = True
+                    staging.rename(current)
+            except BaseException:
+                if swapped:  # the row was rolled back: so are the files
+                    if current.exists():
+                        current.rename(staging)
+                    if trash.exists():
+                        trash.rename(current)
+                raise
         except FileNotFoundError:
             return False
         finally:
@@ -322,15 +353,17 @@ class VoiceStore:
             shutil.rmtree(trash, ignore_errors=True)
         return True
 
+    @storage_faults
     def load_reference(self, voice_id: str) -> tuple[bytes, np.ndarray | None]:
         """A stored voice's canonical reference WAV and its latent (None when it has none)."""
         folder = self.folder(voice_id)
         latent = folder / LATENT_FILE
         return (folder / REFERENCE_FILE).read_bytes(), np.load(latent, allow_pickle=False) if latent.exists() else None
 
+    @storage_faults
     def load_arrays(self, voice_id: str) -> dict[str, np.ndarray]:
         """The engine arrays stored with a voice (empty when it has none)."""
-        folder = self.folder(voice_id) / _ARRAYS_DIR
+        folder = self.folder(voice_id) / ARRAYS_DIR
         if not folder.is_dir():
             return {}
         return {path.stem: np.load(path, allow_pickle=False) for path in sorted(folder.glob("*.npy"))}
