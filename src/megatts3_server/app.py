@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from megatts3_server import __version__
 from megatts3_server.api import headers as h
@@ -15,16 +14,19 @@ from megatts3_server.api.errors import install_error_handlers
 from megatts3_server.api.middleware import (
     BodySizeLimitMiddleware,
     HeadAsGetMiddleware,
+    JSONCORSMiddleware,
     RequestIdMiddleware,
     UnexpectedErrorMiddleware,
 )
 from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
+from megatts3_server.memory import configure_allocator
 from megatts3_server.service.wiring import build_services
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """Build the app; the engine is built from the settings unless one is given (tests, embedding)."""
+    configure_allocator()  # before any engine loads: freed inference buffers go back to the kernel (memory.py)
     services = build_services(settings, engine)
 
     @asynccontextmanager
@@ -45,7 +47,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     cors = settings.api.cors
     if cors.enabled:
         app.add_middleware(
-            CORSMiddleware,
+            JSONCORSMiddleware,
             allow_origins=cors.origins,
             allow_methods=cors.methods,
             allow_headers=cors.headers,

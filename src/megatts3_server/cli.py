@@ -12,6 +12,7 @@ from megatts3_server.cli_commands import voices
 from megatts3_server.cli_commands.common import ApiConfig, ModelConfig, load_cli_settings
 from megatts3_server.cli_commands.health import healthcheck
 from megatts3_server.cli_commands.say import say
+from megatts3_server.cli_commands.worker import worker
 
 app = typer.Typer(help="megatts3-server: the text-to-speech engine service.", no_args_is_help=True)
 
@@ -27,6 +28,7 @@ def serve(
     import uvicorn
 
     from megatts3_server.app import create_app
+    from megatts3_server.draining import DrainingServer
     from megatts3_server.errors import EngineNotReadyError
     from megatts3_server.logs import configure_logging
 
@@ -37,7 +39,8 @@ def serve(
         "host": settings.api.host,
         "port": settings.api.port,
         "log_config": None,
-        "timeout_graceful_shutdown": 10,
+        # SIGTERM: no new connections, /ready 503 (draining), requests in flight get up to api.timeout.
+        "timeout_graceful_shutdown": int(settings.api.timeout) + 5,
         # X-Forwarded-For from these proxies (nginx) becomes the client address used by rate limits.
         "proxy_headers": True,
         "forwarded_allow_ips": settings.api.forwarded_allow_ips,
@@ -49,7 +52,7 @@ def serve(
         typer.echo(f"megatts3-server: {exc.message}", err=True)
         raise typer.Exit(code=1) from exc
     if settings.api.workers == 1:
-        uvicorn.run(application, **common)
+        DrainingServer(uvicorn.Config(application, **common), application).run()
         return
     # Several worker processes each build their own app (and engine) from the same files.
     for name, path in (("MEGATTS3_API_CONFIG", config), ("MEGATTS3_MODEL_CONFIG", model_config)):
@@ -70,6 +73,7 @@ def check_config(config: ApiConfig = None, model_config: ModelConfig = None) -> 
 app.command()(say)
 app.add_typer(voices.app, name="voices")
 app.command()(healthcheck)
+app.command()(worker)
 
 
 def main() -> None:

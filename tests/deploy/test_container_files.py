@@ -131,3 +131,34 @@ def test_the_ai_sound_override_serves_where_the_platform_calls(tmp_path: Path) -
     assert service["ports"] == ["127.0.0.1:7929:7929"]
     assert "localhost:7929/health" in " ".join(service["healthcheck"]["test"])
     assert service["networks"]["ai-sound-network"]["aliases"] == ["megatts3"]
+
+
+SCALE = REPO / "docker" / "megatts3" / "docker-compose.scale.yml"
+REPLICAS_NGINX = REPO / "docker" / "megatts3" / "nginx-replicas.conf"
+
+
+def test_the_scale_out_compose_file_is_valid_compose() -> None:
+    result = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(SCALE)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_replicas_share_postgres_and_redis_behind_the_balancer() -> None:
+    compose = yaml.safe_load(SCALE.read_text())
+    replicas = sorted(name for name in compose["services"] if name.startswith("megatts3-"))
+    assert len(replicas) == 3 and {"postgres", "redis", "nginx"} <= set(compose["services"])
+    for name in replicas:
+        env = compose["services"][name]["environment"]
+        assert env["MEGATTS3_STORAGE_BACKEND"] == "postgres" and "@postgres:5432/" in env["MEGATTS3_DATABASE_URL"]
+        assert env["MEGATTS3_CACHE_BACKEND"] == "redis" and env["MEGATTS3_RATE_LIMIT_STORAGE"].startswith("redis://")
+        grace = int(compose["services"][name]["stop_grace_period"].removesuffix("s"))
+        assert grace > 300, "SIGTERM must leave the requests in flight their api.timeout"
+    assert len({compose["services"][name]["environment"]["CUDA_VISIBLE_DEVICES"] for name in replicas}) == 3
+    mounts = compose["services"]["nginx"]["volumes"]
+    assert any(mount.startswith("./nginx-replicas.conf:") for mount in mounts)
+    conf = REPLICAS_NGINX.read_text()
+    assert all(f"server {name}:9000" in conf for name in replicas)
+    assert "least_conn;" in conf and "proxy_next_upstream error timeout http_502 http_503 non_idempotent" in conf

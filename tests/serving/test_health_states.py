@@ -65,3 +65,15 @@ def test_the_clients_health_check_reads_the_503_body(tmp_path: Path) -> None:
         else:
             raise AssertionError("health() asked for a retry instead of reporting the state")
         engine.release.set()
+
+
+def test_ready_means_loaded_and_not_draining_and_a_busy_replica_stays_ready(tmp_path: Path) -> None:
+    with tone_app(tone_settings(tmp_path)) as (http, _):
+        services = http.app.state.services  # type: ignore[attr-defined]
+        services.scheduler._max_queue = 0  # every place taken: what a saturated replica looks like
+        busy = http.get("/ready")
+        assert busy.status_code == 200 and busy.json()["queue"]["saturated"] is True
+        services.health.begin_drain()
+        draining = http.get("/ready")
+        assert draining.status_code == 503 and any("draining" in reason for reason in draining.json()["reasons"])
+        assert http.get("/health").status_code == 200, "a draining replica still finishes its work"

@@ -1,6 +1,8 @@
-"""The enrollment worker: jobs finish, fail clearly, are cancelled by delete and shutdown, resume after a crash.
+"""The enrollment worker: jobs finish, fail clearly, are cancelled by delete and shutdown, resume after a crash;
+the store's job leases: claimed once, renewed and ended only by their owner, claimable again once expired.
 
-Every test runs on both store backends (SQLite + files, PostgreSQL).
+Every test runs on both store backends (SQLite + files, PostgreSQL); several replicas on one
+PostgreSQL store: test_enrollment_replicas.py.
 """
 
 from __future__ import annotations
@@ -14,74 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from megatts3_server.audio import DecodedAudio
-from megatts3_server.engines.base import (
-    BuiltinVoice,
-    CancelToken,
-    Engine,
-    EngineCapabilities,
-    EnrollmentProgress,
-    PreparedVoice,
-    VoiceContext,
-)
-from megatts3_server.errors import InvalidRequestError, SynthesisCancelledError
+from megatts3_server.engines.base import Engine
+from megatts3_server.errors import EngineNotReadyError, InvalidRequestError
+from megatts3_server.service import enrollment
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
-from megatts3_server.voices import VoiceStoreInterface
+from megatts3_server.voices import StoredVoice, VoiceStoreInterface
+from tests.support.enrollment import SearchingEngine
 from tests.support.voices import STORE_BACKENDS, backend_store, silent_reference, stored_files, stored_voice
-
-RATE = 24_000
-
-
-class SearchingEngine(Engine):
-    """Enrolls in ``steps`` ticks of ``tick`` seconds, or raises ``error``; started runs are counted."""
-
-    def __init__(self, steps: int = 5, tick: float = 0.02, error: Exception | None = None) -> None:
-        self.steps, self.tick, self.error = steps, tick, error
-        self.started = threading.Event()
-        self.runs = 0
-
-    capabilities = EngineCapabilities("fake", RATE, ("en",), frozenset({"neutral"}))
-    loaded = True
-
-    def load(self) -> None: ...
-
-    def builtin_voices(self) -> list[BuiltinVoice]:
-        return []
-
-    def builtin_context(self, voice_id: str) -> VoiceContext:
-        raise KeyError(voice_id)
-
-    def prepare_voice(self, reference: DecodedAudio, latent: np.ndarray | None) -> PreparedVoice:
-        return PreparedVoice(meta={})
-
-    def synthesize(self, text: str, voice: VoiceContext, *, speed: float = 1.0, cancel: CancelToken | None = None):
-        return np.zeros(RATE, np.float32)
-
-    def enrolls_in_background(self, budget_seconds: float) -> bool:
-        return True
-
-    def enroll_voice(
-        self,
-        reference: DecodedAudio,
-        latent: np.ndarray | None,
-        *,
-        budget_seconds: float = 0.0,
-        progress: EnrollmentProgress | None = None,
-        cancel: CancelToken | None = None,
-    ) -> PreparedVoice:
-        self.runs += 1
-        self.started.set()
-        if self.error is not None:
-            raise self.error
-        for step in range(self.steps):
-            if cancel is not None and cancel.cancelled:
-                raise SynthesisCancelledError("cancelled")
-            if progress is not None:
-                progress(step / self.steps, 0.5 + step / 100)
-            time.sleep(self.tick)
-        style = np.full((4, 8), len(reference.samples) / RATE, np.float32)
-        return PreparedVoice(meta={"searched": True}, arrays={"style": style}, summary="searched", similarity=0.9)
 
 
 def _pending(store: VoiceStoreInterface, voice_id: str, **job: object) -> None:
@@ -202,3 +144,109 @@ def test_after_a_crash_nothing_claims_progress_no_worker_is_making(store: VoiceS
     finally:
         jobs.stop()
     assert store.get("stale").attempts == 2
+
+
+def _claim(
+    store: VoiceStoreInterface,
+    owner: str,
+    *,
+    lease: float = 30.0,
+    max_attempts: int = 2,
+    voice_id: str | None = None,
+    engine: str = "fake",
+) -> StoredVoice | None:
+    return store.claim_job(owner, engine=engine, lease_seconds=lease, max_attempts=max_attempts, voice_id=voice_id)
+
+
+def test_a_job_is_claimed_once_and_its_lease_is_only_its_owners(store: VoiceStoreInterface) -> None:
+    _pending(store, "a1")
+    _pending(store, "b2")
+    first = _claim(store, "one")
+    assert first is not None and (first.id, first.status, first.progress, first.attempts) == ("a1", "enrolling", 0, 1)
+    assert _claim(store, "two").id == "b2"
+    assert _claim(store, "three") is None
+    assert store.renew_lease("a1", "one", 30, progress=40.0, similarity=0.5)
+    assert not store.renew_lease("a1", "two", 30, progress=99.0)
+    assert not store.end_lease("a1", "two", status="failed", error="not yours")
+    assert not store.complete_enrollment("a1", {"x": 1}, "", {}, None, owner="two")
+    voice = store.get("a1")
+    assert (voice.status, voice.progress, voice.similarity, voice.error) == ("enrolling", 40.0, 0.5, "")
+    assert store.end_lease("a1", "one", status="pending", progress=0.0, attempts=0)
+    assert not store.renew_lease("a1", "one", 30)  # released: no longer its
+    assert _claim(store, "other-engine", engine="another") is None
+    assert _claim(store, "three", voice_id="a1").attempts == 1
+
+
+def test_an_expired_lease_is_taken_over_and_its_old_owner_writes_nothing(store: VoiceStoreInterface) -> None:
+    _pending(store, "v")
+    assert _claim(store, "dead", lease=0.0) is not None  # a lease that is over at once
+    claims = [_claim(store, "alive")]
+    _wait(lambda: claims[-1] is not None or claims.append(_claim(store, "alive")))
+    assert (claims[-1].id, claims[-1].attempts) == ("v", 2)
+    assert not store.renew_lease("v", "dead", 30, progress=50.0)
+    assert not store.complete_enrollment("v", {"by": "dead"}, "", {}, None, owner="dead")
+    style = np.ones((2, 2), np.float32)
+    assert store.complete_enrollment("v", {"by": "alive"}, "done", {"style": style}, 0.8, owner="alive")
+    voice = store.get("v")
+    assert (voice.status, voice.meta, voice.attempts) == ("ready", {"by": "alive"}, 2)
+    assert not store.renew_lease("v", "alive", 30)  # ended with the job
+    assert _claim(store, "third", lease=0.0) is None
+
+
+def test_a_deleted_voice_has_no_lease_to_renew_or_complete(store: VoiceStoreInterface) -> None:
+    _pending(store, "gone")
+    assert _claim(store, "one") is not None
+    assert store.delete("gone")
+    assert not store.renew_lease("gone", "one", 30, progress=10.0)
+    assert not store.complete_enrollment("gone", {}, "", {"style": np.ones(2, np.float32)}, None, owner="one")
+    assert store.get("gone") is None
+    assert "gone" not in stored_files(store)
+
+
+def test_a_claim_fails_the_jobs_out_of_attempts_it_meets(store: VoiceStoreInterface) -> None:
+    _pending(store, "a_spent", attempts=2)
+    _pending(store, "b_fresh")
+    assert _claim(store, "one", max_attempts=2).id == "b_fresh"
+    spent = store.get("a_spent")
+    assert spent.status == "failed" and "cut short 2 time(s)" in spent.error
+
+
+class _BrokenEngine(SearchingEngine):
+    def load(self) -> None:
+        raise EngineNotReadyError("no weights here")
+
+
+def test_a_worker_whose_engine_failed_fails_only_the_voices_stored_through_it(store: VoiceStoreInterface) -> None:
+    _pending(store, "elsewhere")  # another replica's upload: left for a worker that can enroll it
+    loader = EngineLoader(_BrokenEngine())
+    loader.start()
+    loader.wait()
+    jobs = EnrollmentJobs(store, loader, budget_seconds=5, max_attempts=2, poll_seconds=0.05)
+    jobs.start()
+    try:
+        _pending(store, "here")
+        jobs.submit("here")
+        _wait(lambda: store.get("here").status == "failed")
+    finally:
+        jobs.stop()
+    assert "engine not loaded: no weights here" in store.get("here").error
+    assert store.get("elsewhere").status == "pending"
+
+
+def test_a_run_far_past_its_budget_is_stopped_and_fails(
+    store: VoiceStoreInterface, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(enrollment, "_OVERRUN_GRACE", 0.3)
+    engine = SearchingEngine(steps=100_000, tick=0.01)
+    loader = EngineLoader(engine)
+    loader.load_now()
+    jobs = EnrollmentJobs(store, loader, budget_seconds=0.1, max_attempts=2, poll_seconds=0.05)
+    jobs.start()
+    try:
+        _pending(store, "endless")
+        jobs.submit("endless")
+        _wait(lambda: store.get("endless").status == "failed")
+    finally:
+        jobs.stop()
+    assert engine.cancelled.is_set()
+    assert "ran for more than 0.5 s (its budget is 0.1 s)" in store.get("endless").error

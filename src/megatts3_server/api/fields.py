@@ -11,19 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-
-def valid_unicode(value: str) -> str:
-    """``value`` unchanged, or ValueError when it holds a surrogate code point (not a character)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        point = ord(value[exc.start])
-        raise ValueError(
-            f"contains U+{point:04X} at position {exc.start}, a lone UTF-16 surrogate that is not a character; "
-            "send valid Unicode"
-        ) from None
-    return value
-
+from megatts3_server.text.unicode import valid_unicode
 
 UnicodeStr = Annotated[str, AfterValidator(valid_unicode)]
 """A str field that refuses lone surrogates (422 naming the field)."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 import uuid
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from megatts3_server.api.errors import error_response, unexpected_error_response
@@ -164,3 +167,19 @@ class HeadAsGetMiddleware:
             await send(message)
 
         await self._app({**scope, "method": "GET"}, receive, headers_only)
+
+
+class JSONCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, with a refused preflight answered in the service's JSON error shape
+    (Starlette answers it in plain text)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        reason = bytes(response.body).decode("utf-8", "replace").strip() or "refused"
+        refused = error_response(response.status_code, "cors_rejected", f"CORS preflight refused: {reason}")
+        for name in ("vary", "access-control-allow-methods", "access-control-max-age", "access-control-allow-headers"):
+            if name in response.headers:
+                refused.headers[name] = response.headers[name]
+        return refused

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+import functools
+import hashlib
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from megatts3_server.web import STATIC_DIR
@@ -31,20 +34,36 @@ _PAGE_HEADERS = {
 }
 
 
-def _static_file(name: str) -> FileResponse:
-    path = STATIC_DIR / name
-    media_type = _MEDIA_TYPES.get(path.suffix)
-    # Only plain files directly in the folder: a name is one path segment, never "..".
-    if media_type is None or path.parent != STATIC_DIR or not path.is_file():
-        raise HTTPException(status_code=404, detail=f"no static file {name!r}")
-    return FileResponse(path, media_type=media_type, headers=_PAGE_HEADERS)
+@functools.cache
+def _files() -> dict[str, tuple[bytes, str, str]]:
+    """The page's files by name: content, media type, ETag (read once; they ship with the package)."""
+    files = {}
+    for path in STATIC_DIR.iterdir():
+        media_type = _MEDIA_TYPES.get(path.suffix)
+        if media_type is not None and path.is_file():
+            content = path.read_bytes()
+            files[path.name] = (content, media_type, f'"{hashlib.sha256(content).hexdigest()[:32]}"')
+    return files
+
+
+def _static_file(name: str, request: Request) -> Response:
+    # A name is looked up among the files that exist, never joined into a path: no "..", no OS errors.
+    found = _files().get(name)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"no static file {name[:100]!r}")
+    content, media_type, etag = found
+    headers = {**_PAGE_HEADERS, "ETag": etag}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    # Whole files only: a Range header is ignored (allowed by RFC 9110), as these files are small.
+    return Response(content, media_type=media_type, headers=headers)
 
 
 @router.get("/", name="web_page", summary="The web page: synthesize, pick, upload or record a voice")
-async def index() -> FileResponse:
-    return _static_file("index.html")
+async def index(request: Request) -> Response:
+    return _static_file("index.html", request)
 
 
 @router.get("/static/{name}", name="web_static", summary="The page's stylesheet and scripts")
-async def static_file(name: str) -> FileResponse:
-    return _static_file(name)
+async def static_file(name: str, request: Request) -> Response:
+    return _static_file(name, request)

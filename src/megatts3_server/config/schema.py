@@ -85,6 +85,16 @@ class CloningSettings(_Section):
     max_attempts: int = Field(
         2, ge=1, le=10, description="Enrollment runs a voice may start; one cut short by a crash counts"
     )
+    lease_seconds: float = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="How long a worker's claim on a running enrollment job lasts unless renewed (it is renewed "
+        "every third of it): a replica that dies loses its jobs to the others this long after",
+    )
+    poll_seconds: float = Field(
+        5, gt=0, le=600, description="How often an idle enrollment worker looks for jobs stored by other replicas"
+    )
 
 
 class ModelSettings(_Section):
@@ -170,6 +180,11 @@ class ApiSettings(_Section):
     trusted_networks: list[IPvAnyNetwork] = Field(
         default_factory=list,
         description="Callers from these networks need no API key and are never rate limited (a trusted backend)",
+    )
+    enrollment: bool = Field(
+        True,
+        description="Run enrollment jobs in this server; false: uploads are stored pending for a "
+        "`megatts3-server worker` (or another replica) to enroll",
     )
     scheduler: SchedulerSettings = SchedulerSettings()
     auth: AuthSettings = AuthSettings()

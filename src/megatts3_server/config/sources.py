@@ -44,6 +44,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_FORWARDED_ALLOW_IPS": "api.forwarded_allow_ips",
     "MEGATTS3_STORAGE_BACKEND": "storage.backend",
     "MEGATTS3_DATABASE_URL": "storage.database_url",
+    "MEGATTS3_ENROLLMENT": "api.enrollment",
 }
 # Variables holding a list, written comma-separated.
 _LIST_VARIABLES = frozenset({"MEGATTS3_API_KEYS", "MEGATTS3_UNLIMITED_API_KEYS", "MEGATTS3_TRUSTED_NETWORKS"})

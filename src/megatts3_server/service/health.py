@@ -100,6 +100,12 @@ class HealthService:
         self._cache = cache
         self._max_queue = max_queue
         self._storage = storage
+        self._draining = False
+
+    def begin_drain(self) -> None:
+        """The process is stopping (SIGTERM): /ready says so, so that balancers send new work elsewhere
+        while the requests in flight finish."""
+        self._draining = True
 
     def _status(self) -> str:
         state = self._loader.state
@@ -171,7 +177,9 @@ class HealthService:
         return HealthReport(body)
 
     def readiness(self) -> Readiness:
-        """Whether synthesis work is taken now: healthy, and the queue has room."""
+        """Whether this replica should get traffic: loaded and not draining. A busy replica stays ready
+        (it queues, or answers 503 queue_full for a balancer to retry elsewhere): dropping it from a
+        Service while it is busy would only push its load onto the others. ``queue`` shows saturation."""
         reasons = []
         status = self._status()
         if status == "starting":
@@ -180,6 +188,6 @@ class HealthService:
             reasons.append(f"model failed to load: {self._loader.error}")
         elif status == "unavailable":
             reasons.append("synthesis workers not running")
-        if self._scheduler.saturated:
-            reasons.append("synthesis queue full")
+        if self._draining:
+            reasons.append("draining: the process is stopping")
         return Readiness(ready=not reasons, reasons=reasons, queue=self.queue())

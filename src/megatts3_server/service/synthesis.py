@@ -44,6 +44,7 @@ from megatts3_server.service.scheduler import Scheduler, SynthesisJob
 from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.text import Sentence, normalize, split_sentences
 from megatts3_server.text.script import unsupported_scripts
+from megatts3_server.text.unicode import valid_unicode
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,10 @@ class SynthesisService:
     def check_text(self, text: str) -> CheckedText:
         """Reject text that cannot be synthesized (and an engine that cannot speak) before any work."""
         self._loader.require_ready()
+        try:
+            valid_unicode(text)
+        except ValueError as exc:
+            raise InvalidRequestError(f"text {exc}", code="invalid_text") from None
         stripped = text.strip()
         if not stripped:
             raise EmptyTextError("text is empty; give the words to speak")

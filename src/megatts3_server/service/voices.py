@@ -116,15 +116,25 @@ class VoiceService:
         storage: StorageSettings,
         cloning: CloningSettings,
         timeout: float,
+        *,
+        enrollment: bool = True,
     ) -> None:
+        """``enrollment``: whether this process runs enrollment jobs (api.enrollment); without, an upload
+        that enrolls in the background is stored pending for a worker elsewhere."""
         self._store = store
         self._engine = loader.engine
         self._storage = storage
         self._cloning = cloning
         # A one-shot search must leave the request time to speak.
         self._one_shot_budget = min(cloning.one_shot_budget_seconds, timeout / 2)
+        self._enrollment = enrollment
         self.jobs = EnrollmentJobs(
-            store, loader, budget_seconds=cloning.budget_seconds, max_attempts=cloning.max_attempts
+            store,
+            loader,
+            budget_seconds=cloning.budget_seconds,
+            max_attempts=cloning.max_attempts,
+            lease_seconds=cloning.lease_seconds,
+            poll_seconds=cloning.poll_seconds,
         )
         self._one_shot: collections.OrderedDict[str, PreparedVoice] = collections.OrderedDict()
         self._one_shot_lock = threading.Lock()
@@ -141,16 +151,18 @@ class VoiceService:
             await listener(voice_id)
 
     def open(self, *, writer: bool = True) -> None:
-        """Open the store; as its writer, also recover from any interrupted write and start the
-        enrollment worker, which resumes unfinished jobs. Call once at start-up."""
+        """Open the store; as its writer, also recover from any interrupted write and (unless
+        enrollment is off here) start the enrollment worker, which resumes unfinished jobs. Call once
+        at start-up."""
         if writer:
             self._store.open()
-            self.jobs.start()
+            if self._enrollment:
+                self.jobs.start()
         else:
             self._store.migrate()
 
     def close(self) -> None:
-        """Stop the enrollment worker (a running job stays pending for the next start)."""
+        """Stop the enrollment worker (a running job is released: pending again, for any worker)."""
         self.jobs.stop()
         self._store.close()
 

@@ -114,6 +114,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         settings.storage,
         settings.model.cloning,
         timeout=settings.api.timeout,
+        enrollment=settings.api.enrollment,
     )
     synthesis = SynthesisService(
         loader,

@@ -9,6 +9,11 @@ The schema is versioned: ``_MIGRATIONS`` lists every change, numbered; migrate()
 database has not seen (recorded in ``schema_migrations``) under an advisory lock, so replicas that
 start at the same time migrate once, one after the other. A migration is never edited once
 released: a change of schema is a new, higher version.
+
+Enrollment jobs are shared by the replicas through a lease on the voice's row (``lease_owner``, and
+``lease_expires`` on the database's clock, so the replicas' clocks do not matter): claim_job takes a
+job with ``SELECT … FOR UPDATE SKIP LOCKED``, so two workers never claim the same one, and a job
+whose worker died is claimable again once its lease has expired (service/enrollment.py).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from megatts3_server.voices.records import (
     NewVoiceFiles,
     StoredVoice,
     array_file_name,
+    attempts_spent_error,
     canonical_voice_id,
     check_job_fields,
     npy_array,
@@ -89,11 +95,19 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             """,
         ),
     ),
+    (
+        2,
+        "enrollment job leases",
+        ("ALTER TABLE voices ADD COLUMN lease_owner TEXT, ADD COLUMN lease_expires TIMESTAMPTZ",),
+    ),
 )
 # pg_advisory_xact_lock key taken by migrate(): "megatts3" as a 64-bit number.
 _MIGRATION_LOCK = int.from_bytes(b"megatts3", "big")
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM voices"
 _ARRAYS_PATTERN = f"{ARRAYS_DIR}/%"
+# A job a worker may claim: waiting, or enrolling under a lease that has expired (or never had one).
+_CLAIMABLE = "(status = %s OR (status = %s AND (lease_expires IS NULL OR lease_expires < now())))"
+_UNTIL = "now() + make_interval(secs => %s)"
 
 
 class PostgresVoiceStore:
@@ -275,6 +289,105 @@ class PostgresVoiceStore:
         return cursor.rowcount > 0
 
     @storage_faults
+    def claim_job(
+        self, owner: str, *, engine: str, lease_seconds: float, max_attempts: int, voice_id: str | None = None
+    ) -> StoredVoice | None:
+        """Claim the oldest job of ``engine``'s voices a worker may take (pending, or enrolling under an
+        expired lease; only ``voice_id``'s when given) for ``owner``, for ``lease_seconds``: enrolling
+        at 0 %, one attempt more. SKIP LOCKED: a row another replica is claiming (or writing) is
+        passed over, never waited for or claimed twice. A job met on the way that was started
+        ``max_attempts`` times is marked failed. None when there is nothing to claim."""
+        only = " AND id = %s" if voice_id is not None else ""
+        while True:
+            with self._transaction() as db:
+                row = db.execute(
+                    f"{_SELECT} WHERE {_CLAIMABLE} AND engine = %s{only} ORDER BY created_at, id LIMIT 1"
+                    " FOR UPDATE SKIP LOCKED",
+                    [
+                        VoiceStatus.PENDING,
+                        VoiceStatus.ENROLLING,
+                        engine,
+                        *([canonical_voice_id(voice_id)] if voice_id is not None else []),
+                    ],
+                ).fetchone()
+                if row is None:
+                    return None
+                voice = voice_from_row(row)
+                if voice.attempts >= max_attempts:
+                    self._fail_spent(db, voice)
+                    continue
+                db.execute(
+                    "UPDATE voices SET status = %s, progress = 0, attempts = attempts + 1, error = '',"
+                    f" lease_owner = %s, lease_expires = {_UNTIL} WHERE id = %s",
+                    (VoiceStatus.ENROLLING, owner, lease_seconds, voice.id),
+                )
+                return dataclasses.replace(
+                    voice, status=VoiceStatus.ENROLLING, progress=0.0, attempts=voice.attempts + 1, error=""
+                )
+
+    @staticmethod
+    def _fail_spent(db: psycopg.Connection, voice: StoredVoice) -> StoredVoice:
+        error = attempts_spent_error(voice.attempts)
+        db.execute(
+            "UPDATE voices SET status = %s, error = %s, lease_owner = NULL, lease_expires = NULL WHERE id = %s",
+            (VoiceStatus.FAILED, error, voice.id),
+        )
+        log.warning("voice %s: %s; marked failed", voice.id, error)
+        return dataclasses.replace(voice, status=VoiceStatus.FAILED, error=error)
+
+    @storage_faults
+    def renew_lease(self, voice_id: str, owner: str, lease_seconds: float, **changes: Any) -> bool:
+        """While ``owner`` holds the voice's lease: change job fields and extend the lease to
+        ``lease_seconds`` from now. False when it no longer holds it (released, taken over, deleted)."""
+        check_job_fields(changes)
+        assignments = "".join(f"{column} = %s, " for column in changes)
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE voices SET {assignments}lease_expires = {_UNTIL}"
+                " WHERE id = %s AND lease_owner = %s AND status = %s",
+                [*changes.values(), lease_seconds, canonical_voice_id(voice_id), owner, VoiceStatus.ENROLLING],
+            )
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def end_lease(self, voice_id: str, owner: str, **changes: Any) -> bool:
+        """While ``owner`` holds the voice's lease: change job fields and clear the lease (the job is
+        released or ended). False when it no longer holds it (nothing is changed then)."""
+        check_job_fields(changes)
+        assignments = "".join(f"{column} = %s, " for column in changes)
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE voices SET {assignments}lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = %s AND lease_owner = %s",
+                [*changes.values(), canonical_voice_id(voice_id), owner],
+            )
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def requeue_interrupted(self, max_attempts: int) -> list[StoredVoice]:
+        """Show the jobs no worker runs for what they are: enrolling ones whose lease has expired
+        pending again at 0 %, and unfinished ones started ``max_attempts`` times failed. A job another
+        replica holds a live lease on is left alone. Returns the voices changed."""
+        changed = []
+        with self._transaction() as db:
+            rows = db.execute(
+                f"{_SELECT} WHERE (status = %s AND (lease_expires IS NULL OR lease_expires < now()))"
+                " OR (status = %s AND attempts >= %s) ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
+                (VoiceStatus.ENROLLING, VoiceStatus.PENDING, max_attempts),
+            ).fetchall()
+            for voice in map(voice_from_row, rows):
+                if voice.attempts >= max_attempts:
+                    changed.append(self._fail_spent(db, voice))
+                    continue
+                db.execute(
+                    "UPDATE voices SET status = %s, progress = 0, lease_owner = NULL, lease_expires = NULL"
+                    " WHERE id = %s",
+                    (VoiceStatus.PENDING, voice.id),
+                )
+                changed.append(dataclasses.replace(voice, status=VoiceStatus.PENDING, progress=0.0))
+        return changed
+
+    @storage_faults
     def complete_enrollment(
         self,
         voice_id: str,
@@ -282,17 +395,22 @@ class PostgresVoiceStore:
         summary: str,
         arrays: Mapping[str, np.ndarray],
         similarity: float | None,
+        *,
+        owner: str | None = None,
     ) -> bool:
         """Store what enrollment made (atomically: arrays and row together) and mark the voice ready.
-        False when the voice was deleted meanwhile (nothing is written then)."""
+        False when the voice was deleted meanwhile, or ``owner`` (when given) no longer holds its
+        job's lease (nothing is written then)."""
         voice_id = canonical_voice_id(validate_voice_id(voice_id))
         blobs = [(array_file_name(name), npy_bytes(array)) for name, array in arrays.items()]
+        held = " AND lease_owner = %s AND status = %s" if owner is not None else ""
+        condition = [voice_id, *((owner, VoiceStatus.ENROLLING) if held else ())]
         with self._transaction() as db:
-            if db.execute("SELECT 1 FROM voices WHERE id = %s FOR UPDATE", (voice_id,)).fetchone() is None:
+            if db.execute(f"SELECT 1 FROM voices WHERE id = %s{held} FOR UPDATE", condition).fetchone() is None:
                 return False
             db.execute(
                 "UPDATE voices SET meta = %s, summary = %s, similarity = %s, status = %s, progress = 100,"
-                " error = '' WHERE id = %s",
+                " error = '', lease_owner = NULL, lease_expires = NULL WHERE id = %s",
                 (json.dumps(dict(meta)), summary, similarity, VoiceStatus.READY, voice_id),
             )
             db.execute("DELETE FROM voice_blobs WHERE voice_id = %s AND name LIKE %s", (voice_id, _ARRAYS_PATTERN))

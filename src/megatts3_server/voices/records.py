@@ -115,11 +115,21 @@ def voice_row(voice: StoredVoice) -> list[Any]:
 def voice_from_row(row: Mapping[str, Any]) -> StoredVoice:
     """A record from a row of ``COLUMNS``: ``meta`` JSON text (SQLite) or already decoded (PostgreSQL's
     jsonb), ``has_latent`` 0/1 or a boolean."""
-    values = dict(row)
+    # Only these: a row also holds its job's lease (lease_owner, lease_expires), which is the store's
+    # business, no part of the record (nor copied by voices migrate).
+    values = {column: row[column] for column in COLUMNS}
     meta = values["meta"]
     values["meta"] = json.loads(meta) if isinstance(meta, str) else dict(meta)
     values["has_latent"] = bool(values["has_latent"])
     return StoredVoice(**values)
+
+
+def attempts_spent_error(attempts: int) -> str:
+    """The error of a voice whose enrollment was started ``attempts`` times (max_attempts) without ending."""
+    return (
+        f"enrollment was cut short {attempts} time(s) (the worker enrolling it stopped, or lost its lease, "
+        "while enrolling)"
+    )
 
 
 def array_file_name(name: str) -> str:

@@ -5,16 +5,21 @@ renamed into place inside the SQLite transaction that inserts the row. A crash a
 either the whole voice or nothing; open() removes whatever a crash left half-done.
 
 Each voice also carries the state of its enrollment job (``status``: pending, enrolling, ready or
-failed; ``progress``; the ``similarity`` reached; ``error``; ``attempts``), so jobs survive restarts.
+failed; ``progress``; the ``similarity`` reached; ``error``; ``attempts``), so jobs survive restarts,
+and its lease (``lease_owner``, ``lease_expires`` as Unix time): which worker runs it, until when
+(service/enrollment.py). One process runs a SQLite store's jobs, so a job found enrolling at its
+start-up was cut short (requeue_interrupted), whatever its lease says.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -32,6 +37,7 @@ from megatts3_server.voices.records import (
     REFERENCE_FILE,
     NewVoiceFiles,
     StoredVoice,
+    attempts_spent_error,
     canonical_voice_id,
     check_job_fields,
     npy_bytes,
@@ -72,7 +78,11 @@ _ADDED_COLUMNS = {
     "similarity": "REAL",
     "error": "TEXT NOT NULL DEFAULT ''",
     "attempts": "INTEGER NOT NULL DEFAULT 0",
+    "lease_owner": "TEXT",
+    "lease_expires": "REAL",
 }
+# A job a worker may claim: waiting, or enrolling under a lease that has expired (or never had one).
+_CLAIMABLE = "(status = ? OR (status = ? AND (lease_expires IS NULL OR lease_expires < ?)))"
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -306,6 +316,103 @@ class VoiceStore:
         return cursor.rowcount > 0
 
     @storage_faults
+    def claim_job(
+        self, owner: str, *, engine: str, lease_seconds: float, max_attempts: int, voice_id: str | None = None
+    ) -> StoredVoice | None:
+        """Claim the oldest job of ``engine``'s voices a worker may take (pending, or enrolling under an
+        expired lease; only ``voice_id``'s when given) for ``owner``, for ``lease_seconds``: enrolling
+        at 0 %, one attempt more. A job met on the way that was started ``max_attempts`` times is
+        marked failed. None when there is nothing to claim."""
+        only = " AND id = ?" if voice_id is not None else ""
+        query = f"SELECT * FROM voices WHERE {_CLAIMABLE} AND engine = ?{only} ORDER BY created_at, id LIMIT 1"
+
+        def claimable(db: sqlite3.Connection, now: float) -> sqlite3.Row | None:
+            values = [VoiceStatus.PENDING, VoiceStatus.ENROLLING, now, engine, *([voice_id] if only else [])]
+            return db.execute(query, values).fetchone()
+
+        while True:
+            # Looked for without a write lock first: an idle worker's poll never holds up an upload.
+            with self._connect() as db:
+                if claimable(db, time.time()) is None:
+                    return None
+            with self._transaction() as db:
+                now = time.time()
+                row = claimable(db, now)
+                if row is None:
+                    return None
+                voice = voice_from_row(row)
+                if voice.attempts >= max_attempts:
+                    self._fail_spent(db, voice)
+                    continue
+                db.execute(
+                    "UPDATE voices SET status = ?, progress = 0, attempts = ?, error = '', lease_owner = ?,"
+                    " lease_expires = ? WHERE id = ?",
+                    (VoiceStatus.ENROLLING, voice.attempts + 1, owner, now + lease_seconds, voice.id),
+                )
+                return dataclasses.replace(
+                    voice, status=VoiceStatus.ENROLLING, progress=0.0, attempts=voice.attempts + 1, error=""
+                )
+
+    @staticmethod
+    def _fail_spent(db: sqlite3.Connection, voice: StoredVoice) -> StoredVoice:
+        error = attempts_spent_error(voice.attempts)
+        db.execute(
+            "UPDATE voices SET status = ?, error = ?, lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+            (VoiceStatus.FAILED, error, voice.id),
+        )
+        log.warning("voice %s: %s; marked failed", voice.id, error)
+        return dataclasses.replace(voice, status=VoiceStatus.FAILED, error=error)
+
+    @storage_faults
+    def renew_lease(self, voice_id: str, owner: str, lease_seconds: float, **changes: Any) -> bool:
+        """While ``owner`` holds the voice's lease: change job fields and extend the lease to
+        ``lease_seconds`` from now. False when it no longer holds it (released, taken over, deleted)."""
+        check_job_fields(changes)
+        assignments = "".join(f"{column} = ?, " for column in changes)
+        with self._connect() as db:
+            cursor = db.execute(
+                f"UPDATE voices SET {assignments}lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = ?",
+                [*changes.values(), time.time() + lease_seconds, voice_id, owner, VoiceStatus.ENROLLING],
+            )
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def end_lease(self, voice_id: str, owner: str, **changes: Any) -> bool:
+        """While ``owner`` holds the voice's lease: change job fields and clear the lease (the job is
+        released or ended). False when it no longer holds it (nothing is changed then)."""
+        check_job_fields(changes)
+        assignments = "".join(f"{column} = ?, " for column in changes)
+        with self._connect() as db:
+            cursor = db.execute(
+                f"UPDATE voices SET {assignments}lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = ? AND lease_owner = ?",
+                [*changes.values(), voice_id, owner],
+            )
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def requeue_interrupted(self, max_attempts: int) -> list[StoredVoice]:
+        """Show the jobs no worker runs for what they are: enrolling ones pending again at 0 %, and
+        unfinished ones started ``max_attempts`` times failed. Here every enrolling job is one (a
+        SQLite store's jobs run in one process: this one, starting). Returns the voices changed."""
+        changed = []
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM voices WHERE status = ? OR (status = ? AND attempts >= ?) ORDER BY created_at, id",
+                (VoiceStatus.ENROLLING, VoiceStatus.PENDING, max_attempts),
+            ).fetchall()
+            for voice in map(voice_from_row, rows):
+                if voice.attempts >= max_attempts:
+                    changed.append(self._fail_spent(db, voice))
+                    continue
+                db.execute(
+                    "UPDATE voices SET status = ?, progress = 0, lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+                    (VoiceStatus.PENDING, voice.id),
+                )
+                changed.append(dataclasses.replace(voice, status=VoiceStatus.PENDING, progress=0.0))
+        return changed
+
+    @storage_faults
     def complete_enrollment(
         self,
         voice_id: str,
@@ -313,10 +420,14 @@ class VoiceStore:
         summary: str,
         arrays: Mapping[str, np.ndarray],
         similarity: float | None,
+        *,
+        owner: str | None = None,
     ) -> bool:
         """Store what enrollment made (atomically: arrays and row together) and mark the voice ready.
-        False when the voice was deleted meanwhile (nothing is written then)."""
+        False when the voice was deleted meanwhile, or ``owner`` (when given) no longer holds its
+        job's lease (nothing is written then)."""
         folder = self.folder(voice_id)
+        held = " AND lease_owner = ? AND status = ?" if owner is not None else ""
         staging = folder / f"{_STAGING_PREFIX}{ARRAYS_DIR}"
         trash = self.root / f"{_TRASH_PREFIX}{uuid.uuid4().hex}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -328,11 +439,12 @@ class VoiceStore:
                 _save_array(staging / f"{validate_voice_id(name)}.npy", array)
             try:
                 with self._transaction() as db:
-                    if not db.execute("SELECT 1 FROM voices WHERE id = ?", (voice_id,)).fetchone():
-                        return False  # deleted meanwhile: nothing was written
+                    condition = [voice_id, *((owner, VoiceStatus.ENROLLING) if held else ())]
+                    if not db.execute(f"SELECT 1 FROM voices WHERE id = ?{held}", condition).fetchone():
+                        return False  # deleted (or taken over) meanwhile: nothing was written
                     db.execute(
                         "UPDATE voices SET meta = ?, summary = ?, similarity = ?, status = ?, progress = 100,"
-                        " error = '' WHERE id = ?",
+                        " error = '', lease_owner = NULL, lease_expires = NULL WHERE id = ?",
                         (json.dumps(dict(meta)), summary, similarity, VoiceStatus.READY, voice_id),
                     )
                     if current.exists():

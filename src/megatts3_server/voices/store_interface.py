@@ -52,6 +52,27 @@ class VoiceStoreInterface(Protocol):
     def update_job(self, voice_id: str, **changes: Any) -> bool:
         """Change a voice's job fields; False if it is gone."""
 
+    def claim_job(
+        self, owner: str, *, engine: str, lease_seconds: float, max_attempts: int, voice_id: str | None = None
+    ) -> StoredVoice | None:
+        """Claim the oldest claimable job of ``engine``'s voices (pending, or enrolling under an expired
+        lease; only ``voice_id``'s when given) for ``owner``: enrolling at 0 %, one attempt more, leased
+        for ``lease_seconds``. Never the same job to two claimants. Jobs met on the way that were
+        started ``max_attempts`` times are marked failed. None when there is nothing to claim."""
+
+    def renew_lease(self, voice_id: str, owner: str, lease_seconds: float, **changes: Any) -> bool:
+        """While ``owner`` holds the job's lease: change job fields and extend the lease to
+        ``lease_seconds`` from now; False when it no longer holds it (released, taken over, deleted)."""
+
+    def end_lease(self, voice_id: str, owner: str, **changes: Any) -> bool:
+        """While ``owner`` holds the job's lease: change job fields and clear the lease; False (and
+        nothing changed) when it no longer holds it."""
+
+    def requeue_interrupted(self, max_attempts: int) -> list[StoredVoice]:
+        """Jobs no live worker runs shown for what they are (enrolling: pending again at 0 %; started
+        ``max_attempts`` times: failed); a live lease of another replica is left alone. Returns the
+        voices changed."""
+
     def complete_enrollment(
         self,
         voice_id: str,
@@ -59,8 +80,11 @@ class VoiceStoreInterface(Protocol):
         summary: str,
         arrays: Mapping[str, np.ndarray],
         similarity: float | None,
+        *,
+        owner: str | None = None,
     ) -> bool:
-        """Store what enrollment made and mark the voice ready, atomically; False when it is gone."""
+        """Store what enrollment made and mark the voice ready, atomically; False when it is gone, or
+        when ``owner`` (if given) no longer holds its job's lease."""
 
     def load_reference(self, voice_id: str) -> tuple[bytes, np.ndarray | None]:
         """A voice's canonical reference WAV and its latent (None when it has none)."""

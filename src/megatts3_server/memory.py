@@ -1,0 +1,52 @@
+"""Process-level allocator settings: glibc malloc hands large buffers back to the kernel when freed.
+
+An inference allocates activation buffers whose size follows the input's length (tens to hundreds of
+MB for a long piece of text). By default glibc raises its mmap threshold each time such a buffer is
+freed (the "dynamic mmap threshold", up to 32 MB on 64-bit), so later buffers of that size are cut
+from the malloc heaps instead of being mapped on their own, and the heaps keep those pages after they
+are freed: the process's RSS climbs to the high-water mark of the longest inputs it has ever seen
+(and fragments above it) and stays there. A fixed ``M_MMAP_THRESHOLD`` turns that adjustment off
+(mallopt(3)): every allocation above it is a mapping of its own, unmapped when freed, and the heaps
+are trimmed above the default ``M_TRIM_THRESHOLD``. It works together with onnxruntime's CPU memory
+arena being off (engines/kokoro/engine.py), which would otherwise keep the same high-water mark
+itself.
+
+``configure_allocator()`` is called once per process when the app is built (app.py), before any
+engine loads. ``MEGATTS3_MALLOC=default`` keeps glibc's own behaviour, and so does any glibc tuning
+of the same thing in the environment (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``,
+``GLIBC_TUNABLES``: the operator's choice wins). Elsewhere than on glibc (musl, macOS) it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import platform
+
+log = logging.getLogger(__name__)
+
+# mallopt(3) parameter numbers (malloc.h).
+_M_MMAP_THRESHOLD = -3
+# Above this an allocation is its own mapping. glibc's starting value: small objects stay in the heaps,
+# audio and activation buffers (megabytes) do not.
+MMAP_THRESHOLD = 128 * 1024
+
+_GLIBC_TUNING = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
+
+
+def configure_allocator() -> bool:
+    """Fix glibc's mmap threshold (see the module docstring); returns whether it was set."""
+    if os.environ.get("MEGATTS3_MALLOC", "").strip().lower() in ("default", "off", "0", "false"):
+        return False
+    if any(name in os.environ for name in _GLIBC_TUNING) or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    if mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1:
+        log.warning("mallopt(M_MMAP_THRESHOLD) failed; large freed buffers may stay resident")
+        return False
+    return True

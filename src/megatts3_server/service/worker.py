@@ -1,0 +1,60 @@
+"""An enrollment-only process (``megatts3-server worker``): the engine, the voice store and the job
+worker, no HTTP, so that heavy enrollment can run on machines of its own while the API replicas
+(``api.enrollment: false``) only store uploads pending.
+
+It opens the store without recover(): on a SQLite store beside a running server that is the
+server's to do (it could remove an upload being written); PostgreSQL has nothing to recover.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from megatts3_server.config import Settings
+from megatts3_server.engines.base import Engine
+from megatts3_server.engines.registry import build_engine
+from megatts3_server.service.engine_loader import EngineLoader
+from megatts3_server.service.enrollment import EnrollmentJobs
+from megatts3_server.voices import build_voice_store
+
+log = logging.getLogger(__name__)
+
+
+def run_enrollment_worker(
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    engine: Engine | None = None,
+) -> None:
+    """Enroll the store's pending voices until ``stop`` is set, then release the running job and
+    return. The engine is built from the settings unless given (tests)."""
+    loader = EngineLoader(engine or build_engine(settings))
+    store = build_voice_store(settings.storage)
+    store.migrate()
+    cloning = settings.model.cloning
+    jobs = EnrollmentJobs(
+        store,
+        loader,
+        budget_seconds=cloning.budget_seconds,
+        max_attempts=cloning.max_attempts,
+        lease_seconds=cloning.lease_seconds,
+        poll_seconds=cloning.poll_seconds,
+    )
+    try:
+        loader.start()
+        jobs.start()
+        log.info(
+            "enrollment worker %s: voices of engine %s in the %s store, looked for every %g s (lease %g s)",
+            jobs.owner,
+            loader.engine.capabilities.name,
+            settings.storage.backend,
+            cloning.poll_seconds,
+            cloning.lease_seconds,
+        )
+        while not stop.wait(1.0):
+            pass
+        log.info("enrollment worker %s: stopping", jobs.owner)
+    finally:
+        jobs.stop()
+        store.close()

@@ -1,0 +1,143 @@
+"""``megatts3-server worker``: enrollment without HTTP, from a PostgreSQL store shared with API replicas
+that run none themselves (``api.enrollment: false``, ``MEGATTS3_ENROLLMENT=0``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from typer.testing import CliRunner
+
+from megatts3_server.audio import DecodedAudio
+from megatts3_server.cli import app
+from megatts3_server.config import Settings, load_settings
+from megatts3_server.service.engine_loader import EngineLoader
+from megatts3_server.service.voices import Reference, VoiceService
+from megatts3_server.service.worker import run_enrollment_worker
+from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore
+from tests.support.enrollment import RATE, SearchingEngine
+from tests.support.reference_clips import real_speech_wav
+from tests.support.server import write_configs
+from tests.support.voices import silent_reference, stored_voice
+
+runner = CliRunner()
+
+
+def _wait(condition: Callable[[], Any], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _postgres_settings(url: str, **cloning: float) -> Settings:
+    return load_settings(
+        env={},
+        overrides={
+            "storage": {"backend": "postgres", "database_url": url},
+            "model": {"cloning": {"lease_seconds": 2, "poll_seconds": 0.1, **cloning}},
+            "logging": {"file": None},
+        },
+    )
+
+
+def _opened(url: str) -> PostgresVoiceStore:
+    store = PostgresVoiceStore(url)
+    store.open()
+    return store
+
+
+def test_the_worker_command_is_there() -> None:
+    result = runner.invoke(app, ["worker", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "SIGTERM" in result.output and "--config" in result.output
+
+
+def test_enrollment_is_turned_off_by_the_environment() -> None:
+    assert load_settings(env={}).api.enrollment is True
+    assert load_settings(env={"MEGATTS3_ENROLLMENT": "0"}).api.enrollment is False
+    cloning = load_settings(env={}).model.cloning
+    assert (cloning.lease_seconds, cloning.poll_seconds) == (30, 5)
+
+
+def test_an_api_replica_without_enrollment_stores_uploads_pending_for_the_worker(postgres_url: str) -> None:
+    settings = _postgres_settings(postgres_url)
+    api_store = PostgresVoiceStore(postgres_url)
+    api_engine = SearchingEngine()
+    api_loader = EngineLoader(api_engine)
+    api_loader.load_now()
+    service = VoiceService(
+        api_store, api_loader, settings.storage, settings.model.cloning, timeout=60, enrollment=False
+    )
+    service.open()
+    stop, worker_engine = threading.Event(), SearchingEngine(steps=3)
+    worker = threading.Thread(target=run_enrollment_worker, args=(settings, stop), kwargs={"engine": worker_engine})
+    try:
+        samples = np.zeros(2 * RATE, np.float32)
+        reference = Reference(DecodedAudio(samples, RATE, "wav"), None, "0" * 64, "0" * 64)
+        assert service.save("narrator", "", "", reference, prepared=None).status == "pending"
+        time.sleep(0.5)  # several polls' worth: nobody on the API replica takes the job
+        assert api_store.get("narrator").status == "pending" and api_engine.runs == 0
+        worker.start()
+        _wait(lambda: api_store.get("narrator").status == "ready")
+        assert worker_engine.runs == 1 and api_store.get("narrator").attempts == 1
+        # A long job is handed back when the worker stops (SIGTERM, in the command).
+        worker_engine.steps = 100_000
+        long_job = stored_voice("long", engine="fake", status="pending", progress=0.0)
+        api_store.save_atomic(long_job, silent_reference())
+        _wait(lambda: api_store.get("long").status == "enrolling")
+        stop.set()
+        worker.join(30)
+        assert not worker.is_alive()
+        assert (api_store.get("long").status, api_store.get("long").attempts) == ("pending", 0)
+        assert worker_engine.cancelled.is_set()
+    finally:
+        stop.set()
+        if worker.is_alive():
+            worker.join(30)
+        service.close()
+
+
+def test_the_worker_command_enrolls_a_pending_voice_then_stops_on_sigterm(
+    tmp_path: Path, postgres_url: str, model_cache: Path
+) -> None:
+    """The command as an operator runs it: the default (embedded) engine, a real recording."""
+    store = _opened(postgres_url)
+    voice = stored_voice("narrator", engine="kokoro-82m-int8", status="pending", progress=0.0, duration=5.0)
+    store.save_atomic(voice, NewVoiceFiles(real_speech_wav()))
+    model_config, api_config = write_configs(
+        tmp_path,
+        storage=tmp_path / "storage",
+        cache=model_cache,
+        model={"cloning": {"budget_seconds": 1, "lease_seconds": 5, "poll_seconds": 0.2}},
+        storage_extra={"backend": "postgres", "database_url": postgres_url},
+    )
+    console = tmp_path / "worker.log"
+    command = [sys.executable, "-m", "megatts3_server", "worker", "-c", str(api_config), "--model-config"]
+    with console.open("w") as output:
+        process = subprocess.Popen(
+            [*command, str(model_config)],
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait(lambda: store.get("narrator").status in ("ready", "failed") or process.poll() is not None, 300)
+        enrolled = store.get("narrator")
+        assert enrolled.status == "ready", (enrolled.error, process.poll(), console.read_text()[-3000:])
+        assert enrolled.similarity is not None and store.load_arrays("narrator")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+        store.close()
