@@ -7,9 +7,8 @@ from the malloc heaps instead of being mapped on their own, and the heaps keep t
 are freed: the process's RSS climbs to the high-water mark of the longest inputs it has ever seen
 (and fragments above it) and stays there. A fixed ``M_MMAP_THRESHOLD`` turns that adjustment off
 (mallopt(3)): every allocation above it is a mapping of its own, unmapped when freed, and the heaps
-are trimmed above the default ``M_TRIM_THRESHOLD``. It works together with onnxruntime's CPU memory
-arena being off (engines/kokoro/engine.py), which would otherwise keep the same high-water mark
-itself.
+are trimmed above the default ``M_TRIM_THRESHOLD``. onnxruntime's own CPU memory arena (kept on for
+speed, engines/kokoro/engine.py) still holds the high-water mark of the longest piece spoken.
 
 ``configure_allocator()`` is called once per process when the app is built (app.py), before any
 engine loads. ``MEGATTS3_MALLOC=default`` keeps glibc's own behaviour, and so does any glibc tuning

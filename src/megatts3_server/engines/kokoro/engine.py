@@ -155,10 +155,9 @@ class KokoroEngine(Engine):
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-            # No CPU memory arena: its blocks follow the input's length and are never given back, so the
-            # process would keep the high-water mark of the longest piece ever spoken (+1.2 GB at 510
-            # tokens). Freed buffers go back to malloc, which returns them to the kernel (memory.py).
-            options.enable_cpu_mem_arena = False
+            # The CPU memory arena stays on: it keeps the high-water mark of the longest piece spoken
+            # (about +0.7 GB at 510 tokens, bench/memory.py), but turning it off made synthesis about
+            # 1.4x slower on this CPU. RSS is bounded by that mark, not growing.
             try:
                 self._sessions[threads] = onnxruntime.InferenceSession(
                     str(self._model), sess_options=options, providers=["CPUExecutionProvider"]
