@@ -156,7 +156,7 @@ class KokoroEngine(Engine):
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             # The CPU memory arena stays on: it keeps the high-water mark of the longest piece spoken
-            # (about +0.7 GB at 510 tokens, bench/memory.py), but turning it off made synthesis about
+            # (about +1.2 GB at 510 tokens, bench/memory.py), but turning it off made synthesis about
             # 1.4x slower on this CPU. RSS is bounded by that mark, not growing.
             try:
                 self._sessions[threads] = onnxruntime.InferenceSession(
