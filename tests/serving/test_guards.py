@@ -40,11 +40,15 @@ def guarded(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iter
 
 @pytest.fixture(scope="module")
 def impatient(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[ServerProcess]:
-    """The same guards with a 2-second request timeout: LONG_TEXT takes far longer on any machine."""
+    """The same guards with a 2-second request timeout: LONG_TEXT takes far longer on any machine.
+
+    The speech-time check is off here: it would refuse LONG_TEXT up front with 413 on a slow machine, and
+    these tests are about the timeout and the queue behind it (tests/serving/test_speech_budget.py covers it).
+    """
     with running_server(
         tmp_path_factory.mktemp("impatient"),
         model_cache,
-        api={**_GUARDS, "timeout": 2},
+        api={**_GUARDS, "timeout": 2, "check_speech_time": False},
         model={"cache": {"enabled": False}},
     ) as server:
         yield server
