@@ -13,8 +13,8 @@ import pytest
 from tests.support.server import ServerProcess, running_server, write_configs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# postgres_server / postgres_url: a real PostgreSQL for the voice-store tests.
-pytest_plugins = ("tests.support.postgres",)
+# postgres_server / postgres_url: a real PostgreSQL for the voice-store tests; redis_server: a real Redis.
+pytest_plugins = ("tests.support.postgres", "tests.support.redis_server")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "megatts3"

@@ -3,8 +3,6 @@ through, the body limit matches the service's, the client's request id travels o
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server import ServerProcess, free_port
+from tests.support.nginx import running_nginx
+from tests.support.server import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "docker" / "megatts3" / "nginx.conf"
@@ -20,36 +19,9 @@ CONFIG = REPO / "docker" / "megatts3" / "nginx.conf"
 
 @pytest.fixture(scope="module")
 def proxy(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if binary is None:
-        pytest.fail("nginx is not installed (apt-get install nginx-light; .ci/run does it)")
-    folder = tmp_path_factory.mktemp("nginx")
-    port = free_port()
     # The shipped file, with only the addresses and the writable paths of a container swapped for ours.
-    text = (
-        CONFIG.read_text()
-        .replace("server megatts3:9000;", f"server 127.0.0.1:{server.port};")
-        .replace("listen 80;", f"listen 127.0.0.1:{port};")
-        .replace("/tmp/", f"{folder}/")
-        .replace("access_log /dev/stdout;", f"access_log {folder}/access.log;")
-        .replace("error_log /dev/stderr warn;", f"error_log {folder}/error.log warn;")
-    )
-    config = folder / "nginx.conf"
-    config.write_text(text)
-    check = subprocess.run([binary, "-t", "-c", str(config), "-p", str(folder)], capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr
-    process = subprocess.Popen([binary, "-c", str(config), "-p", str(folder), "-g", "daemon off;"])
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+    with running_nginx(CONFIG, tmp_path_factory.mktemp("nginx"), [server.port]) as nginx:
+        yield nginx.base_url
 
 
 def test_streamed_synthesis_arrives_in_pieces_through_the_proxy(proxy: str) -> None:

@@ -30,6 +30,7 @@ from megatts3_server.errors import (
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
+from megatts3_server.service.voice_arrays import VoiceArrayCache
 from megatts3_server.voices import (
     NewVoiceFiles,
     StoredVoice,
@@ -141,10 +142,15 @@ class VoiceService:
         # One preparation per reference at a time: a second request for it waits and reuses the first's.
         self._preparing: dict[str, threading.Lock] = {}
         self._listeners: list[VoiceChanged] = []
+        self.arrays = VoiceArrayCache()
+        self.on_change(self._forget_arrays)
 
     def on_change(self, listener: VoiceChanged) -> None:
         """Call ``listener(voice_id)`` whenever a voice is stored anew or deleted."""
         self._listeners.append(listener)
+
+    async def _forget_arrays(self, voice_id: str) -> None:
+        self.arrays.forget(voice_id)
 
     async def _changed(self, voice_id: str) -> None:
         for listener in self._listeners:
@@ -237,12 +243,9 @@ class VoiceService:
                 f"voice {voice_id!r} is still {stored.status} ({stored.progress:.0f} %); "
                 f"GET /api/v1/voices/{voice_id} says when it is ready"
             )
-        return VoiceContext(
-            voice_id=stored.id,
-            meta=stored.meta,
-            arrays=self._store.load_arrays(stored.id),
-            version=f"{stored.created_at}:{stored.content_sha256}",
-        )
+        version = f"{stored.created_at}:{stored.content_sha256}"
+        arrays = self.arrays.get(stored.id, version, lambda: self._store.load_arrays(stored.id))
+        return VoiceContext(voice_id=stored.id, meta=stored.meta, arrays=arrays, version=version)
 
     def read_reference(self, audio_bytes: bytes, latent_bytes: bytes | None) -> Reference:
         """Decode and check an uploaded reference recording (and its latent, if any)."""

@@ -23,6 +23,7 @@ from megatts3_server.ratelimit import RateLimiter
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.health import HealthService, StorageProbe
 from megatts3_server.service.scheduler import Scheduler
+from megatts3_server.service.shared_state import shared_state_warnings
 from megatts3_server.service.speech import SpeechService
 from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.service.synthesis import SynthesisService
@@ -60,6 +61,9 @@ class Services:
         for folder in (settings.storage.cache_dir, settings.storage.temp_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.voices.open(writer=writer)
+        if writer:
+            for warning in shared_state_warnings(settings):
+                log.warning("%s", warning)
         self.scheduler.start()
         metrics_server = self._serve_metrics() if writer else None
         self.loader.start()

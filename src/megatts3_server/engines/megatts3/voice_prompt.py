@@ -90,7 +90,8 @@ class VoicePrompt:
         arrays = voice.arrays
 
         def tensor(name: str, dtype: torch.dtype) -> torch.Tensor:
-            return torch.as_tensor(np.asarray(arrays[name]), dtype=dtype, device=device)
+            # A copy: the arrays are shared, read-only, by every request (service/voice_arrays.py).
+            return torch.tensor(np.asarray(arrays[name]), dtype=dtype, device=device)
 
         return cls(
             latent=tensor("latent", torch.float32),

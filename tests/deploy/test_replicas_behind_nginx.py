@@ -1,0 +1,156 @@
+"""Three real replicas sharing PostgreSQL and Redis behind docker/megatts3/nginx-replicas.conf: a
+voice uploaded through nginx is served by every replica, and kill -9 of one replica under load
+loses no request (nginx retries those that got no answer) and no stored voice; an upload the killed
+replica was taking is stored whole or not at all."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.support.audio import decode
+from tests.support.nginx import running_nginx
+from tests.support.postgres import PostgresServer
+from tests.support.redis_server import RedisServer
+from tests.support.reference_clips import real_speech_wav
+from tests.support.replicas import running_replicas
+from tests.support.server import ServerProcess
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = REPO / "docker" / "megatts3" / "nginx-replicas.conf"
+CLIENTS, REQUESTS_EACH = 6, 20
+
+
+@pytest.fixture(scope="module")
+def database(postgres_server: PostgresServer) -> str:
+    return postgres_server.create_database()
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, model_cache: Path, database: str, redis_server: RedisServer
+) -> Iterator[list[ServerProcess]]:
+    folder = tmp_path_factory.mktemp("replicas")
+    with running_replicas(folder, model_cache, 3, database_url=database, redis_url=redis_server.url) as servers:
+        yield servers
+
+
+@pytest.fixture(scope="module")
+def balancer(replicas: list[ServerProcess], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path_factory.mktemp("nginx-replicas")
+    with running_nginx(CONFIG, folder, [server.port for server in replicas]) as nginx:
+        yield nginx.base_url, nginx.access_log
+
+
+def _voices(url: str) -> list[tuple[str, str]]:
+    listed = httpx.get(f"{url}/api/v1/voices", timeout=30).json()["voices"]
+    return sorted((voice["id"], voice["status"]) for voice in listed if voice["type"] == "uploaded")
+
+
+def _stored(database: str) -> dict[str, tuple[str, str, list[tuple[str, str]]]]:
+    """Every stored voice: its status, content hash and the digest of each of its files."""
+    with psycopg.connect(database) as db:
+        voices = db.execute("SELECT id, status, content_sha256 FROM voices").fetchall()
+        blobs = db.execute("SELECT voice_id, name, md5(data) FROM voice_blobs ORDER BY name").fetchall()
+    return {
+        voice: (status, digest, [(name, md5) for owner, name, md5 in blobs if owner == voice])
+        for voice, status, digest in voices
+    }
+
+
+def test_a_voice_uploaded_through_nginx_speaks_through_every_replica(
+    balancer: tuple[str, Path], replicas: list[ServerProcess]
+) -> None:
+    base, _ = balancer
+    files = {"voice_file": ("ref.wav", real_speech_wav(), "audio/wav")}
+    upload = httpx.post(f"{base}/api/v1/voices/upload", data={"voice_id": "everywhere"}, files=files, timeout=120)
+    assert upload.status_code == 201, upload.text
+    for server in replicas:
+        assert ("everywhere", "ready") in _voices(server.base_url)
+        spoken = httpx.post(
+            f"{server.base_url}/api/v1/tts/synthesize",
+            json={"text": "每个副本都能说。", "voice_id": "everywhere"},
+            timeout=120,
+        )
+        assert spoken.status_code == 200 and spoken.content[:4] == b"RIFF"
+
+
+def test_kill_9_of_a_replica_under_load_loses_no_request_and_no_voice(
+    balancer: tuple[str, Path], replicas: list[ServerProcess], database: str
+) -> None:
+    base, access_log = balancer
+    before, stored_before = _voices(base), _stored(database)
+    assert stored_before, "the first test stored a voice"
+    outcomes: list[tuple[int, float]] = []
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        with httpx.Client(base_url=base, timeout=300) as http:
+            for request in range(REQUESTS_EACH):
+                # Unique text: never a cache hit, always real work.
+                body = {"text": f"第{number}号客户的第{request}句话。", "voice_id": "voice_001"}
+                answer = http.post("/api/v1/tts/synthesize", json=body)
+                seconds = len(decode(answer.content)[0]) / 24_000 if answer.status_code == 200 else 0.0
+                with lock:
+                    outcomes.append((answer.status_code, seconds))
+
+    def upload_to_the_victim() -> int | None:
+        files = {"voice_file": ("late.wav", real_speech_wav(), "audio/wav")}
+        try:
+            sent = httpx.post(
+                f"{victim.base_url}/api/v1/voices/upload", data={"voice_id": "late"}, files=files, timeout=120
+            )
+        except httpx.HTTPError:
+            return None  # the replica died under it
+        return sent.status_code
+
+    victim = replicas[2]
+    with ThreadPoolExecutor(CLIENTS + 1) as pool:
+        futures = [pool.submit(client, number) for number in range(CLIENTS)]
+        while len(outcomes) < CLIENTS * REQUESTS_EACH // 4:  # a quarter done: the load is in full swing
+            time.sleep(0.05)
+        upload = pool.submit(upload_to_the_victim)
+        time.sleep(0.2)
+        assert victim.process is not None
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait()
+        for future in futures:
+            future.result()
+        upload_status = upload.result()
+    statuses = [status for status, _ in outcomes]
+    assert statuses == [200] * (CLIENTS * REQUESTS_EACH), {code: statuses.count(code) for code in set(statuses)}
+    assert all(seconds > 0.3 for _, seconds in outcomes), "every answer is a complete WAV of speech"
+
+    # The voices stored before are untouched; the upload in flight is there whole (ready, every file) or not at all.
+    stored_after = _stored(database)
+    late = stored_after.pop("late", None)
+    assert stored_after == stored_before
+    if late is None:
+        assert upload_status in (None, 502, 503), upload_status
+        expected = before
+    else:
+        status, _, files = late
+        assert status == "ready" and {name for name, _ in files} == {name for name, _ in stored_before["everywhere"][2]}
+        expected = sorted([*before, ("late", "ready")])
+        spoken = httpx.post(
+            f"{base}/api/v1/tts/synthesize", json={"text": "我完整地存下来了。", "voice_id": "late"}, timeout=120
+        )
+        assert spoken.status_code == 200
+    assert _voices(base) == expected
+    for server in replicas[:2]:
+        assert _voices(server.base_url) == expected
+    log = access_log.read_text()
+    retried = len(re.findall(r"upstream=\S+, ", log))
+    print(
+        f"\n{CLIENTS * REQUESTS_EACH} requests, 0 errors, {retried} retried on another replica by nginx; "
+        f"the upload in flight at the kill: {'stored whole' if late else 'not stored'} (answer {upload_status})"
+    )
