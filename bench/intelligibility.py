@@ -127,6 +127,7 @@ def main() -> None:
                     "voice_samples_dir": f"{scratch}/voices",
                     "cache_dir": str(REPO / "build" / "bench-cache"),
                     "temp_dir": f"{scratch}/tmp",
+                    "jobs_dir": f"{scratch}/jobs",
                 },
             },
         )

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from megatts3_server import __version__
 from megatts3_server.api import headers as h
-from megatts3_server.api import health, info, openai_compat, tts, voices, web
+from megatts3_server.api import health, info, jobs, openai_compat, tts, voices, web
 from megatts3_server.api.errors import install_error_handlers
 from megatts3_server.api.middleware import (
     BodySizeLimitMiddleware,
@@ -56,7 +56,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=int(settings.api.max_request_size))
     app.add_middleware(RequestIdMiddleware, metrics=services.metrics)
     app.add_middleware(HeadAsGetMiddleware)
-    for router in (health.router, info.router, tts.router, voices.router, openai_compat.router, web.router):
+    for router in (
+        health.router,
+        info.router,
+        tts.router,
+        jobs.router,
+        voices.router,
+        openai_compat.router,
+        web.router,
+    ):
         app.include_router(router)
     return app
 

@@ -11,6 +11,7 @@ import typer
 from megatts3_server.cli_commands import voices
 from megatts3_server.cli_commands.common import ApiConfig, ModelConfig, load_cli_settings
 from megatts3_server.cli_commands.health import healthcheck
+from megatts3_server.cli_commands.narrate import narrate
 from megatts3_server.cli_commands.say import say
 from megatts3_server.cli_commands.worker import worker
 
@@ -71,6 +72,7 @@ def check_config(config: ApiConfig = None, model_config: ModelConfig = None) -> 
 
 
 app.command()(say)
+app.command()(narrate)
 app.add_typer(voices.app, name="voices")
 app.command()(healthcheck)
 app.command()(worker)

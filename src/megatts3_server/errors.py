@@ -103,6 +103,25 @@ class VoiceReadOnlyError(ServiceError):
     code = "voice_read_only"
 
 
+class JobNotFoundError(ServiceError):
+    status = 404
+    code = "job_not_found"
+
+
+class JobsUnavailableError(ServiceError):
+    """Long-form jobs are turned off here (api.jobs.enabled) or not started."""
+
+    status = 503
+    code = "jobs_unavailable"
+
+
+class JobNotFinishedError(ServiceError):
+    """A long-form job's results were asked for before it finished."""
+
+    status = 409
+    code = "job_not_finished"
+
+
 class StorageFullError(ServiceError):
     """The disk (or quota) holding the voice store is full: nothing was stored."""
 

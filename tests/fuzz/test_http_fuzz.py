@@ -65,6 +65,12 @@ ROUTES: dict[str, set[str]] = {
     "/docs": {"GET"},
     "/redoc": {"GET"},
     "/openapi.json": {"GET"},
+    "/api/v1/tts/jobs": {"GET", "POST"},
+    "/api/v1/tts/jobs/no_such_job": {"GET", "DELETE"},
+    "/api/v1/tts/jobs/no_such_job/events": {"GET"},
+    "/api/v1/tts/jobs/no_such_job/audio": {"GET"},
+    "/api/v1/tts/jobs/no_such_job/timestamps": {"GET"},
+    "/api/v1/tts/jobs/no_such_job/subtitles.srt": {"GET"},
 }
 GET_ROUTES = [path for path, methods in ROUTES.items() if "GET" in methods]
 POST_ROUTES = [path for path, methods in ROUTES.items() if "POST" in methods]

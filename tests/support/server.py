@@ -61,6 +61,7 @@ def write_configs(
             "voice_samples_dir": str(storage / "voices"),
             "cache_dir": str(cache),
             "temp_dir": str(storage / "tmp"),
+            "jobs_dir": str(storage / "jobs"),
             # A test box's own disk may be fuller than the 80 % that degrades /health; the disk-full
             # tests fill their own tmpfs to the last byte.
             "disk_warn_percent": 99,

@@ -91,6 +91,7 @@ def tone_settings(folder: Path, api: dict[str, Any] | None = None, **model: Any)
         "voice_samples_dir": str(folder / "voices"),
         "cache_dir": str(folder / "cache"),
         "temp_dir": str(folder / "tmp"),
+        "jobs_dir": str(folder / "jobs"),
         "disk_warn_percent": 99,  # the test box's disk, not the service, decides how full it is
     }
     overrides = {

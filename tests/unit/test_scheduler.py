@@ -134,3 +134,27 @@ def test_cancel_stops_the_work_and_frees_the_place() -> None:
         assert calls_after_cancel < 10
 
     _run(scheduler, cancel_midway())
+
+
+def test_background_work_yields_to_interactive_requests_after_the_piece_it_is_running() -> None:
+    engine = RecordingEngine(delay=0.02)
+    scheduler = Scheduler(engine, workers=1, max_queue=1, batch_size=4)
+    calls_at_submit: list[int] = []
+
+    async def job_then_request() -> None:
+        background = scheduler.submit(["B"] * 20, VOICE, 1.0, background=True)
+        assert (scheduler.depth, scheduler.background_depth) == (0, 1)  # not counted against max_queue
+        results = background.results()
+        await anext(results)  # background work is running
+        with engine.lock:
+            calls_at_submit.append(len(engine.calls))
+            request = scheduler.submit(["i", "j"], VOICE, 1.0)
+        assert [chr(int(audio[0])) async for audio in request.results()] == ["i", "j"]
+        rest = [audio async for audio in results]
+        assert len(rest) == 19 and scheduler.background_depth == 0
+
+    _run(scheduler, job_then_request())
+    first_interactive = next(n for n, call in enumerate(engine.calls) if "i" in call)
+    # Only the background piece already in the engine when the request came ran before it.
+    assert first_interactive <= calls_at_submit[0] + 1
+    assert all(call == ["B"] for call in engine.calls if "B" in call), "background pieces go one per engine call"

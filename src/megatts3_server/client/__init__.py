@@ -12,6 +12,7 @@ from megatts3_server.client.clients import AsyncMegaTTS3Client, MegaTTS3Client
 from megatts3_server.client.errors import (
     AuthenticationError,
     InvalidRequestError,
+    JobFailedError,
     MegaTTS3ConnectionError,
     MegaTTS3Error,
     MegaTTS3TimeoutError,
@@ -31,6 +32,7 @@ __all__ = [
     "AudioFileWriter",
     "AuthenticationError",
     "InvalidRequestError",
+    "JobFailedError",
     "MegaTTS3Client",
     "MegaTTS3ConnectionError",
     "MegaTTS3Error",

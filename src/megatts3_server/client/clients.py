@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from pathlib import Path
 from typing import Any, Unpack
 
 import anyio
@@ -23,6 +24,7 @@ from megatts3_server.client.files import AudioFileWriter, ByteProgress, SavedAud
 from megatts3_server.client.operations import (
     DEFAULT_URL,
     FileSource,
+    JobProgress,
     Operation,
     Operations,
     Send,
@@ -185,6 +187,35 @@ class MegaTTS3Client(_ClientBase):
         ``status`` and, while enrolling, ``progress`` 0-100)."""
         return self._run(self._ops.wait_for_voice(voice_id, timeout, poll_interval, on_progress))
 
+    def create_job(self, **body: Any) -> dict[str, Any]:
+        """Submit a long-form job: ``text=`` + ``voice_id=``, ``script=[{voice_id, text, ...}]``, or
+        ``screenplay=`` + ``voices={name: voice_id}``; plus ``format``, ``title``, ``parameters``. The job (202)."""
+        return self._run(self._ops.create_job(body))
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        return self._run(self._ops.get_job(job_id))
+
+    def delete_job(self, job_id: str) -> dict[str, Any]:
+        """Cancel a running job, or delete a finished one."""
+        return self._run(self._ops.delete_job(job_id))
+
+    def wait_for_job(
+        self, job_id: str, timeout: float = 3600.0, poll_interval: float = 1.0, on_progress: JobProgress | None = None
+    ) -> dict[str, Any]:
+        """Poll until the job is ``done`` and return it; JobFailedError if it failed or was cancelled,
+        MegaTTS3TimeoutError after ``timeout`` s; ``on_progress`` gets the job at each poll."""
+        return self._run(self._ops.wait_for_job(job_id, timeout, poll_interval, on_progress))
+
+    def download_job(
+        self, job_id: str, path: str | os.PathLike[str], *, srt: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Write a finished job's track to ``path`` (and its SRT subtitles to ``srt``); the track's path."""
+        target = Path(path)
+        target.write_bytes(self._run(self._ops.job_result(job_id, "audio")).content)
+        if srt is not None:
+            Path(srt).write_text(self._run(self._ops.job_result(job_id, "subtitles.srt")).text, encoding="utf-8")
+        return target
+
     def close(self) -> None:
         self._http.close()
 
@@ -300,6 +331,31 @@ class AsyncMegaTTS3Client(_ClientBase):
         on_progress: VoiceProgress | None = None,
     ) -> dict[str, Any]:
         return await self._run(self._ops.wait_for_voice(voice_id, timeout, poll_interval, on_progress))
+
+    async def create_job(self, **body: Any) -> dict[str, Any]:
+        return await self._run(self._ops.create_job(body))
+
+    async def get_job(self, job_id: str) -> dict[str, Any]:
+        return await self._run(self._ops.get_job(job_id))
+
+    async def delete_job(self, job_id: str) -> dict[str, Any]:
+        return await self._run(self._ops.delete_job(job_id))
+
+    async def wait_for_job(
+        self, job_id: str, timeout: float = 3600.0, poll_interval: float = 1.0, on_progress: JobProgress | None = None
+    ) -> dict[str, Any]:
+        return await self._run(self._ops.wait_for_job(job_id, timeout, poll_interval, on_progress))
+
+    async def download_job(
+        self, job_id: str, path: str | os.PathLike[str], *, srt: str | os.PathLike[str] | None = None
+    ) -> Path:
+        target = Path(path)
+        audio = (await self._run(self._ops.job_result(job_id, "audio"))).content
+        await anyio.Path(target).write_bytes(audio)
+        if srt is not None:
+            text = (await self._run(self._ops.job_result(job_id, "subtitles.srt"))).text
+            await anyio.Path(srt).write_text(text, encoding="utf-8")
+        return target
 
     async def aclose(self) -> None:
         await self._http.aclose()

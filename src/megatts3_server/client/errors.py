@@ -73,6 +73,10 @@ class VoiceEnrollmentError(MegaTTS3Error):
     """The service reports the voice as ``failed``."""
 
 
+class JobFailedError(MegaTTS3Error):
+    """A long-form job ended ``failed`` or ``cancelled`` (``details``: the job)."""
+
+
 _ERROR_TYPES: dict[int, type[MegaTTS3Error]] = {
     401: AuthenticationError,
     404: NotFoundError,

@@ -22,7 +22,13 @@ from urllib.parse import quote
 import httpx
 
 from megatts3_server import __version__
-from megatts3_server.client.errors import MegaTTS3Error, MegaTTS3TimeoutError, VoiceEnrollmentError, error_from_response
+from megatts3_server.client.errors import (
+    JobFailedError,
+    MegaTTS3Error,
+    MegaTTS3TimeoutError,
+    VoiceEnrollmentError,
+    error_from_response,
+)
 from megatts3_server.voices.status import VoiceStatus
 
 log = logging.getLogger("megatts3_server.client")
@@ -33,6 +39,8 @@ _RETRY_STATUSES = frozenset({429, 503})
 
 FileSource = str | os.PathLike[str] | bytes | BinaryIO
 VoiceProgress = Callable[[dict[str, Any]], None]
+JobProgress = Callable[[dict[str, Any]], None]
+"""Called with the job's state at each poll (``status``, ``progress`` 0-100, ``segments_done`` ...)."""
 
 
 class SpeechParams(TypedDict, total=False):
@@ -239,3 +247,45 @@ class Operations:
                     f"voice {voice_id!r} is still {status!r} after {timeout:g} s", code="voice_not_ready"
                 )
             yield Wait(min(poll_interval, remaining))
+
+    # -- long-form jobs -------------------------------------------------------------------------
+
+    def create_job(self, body: dict[str, Any]) -> Operation[dict[str, Any]]:
+        """POST /api/v1/tts/jobs with ``body`` (text + voice_id, script, or screenplay + voices)."""
+        return (yield from self.json("POST", "/api/v1/tts/jobs", json=body))
+
+    def get_job(self, job_id: str) -> Operation[dict[str, Any]]:
+        return (yield from self.json("GET", _job_path(job_id)))
+
+    def delete_job(self, job_id: str) -> Operation[dict[str, Any]]:
+        return (yield from self.json("DELETE", _job_path(job_id)))
+
+    def wait_for_job(
+        self, job_id: str, timeout: float, poll_interval: float, on_progress: JobProgress | None
+    ) -> Operation[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = yield from self.get_job(job_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job["status"] == "done":
+                return job
+            if job["status"] in ("failed", "cancelled"):
+                reason = job.get("error") or job["status"]
+                raise JobFailedError(
+                    f"job {job_id} {job['status']}: {reason}", code=f"job_{job['status']}", details=job
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise MegaTTS3TimeoutError(
+                    f"job {job_id} is still {job['status']} after {timeout:g} s", code="job_not_finished"
+                )
+            yield Wait(min(poll_interval, remaining))
+
+    def job_result(self, job_id: str, name: str) -> Operation[httpx.Response]:
+        """A finished job's ``audio``, ``timestamps``, ``subtitles.srt`` or ``subtitles.vtt``."""
+        return (yield from self.call("GET", f"{_job_path(job_id)}/{name}"))
+
+
+def _job_path(job_id: str) -> str:
+    return "/api/v1/tts/jobs/" + quote(job_id, safe="")

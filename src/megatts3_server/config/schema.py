@@ -163,6 +163,20 @@ class MonitoringSettings(_Section):
     health_check_interval: int = Field(30, ge=1, description="Informational (see INFORMATIONAL_KEYS)")
 
 
+class JobsSettings(_Section):
+    """Long-form jobs (POST /api/v1/tts/jobs): whole chapters and scripts made into one track."""
+
+    enabled: bool = True
+    max_characters: int = Field(200_000, ge=1, description="Longest job text (all segments together)")
+    max_segments: int = Field(5_000, ge=1, description="Most segments (script lines, paragraphs) in one job")
+    result_ttl_hours: float = Field(72, gt=0, description="Finished, failed or cancelled jobs are deleted after this")
+    loudness_lufs: float = Field(-18, ge=-40, le=-5, description="Every segment's integrated loudness (EBU R128)")
+    true_peak_dbtp: float = Field(-1, ge=-10, le=0, description="Highest (4x oversampled) peak after normalization")
+    paragraph_pause_ms: int = Field(700, ge=0, le=10_000, description="Between paragraphs of a text job")
+    speaker_pause_ms: int = Field(500, ge=0, le=10_000, description="Between lines of different speakers")
+    line_pause_ms: int = Field(300, ge=0, le=10_000, description="Between lines of one speaker")
+
+
 class ApiSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(9000, ge=0, le=65535)
@@ -174,6 +188,7 @@ class ApiSettings(_Section):
         "synthesized within api.timeout at the engine speed measured on this machine",
     )
     max_request_size: ByteSize = ByteSize(60 * 10**6)
+    jobs: JobsSettings = JobsSettings()
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client address"
     )
@@ -214,6 +229,7 @@ class StorageSettings(_Section):
     voice_samples_dir: Path = Path("storage/voices")
     cache_dir: Path = Path("storage/cache")
     temp_dir: Path = Path("storage/tmp")
+    jobs_dir: Path = Field(Path("storage/jobs"), description="Long-form jobs: their records, segments and tracks")
     max_voice_file_size: ByteSize = ByteSize(50 * 10**6)
     max_voice_seconds: float = Field(300, gt=0, description="Longest reference recording accepted")
     supported_formats: list[AudioContainer] = ["wav", "mp3", "flac", "m4a", "ogg"]

@@ -109,6 +109,7 @@ def _apply_directory_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         _set_dotted(data, "storage.voice_samples_dir", str(root / "voices"))
         _set_dotted(data, "storage.cache_dir", str(root / "cache"))
         _set_dotted(data, "storage.temp_dir", str(root / "tmp"))
+        _set_dotted(data, "storage.jobs_dir", str(root / "jobs"))
     if log_dir := env.get("MEGATTS3_LOG_DIR"):
         _set_dotted(data, "logging.file", str(Path(log_dir) / "megatts3.log"))
 

@@ -4,6 +4,11 @@ A request becomes a job: its text pieces in order. Workers take pieces round-rob
 long text never holds up short requests behind it, and each job's first piece goes out alone so its
 first audio comes back as early as possible. Later pieces are batched (up to ``batch_size``, from one
 or several jobs) for engines that run batches. Results reach the event loop in piece order.
+
+Background work (the segments of long-form jobs, ``background=True``) waits in a queue of its own
+and does not count against ``max_queue``: a worker takes a background piece only when no interactive
+piece is waiting, one piece at a time, so an interactive request waits at most for the engine
+call already running.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class SynthesisJob:
     options: SamplingOptions = field(default_factory=SamplingOptions)
     cancel: CancelToken = field(default_factory=CancelToken)
     next_piece: int = 0
+    background: bool = False
     started: float = field(default_factory=time.monotonic)
     _done: dict[int, np.ndarray | BaseException] = field(default_factory=dict)
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -92,7 +98,9 @@ class Scheduler:
         self._on_depth_change = on_depth_change
         self._on_pieces = on_pieces
         self._waiting: collections.deque[SynthesisJob] = collections.deque()
+        self._background: collections.deque[SynthesisJob] = collections.deque()
         self._admitted: set[SynthesisJob] = set()
+        self._background_jobs: set[SynthesisJob] = set()
         self._condition = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._stopping = False
@@ -130,6 +138,11 @@ class Scheduler:
         return len(self._admitted)
 
     @property
+    def background_depth(self) -> int:
+        """Background jobs (long-form segments) submitted and not finished."""
+        return len(self._background_jobs)
+
+    @property
     def saturated(self) -> bool:
         return self.depth >= self._max_queue
 
@@ -147,7 +160,7 @@ class Scheduler:
     def stop(self) -> None:
         with self._condition:
             self._stopping = True
-            jobs = list(self._admitted)
+            jobs = [*self._admitted, *self._background_jobs]
             self._condition.notify_all()
         for job in jobs:
             self.cancel(job)
@@ -155,10 +168,33 @@ class Scheduler:
             thread.join(timeout=5)
 
     def submit(
-        self, pieces: Sequence[str], voice: VoiceContext, speed: float, options: SamplingOptions = SamplingOptions()
+        self,
+        pieces: Sequence[str],
+        voice: VoiceContext,
+        speed: float,
+        options: SamplingOptions = SamplingOptions(),
+        *,
+        background: bool = False,
     ) -> SynthesisJob:
-        """Admit a job or refuse it at once with 503 and an estimate of when to retry."""
-        job = SynthesisJob(pieces=pieces, voice=voice, speed=speed, loop=asyncio.get_running_loop(), options=options)
+        """Admit a job or refuse it at once with 503 and an estimate of when to retry. A ``background``
+        job is always admitted and runs only when no interactive piece waits (the module docstring)."""
+        job = SynthesisJob(
+            pieces=pieces,
+            voice=voice,
+            speed=speed,
+            loop=asyncio.get_running_loop(),
+            options=options,
+            background=background,
+        )
+        if background:
+            with self._condition:
+                self._background_jobs.add(job)
+                if pieces:
+                    self._background.append(job)
+                    self._condition.notify()
+            if not pieces:
+                self._finish(job)
+            return job
         with self._condition:
             if len(self._admitted) >= self._max_queue:
                 wait = self._job_seconds * len(self._admitted) / self._workers
@@ -180,9 +216,10 @@ class Scheduler:
         """Stop a job: running engine calls are aborted, waiting pieces dropped, its place freed."""
         job.cancel.cancel()
         with self._condition:
-            dropped = job.remaining if job in self._admitted else 0
-            if job in self._waiting:
-                self._waiting.remove(job)
+            dropped = job.remaining if job in self._admitted or job in self._background_jobs else 0
+            for queue in (self._waiting, self._background):
+                if job in queue:
+                    queue.remove(job)
         self._finish(job)
         if dropped:
             self._count("dropped", dropped)
@@ -193,6 +230,9 @@ class Scheduler:
 
     def _finish(self, job: SynthesisJob) -> None:
         with self._condition:
+            if job in self._background_jobs:
+                self._background_jobs.discard(job)
+                return
             if job not in self._admitted:
                 return
             self._admitted.discard(job)
@@ -208,6 +248,13 @@ class Scheduler:
 
     def _take_batch(self) -> list[tuple[SynthesisJob, int]]:
         """Pieces for one engine call; called with the condition held and a job waiting."""
+        if not self._waiting:  # only background work: one piece, so interactive work never waits long
+            job = self._background.popleft()
+            index = job.next_piece
+            job.next_piece += 1
+            if job.remaining:
+                self._background.append(job)
+            return [(job, index)]
         batch: list[tuple[SynthesisJob, int]] = []
         while self._waiting and len(batch) < self._batch_size:
             job = self._waiting.popleft()
@@ -225,7 +272,7 @@ class Scheduler:
     def _work(self) -> None:
         while True:
             with self._condition:
-                while not self._waiting and not self._stopping:
+                while not self._waiting and not self._background and not self._stopping:
                     self._condition.wait()
                 if self._stopping:
                     return
@@ -250,8 +297,9 @@ class Scheduler:
             # client holding all its audio never finds its request still counted.
             if isinstance(outcome, BaseException):
                 with self._condition:
-                    if job in self._waiting:
-                        self._waiting.remove(job)
+                    for queue in (self._waiting, self._background):
+                        if job in queue:
+                            queue.remove(job)
             if isinstance(outcome, BaseException) or index == len(job.pieces) - 1:
                 self._finish(job)
             job.deliver(index, outcome)

@@ -362,6 +362,56 @@ class SynthesisService:
         )
         self._record(plan, time.perf_counter() - started, duration, "stream")
 
+    async def speak_segment(
+        self, text: CheckedText, voice: VoiceContext, params: SynthesisParameters
+    ) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
+        """One segment of a long-form job, at background priority (interactive requests go first):
+        its samples, sentence pauses included but none after the last, and each sentence's text (as
+        written, not as normalized for reading) with its start and end in seconds."""
+        rate = self._engine.capabilities.sample_rate
+        pieces = split_sentences(text.text, self._engine.max_piece_chars())
+        if not pieces:
+            raise EmptyTextError("the segment has nothing to speak")
+        job = self._scheduler.submit(
+            [normalize(piece.text) for piece in pieces], voice, params.speed, params.options, background=True
+        )
+        results = job.results()
+        parts: list[np.ndarray] = []
+        sentences: list[tuple[str, float, float]] = []
+        position = 0
+        try:
+            for number, piece in enumerate(pieces):
+                # No deadline: background work waits for as long as interactive requests keep the workers busy.
+                audio = await anext(results)
+                pause = 0.0 if number == len(pieces) - 1 else piece.pause_after
+                finished = await anyio.to_thread.run_sync(
+                    self._finish_piece, audio, Sentence(piece.text, pause), params
+                )
+                speech = finished.size - round(pause / params.speed * rate) if pause > 0 else finished.size
+                sentences.append((piece.text, position / rate, (position + speech) / rate))
+                parts.append(finished)
+                position += finished.size
+        finally:
+            if len(parts) < len(pieces):
+                self._scheduler.cancel(job)
+        if not any(end > start for _, start, end in sentences):
+            raise InvalidRequestError("the engine made no speech from this segment", code="nothing_to_speak")
+        return np.concatenate(parts), sentences
+
+    def segment_key(self, voice: VoiceContext, text: CheckedText, params: SynthesisParameters) -> str:
+        """What a job segment's audio depends on, hashed (jobs/store.py caches segments by it)."""
+        return cache_key(
+            engine=self._engine.capabilities.name,
+            voice=voice.voice_id,
+            voice_version=voice.version,
+            text=text.text,
+            speed=params.speed,
+            pitch=params.pitch,
+            emotion=self.applied_emotion(params.emotion),
+            options=self._honoured_options(params.options),
+            format="segment",
+        )
+
     def _aborted(self, plan: _Plan, parts: list[np.ndarray], reason: str, message: str) -> StreamAbortedError:
         self._metrics.streams_aborted.labels(reason=reason).inc()
         log.error(

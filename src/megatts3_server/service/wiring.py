@@ -18,10 +18,12 @@ from megatts3_server.cache import AudioCache, build_cache
 from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
+from megatts3_server.jobs.store import JobStore
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import RateLimiter
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.health import HealthService, StorageProbe
+from megatts3_server.service.jobs import JobService
 from megatts3_server.service.scheduler import Scheduler
 from megatts3_server.service.shared_state import shared_state_warnings
 from megatts3_server.service.speech import SpeechService
@@ -45,6 +47,7 @@ class Services:
     cache: AudioCache
     metrics: Metrics
     rate_limiter: RateLimiter | None
+    jobs: JobService
 
     @property
     def engine(self) -> Engine:
@@ -58,7 +61,7 @@ class Services:
         jobs, serves metrics). A reader, such as the CLI beside a running server, only reads it.
         """
         settings = self.settings
-        for folder in (settings.storage.cache_dir, settings.storage.temp_dir):
+        for folder in (settings.storage.cache_dir, settings.storage.temp_dir, settings.storage.jobs_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.voices.open(writer=writer)
         if writer:
@@ -67,9 +70,14 @@ class Services:
         self.scheduler.start()
         metrics_server = self._serve_metrics() if writer else None
         self.loader.start()
+        jobs_running = writer and settings.api.jobs.enabled
+        if jobs_running:
+            self.jobs.start()
         try:
             yield self
         finally:
+            if jobs_running:
+                await self.jobs.stop()
             self.voices.close()
             self.scheduler.stop()
             await self.cache.close()
@@ -157,4 +165,13 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         cache=cache,
         metrics=metrics,
         rate_limiter=RateLimiter(rate.storage) if rate.enabled else None,
+        jobs=JobService(
+            JobStore(settings.storage.jobs_dir),
+            synthesis,
+            voices,
+            loader,
+            settings.api.jobs,
+            max_segment_chars=settings.model.inference.max_length,
+            default_voice=settings.model.default_voice,
+        ),
     )

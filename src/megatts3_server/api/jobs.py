@@ -1,0 +1,158 @@
+"""Long-form jobs: POST /api/v1/tts/jobs (a chapter, a script or a screenplay), their state (JSON and
+Server-Sent Events), cancel/delete, and the results: the track (HTTP Range), timestamps, SRT, WebVTT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from megatts3_server.api.dependencies import Services, get_services
+from megatts3_server.api.fields import UnicodeStr
+from megatts3_server.api.schemas import SynthesisParametersIn
+from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
+from megatts3_server.audio import MEDIA_TYPES, AudioFormat
+from megatts3_server.jobs import track
+from megatts3_server.jobs.store import FINISHED
+from megatts3_server.ratelimit import Quota
+from megatts3_server.service.jobs import JobRequest, JobView
+
+router = APIRouter(prefix="/api/v1/tts/jobs", tags=["jobs"], dependencies=GUARDS)
+
+# How often the event stream looks at a running job.
+_EVENT_POLL_SECONDS = 0.5
+
+
+class ScriptLineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    voice_id: UnicodeStr = Field(..., min_length=1, max_length=64)
+    text: UnicodeStr = Field(..., description="What this voice says")
+    parameters: SynthesisParametersIn = SynthesisParametersIn()
+    pause_ms: int | None = Field(None, ge=0, le=60_000, description="Silence after this line (default: by speaker)")
+    speaker: UnicodeStr | None = Field(None, max_length=100, description="Shown in timestamps and subtitles")
+
+
+class JobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: UnicodeStr | None = Field(None, description="A whole chapter in one voice (a paragraph per line)")
+    voice_id: UnicodeStr | None = Field(None, min_length=1, max_length=64, description="The chapter's voice")
+    script: list[ScriptLineIn] | None = Field(None, description="Lines, each in its own voice")
+    screenplay: UnicodeStr | None = Field(None, description="'name：text' lines; 'voices' maps names to voices")
+    voices: dict[str, UnicodeStr] | None = Field(None, description="Screenplay speaker name -> voice id")
+    parameters: SynthesisParametersIn = SynthesisParametersIn()
+    format: UnicodeStr = Field("wav", description="The track's format: wav, mp3, flac, ogg, opus, aac or pcm")
+    title: UnicodeStr = Field("", max_length=200)
+
+
+def _job_json(view: JobView) -> dict[str, Any]:
+    record = view.record
+    return {
+        "id": record.id,
+        "title": record.title,
+        "status": record.status,
+        "format": record.format,
+        "progress": view.progress,
+        "segments_total": record.segments_total,
+        "segments_done": record.segments_done,
+        "segments_failed": record.segments_failed,
+        "audio_seconds": round(record.audio_seconds, 3),
+        "seconds_left": view.seconds_left,
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "error": record.error,
+        "errors": view.errors,
+        "status_url": f"{router.prefix}/{record.id}",
+        "events_url": f"{router.prefix}/{record.id}/events",
+        "audio_url": f"{router.prefix}/{record.id}/audio",
+    }
+
+
+@router.post("", status_code=202, summary="Make a chapter, script or screenplay into one track")
+async def create_job(
+    body: JobIn, services: Services = Depends(get_services), quota: Quota = Depends(checked_quota)
+) -> JSONResponse:
+    request = JobRequest(
+        text=body.text,
+        voice_id=body.voice_id,
+        parameters=body.parameters.model_dump(exclude_none=True),
+        script=[line.model_dump(exclude_none=True) for line in body.script] if body.script is not None else None,
+        screenplay=body.screenplay,
+        voices=body.voices,
+        format=body.format,
+        title=body.title,
+    )
+    record = await services.jobs.create(request, quota)
+    view = await anyio.to_thread.run_sync(services.jobs.view, record.id)
+    return JSONResponse(_job_json(view), status_code=202)
+
+
+@router.get("", summary="Every stored job")
+async def list_jobs(services: Services = Depends(get_services)) -> dict[str, Any]:
+    records = await anyio.to_thread.run_sync(services.jobs.list)
+    views = [await anyio.to_thread.run_sync(services.jobs.view, record.id) for record in records]
+    return {"jobs": [_job_json(view) for view in views]}
+
+
+@router.get("/{job_id}", summary="A job's state: status, progress, time left, per-segment errors")
+async def get_job(job_id: str, services: Services = Depends(get_services)) -> dict[str, Any]:
+    view = await anyio.to_thread.run_sync(services.jobs.view, job_id)
+    return {**_job_json(view), "segments": view.segments}
+
+
+@router.get("/{job_id}/events", summary="The job's state as Server-Sent Events until it ends")
+async def job_events(job_id: str, services: Services = Depends(get_services)) -> StreamingResponse:
+    first = await anyio.to_thread.run_sync(services.jobs.view, job_id)  # 404 before the stream starts
+
+    async def events() -> AsyncIterator[bytes]:
+        view, last = first, None
+        while True:
+            body = _job_json(view)
+            if body != last:
+                yield f"event: progress\ndata: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+                last = body
+            if view.record.status in FINISHED:
+                yield f"event: {view.record.status}\ndata: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
+                return
+            await asyncio.sleep(_EVENT_POLL_SECONDS)
+            view = await anyio.to_thread.run_sync(services.jobs.view, job_id)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.delete("/{job_id}", summary="Cancel a running job, or delete a finished one", dependencies=CHARGED)
+async def delete_job(job_id: str, services: Services = Depends(get_services)) -> dict[str, Any]:
+    outcome = await services.jobs.delete(job_id)
+    return {"id": job_id, outcome: True}
+
+
+@router.get("/{job_id}/audio", summary="The whole track (HTTP Range supported)")
+async def job_audio(job_id: str, services: Services = Depends(get_services)) -> FileResponse:
+    path = await anyio.to_thread.run_sync(services.jobs.result, job_id, "track")
+    fmt = AudioFormat(path.suffix.removeprefix("."))
+    return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=path.name)
+
+
+@router.get("/{job_id}/timestamps", summary="Every segment's and sentence's start and end, speaker and text")
+async def job_timestamps(job_id: str, services: Services = Depends(get_services)) -> dict[str, Any]:
+    return await anyio.to_thread.run_sync(services.jobs.timestamps, job_id)
+
+
+@router.get("/{job_id}/subtitles.srt", summary="Subtitles (SubRip), a cue per sentence")
+async def job_srt(job_id: str, services: Services = Depends(get_services)) -> PlainTextResponse:
+    stamps = await anyio.to_thread.run_sync(services.jobs.timestamps, job_id)
+    return PlainTextResponse(track.srt(stamps), media_type="application/x-subrip")
+
+
+@router.get("/{job_id}/subtitles.vtt", summary="Subtitles (WebVTT), a cue per sentence with its speaker")
+async def job_vtt(job_id: str, services: Services = Depends(get_services)) -> PlainTextResponse:
+    stamps = await anyio.to_thread.run_sync(services.jobs.timestamps, job_id)
+    return PlainTextResponse(track.vtt(stamps), media_type="text/vtt")

@@ -1,0 +1,154 @@
+"""What a long-form job asks for, as segments: a chapter's paragraphs, a script's lines, a screenplay's
+utterances. Each segment is one voice speaking one text with one set of parameters, followed by a
+pause; the track is the segments in order.
+
+Three forms of request (POST /api/v1/tts/jobs):
+- ``text``: a whole chapter in one voice; each paragraph (a line break) is a segment, and a paragraph
+  longer than ``max_segment_chars`` is cut at sentence ends into several;
+- ``script``: a list of ``{voice_id, text, parameters, pause_ms}``;
+- ``screenplay``: ``name：text`` lines (full- or half-width colon), with ``voices`` mapping each name
+  to a voice id.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from megatts3_server.errors import InvalidRequestError, TextTooLongError
+from megatts3_server.text import split_sentences
+
+# "name：text" or "name: text"; the name is anything up to the first colon, at most 40 characters.
+_SCREENPLAY_LINE = re.compile(r"^\s*(?P<name>[^:：\n]{1,40}?)\s*[:：]\s*(?P<text>.*?)\s*$")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One voice, one text, one set of parameters; ``pause_ms`` of silence after it in the track."""
+
+    voice_id: str
+    text: str
+    speaker: str
+    pause_ms: int
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pauses:
+    paragraph_ms: int
+    speaker_ms: int
+    line_ms: int
+
+
+def _cut(text: str, max_chars: int) -> list[str]:
+    """A paragraph in pieces of at most ``max_chars``, cut at sentence ends where it has them."""
+    if len(text) <= max_chars:
+        return [text]
+    pieces: list[str] = []
+    current = ""
+    for sentence in split_sentences(text, max_chars):
+        if current and len(current) + len(sentence.text) > max_chars:
+            pieces.append(current)
+            current = ""
+        current += sentence.text
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def chapter_segments(
+    text: str, voice_id: str, parameters: dict[str, Any], pauses: Pauses, max_segment_chars: int
+) -> list[Segment]:
+    """A chapter in one voice: its paragraphs (cut to ``max_segment_chars``) as segments."""
+    segments = []
+    for paragraph in (line.strip() for line in text.splitlines()):
+        if not paragraph:
+            continue
+        pieces = _cut(paragraph, max_segment_chars)
+        for number, piece in enumerate(pieces):
+            pause = pauses.paragraph_ms if number == len(pieces) - 1 else pauses.line_ms
+            segments.append(Segment(voice_id, piece, voice_id, pause, parameters))
+    return segments
+
+
+def script_segments(lines: list[dict[str, Any]], pauses: Pauses) -> list[Segment]:
+    """A script's lines (already validated by the API's schema) as segments; ``pause_ms`` defaults to
+    the speaker pause where the next line's voice differs, else the line pause."""
+    segments = []
+    for number, line in enumerate(lines):
+        following = lines[number + 1]["voice_id"] if number + 1 < len(lines) else None
+        default = pauses.line_ms if following in (None, line["voice_id"]) else pauses.speaker_ms
+        pause = line.get("pause_ms")
+        segments.append(
+            Segment(
+                line["voice_id"],
+                line["text"].strip(),
+                line.get("speaker") or line["voice_id"],
+                default if pause is None else pause,
+                line.get("parameters") or {},
+            )
+        )
+    return segments
+
+
+def screenplay_segments(
+    screenplay: str, voices: dict[str, str], parameters: dict[str, Any], pauses: Pauses
+) -> list[Segment]:
+    """``name：text`` lines as segments; a line that is not one, or a name ``voices`` lacks, is a 422
+    that lists every such line or name."""
+    parsed: list[tuple[str, str]] = []
+    malformed: list[int] = []
+    for number, raw in enumerate(screenplay.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        match = _SCREENPLAY_LINE.match(raw)
+        if match is None or not match["text"]:
+            malformed.append(number)
+            continue
+        parsed.append((match["name"].strip(), match["text"]))
+    if malformed:
+        raise InvalidRequestError(
+            f"screenplay lines {', '.join(map(str, malformed[:20]))} are not 'name：text' (or have no text)",
+            code="invalid_screenplay",
+            details={"lines": malformed},
+        )
+    unknown = sorted({name for name, _ in parsed if name not in voices})
+    if unknown:
+        raise InvalidRequestError(
+            f"the screenplay names speakers that 'voices' does not map to a voice: {', '.join(unknown)}",
+            code="unknown_speakers",
+            details={"speakers": unknown},
+        )
+    lines = [
+        {"voice_id": voices[name], "text": text, "speaker": name, "parameters": parameters} for name, text in parsed
+    ]
+    return script_segments(lines, pauses)
+
+
+def check_limits(segments: list[Segment], *, max_characters: int, max_segments: int, max_segment_chars: int) -> None:
+    """A job within the configured limits, with a text in every segment."""
+    if not segments:
+        raise InvalidRequestError("the job has nothing to speak", code="empty_text")
+    if len(segments) > max_segments:
+        raise TextTooLongError(
+            f"the job has {len(segments)} segments; the limit is {max_segments} (api.jobs.max_segments)",
+            code="too_many_segments",
+        )
+    total = sum(len(segment.text) for segment in segments)
+    if total > max_characters:
+        raise TextTooLongError(
+            f"the job is {total} characters; the limit is {max_characters} (api.jobs.max_characters)"
+        )
+    empty = [number for number, segment in enumerate(segments) if not segment.text]
+    if empty:
+        raise InvalidRequestError(
+            f"segments {', '.join(map(str, empty[:20]))} have no text", code="empty_text", details={"segments": empty}
+        )
+    long = [number for number, segment in enumerate(segments) if len(segment.text) > max_segment_chars]
+    if long:
+        raise TextTooLongError(
+            f"segments {', '.join(map(str, long[:20]))} are longer than {max_segment_chars} characters "
+            "(model.inference.max_length); split them",
+            details={"segments": long},
+        )

@@ -1,0 +1,319 @@
+"""Long-form jobs on disk: their records in SQLite, finished segments as files cached by content,
+and each finished job's track and timestamps in a folder of its own.
+
+    <jobs_dir>/jobs.sqlite3            jobs and their segments (status, duration, error)
+    <jobs_dir>/segments/<key>.wav      a finished segment's audio (loudness-normalized, 16-bit)
+    <jobs_dir>/segments/<key>.json     its sentences' times; written last: a segment is finished
+                                       when its .json exists
+    <jobs_dir>/<job id>/track.<ext>    the whole track, written once every segment is finished
+
+Every file is written beside its final name and renamed into place, so a crash leaves the old state
+or the new one, never half a file. A segment's key is a hash of everything that shapes its audio
+(engine, voice and version, text, parameters, loudness target): the same line in another job, or in
+the same chapter sent again with another line changed, is not synthesized again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from megatts3_server.audio import to_pcm16
+from megatts3_server.jobs.script import Segment
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    format TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS job_segments (
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    voice_id TEXT NOT NULL,
+    speaker TEXT NOT NULL,
+    text TEXT NOT NULL,
+    pause_ms INTEGER NOT NULL,
+    parameters TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    segment_key TEXT,
+    duration REAL,
+    reused INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    PRIMARY KEY (job_id, idx)
+);
+"""
+
+QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+FINISHED = (DONE, FAILED, CANCELLED)
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    index: int
+    segment: Segment
+    status: str
+    key: str | None
+    duration: float | None
+    reused: bool
+    error: str | None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    title: str
+    format: str
+    status: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+    segments_total: int
+    segments_done: int
+    segments_failed: int
+    audio_seconds: float
+
+
+@dataclass(frozen=True)
+class SentenceTime:
+    text: str
+    start: float
+    end: float
+
+
+class JobStore:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._segments = folder / "segments"
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        self._segments.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.folder / "jobs.sqlite3", check_same_thread=False, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(_SCHEMA)
+        self._db = db
+        for leftover in self.folder.rglob("*.partial"):  # a write a crash cut short
+            leftover.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        assert self._db is not None, "JobStore.open() first"
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def create(self, title: str, fmt: str, segments: list[Segment]) -> JobRecord:
+        job_id = uuid.uuid4().hex
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO jobs (id, title, format, status, created_at) VALUES (?, ?, ?, ?, ?)",
+                (job_id, title, fmt, QUEUED, time.time()),
+            )
+            db.executemany(
+                "INSERT INTO job_segments (job_id, idx, voice_id, speaker, text, pause_ms, parameters)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (job_id, n, s.voice_id, s.speaker, s.text, s.pause_ms, json.dumps(s.parameters))
+                    for n, s in enumerate(segments)
+                ],
+            )
+        record = self.get(job_id)
+        assert record is not None
+        return record
+
+    _SUMMARY = """
+        SELECT jobs.*, COUNT(s.idx) AS segments_total,
+               SUM(s.status = 'done') AS segments_done, SUM(s.status = 'failed') AS segments_failed,
+               COALESCE(SUM(CASE WHEN s.status = 'done' THEN s.duration + CASE
+                   WHEN s.idx = (SELECT MAX(idx) FROM job_segments WHERE job_id = jobs.id) THEN 0
+                   ELSE s.pause_ms / 1000.0 END END), 0) AS audio
+        FROM jobs LEFT JOIN job_segments AS s ON s.job_id = jobs.id
+    """
+
+    @staticmethod
+    def _record(row: sqlite3.Row) -> JobRecord:
+        return JobRecord(
+            id=row["id"],
+            title=row["title"],
+            format=row["format"],
+            status=row["status"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            error=row["error"],
+            segments_total=row["segments_total"] or 0,
+            segments_done=row["segments_done"] or 0,
+            segments_failed=row["segments_failed"] or 0,
+            audio_seconds=float(row["audio"] or 0.0),
+        )
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._transaction() as db:
+            row = db.execute(f"{self._SUMMARY} WHERE jobs.id = ? GROUP BY jobs.id", (job_id,)).fetchone()
+        return self._record(row) if row else None
+
+    def list(self) -> list[JobRecord]:
+        with self._transaction() as db:
+            rows = db.execute(f"{self._SUMMARY} GROUP BY jobs.id ORDER BY jobs.created_at").fetchall()
+        return [self._record(row) for row in rows]
+
+    def unfinished(self) -> list[str]:
+        """Queued and running jobs, oldest first (what a restart resumes)."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT id FROM jobs WHERE status IN (?, ?) ORDER BY created_at", (QUEUED, RUNNING)
+            ).fetchall()
+        return [row["id"] for row in rows]
+
+    def set_status(self, job_id: str, status: str, error: str | None = None) -> bool:
+        """Move a job on; a finished job stays as it ended (False)."""
+        now = time.time()
+        with self._transaction() as db:
+            changed = db.execute(
+                "UPDATE jobs SET status = ?, error = COALESCE(?, error),"
+                " started_at = CASE WHEN ? = 'running' THEN COALESCE(started_at, ?) ELSE started_at END,"
+                " finished_at = CASE WHEN ? IN ('done', 'failed', 'cancelled') THEN ? ELSE finished_at END"
+                " WHERE id = ? AND status NOT IN ('done', 'failed', 'cancelled')",
+                (status, error, status, now, status, now, job_id),
+            ).rowcount
+        return bool(changed)
+
+    def delete(self, job_id: str) -> bool:
+        with self._transaction() as db:
+            deleted = db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount
+        for path in self.job_folder(job_id).glob("*"):
+            path.unlink(missing_ok=True)
+        if self.job_folder(job_id).exists():
+            self.job_folder(job_id).rmdir()
+        return bool(deleted)
+
+    def expired(self, older_than: float) -> list[str]:
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT id FROM jobs WHERE status IN ('done', 'failed', 'cancelled') AND finished_at < ?",
+                (older_than,),
+            ).fetchall()
+        return [row["id"] for row in rows]
+
+    def drop_unused_segments(self) -> int:
+        """Delete the cached segments no stored job refers to; returns how many."""
+        with self._transaction() as db:
+            used = {row[0] for row in db.execute("SELECT DISTINCT segment_key FROM job_segments")}
+        dropped = 0
+        for path in self._segments.glob("*.json"):
+            if path.stem not in used:
+                path.unlink(missing_ok=True)
+                path.with_suffix(".wav").unlink(missing_ok=True)
+                dropped += 1
+        return dropped
+
+    # -- segments --------------------------------------------------------------------------------
+
+    def segments(self, job_id: str) -> list[SegmentRow]:
+        with self._transaction() as db:
+            rows = db.execute("SELECT * FROM job_segments WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+        return [
+            SegmentRow(
+                index=row["idx"],
+                segment=Segment(
+                    row["voice_id"], row["text"], row["speaker"], row["pause_ms"], json.loads(row["parameters"])
+                ),
+                status=row["status"],
+                key=row["segment_key"],
+                duration=row["duration"],
+                reused=bool(row["reused"]),
+                error=row["error"],
+            )
+            for row in rows
+        ]
+
+    def finish_segment(
+        self, job_id: str, index: int, *, key: str | None, duration: float | None, reused: bool, error: str | None
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE job_segments SET status = ?, segment_key = ?, duration = ?, reused = ?, error = ?"
+                " WHERE job_id = ? AND idx = ?",
+                ("failed" if error else "done", key, duration, int(reused), error, job_id, index),
+            )
+
+    def has_segment(self, key: str) -> bool:
+        return (self._segments / f"{key}.json").exists()
+
+    def save_segment(self, key: str, samples: np.ndarray, sample_rate: int, sentences: list[SentenceTime]) -> float:
+        """Store a finished segment's audio and sentence times; returns its duration."""
+        wav = self._segments / f"{key}.wav"
+        with replacing(wav) as partial, wave.open(str(partial), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(sample_rate)
+            out.writeframes(to_pcm16(samples).tobytes())
+        duration = samples.size / sample_rate
+        meta = {"duration": duration, "sample_rate": sample_rate, "sentences": [s.__dict__ for s in sentences]}
+        with replacing(self._segments / f"{key}.json") as partial:
+            partial.write_text(json.dumps(meta, ensure_ascii=False))
+        return duration
+
+    def segment_duration(self, key: str) -> float:
+        return float(json.loads((self._segments / f"{key}.json").read_text())["duration"])
+
+    def segment_sentences(self, key: str) -> list[SentenceTime]:
+        meta = json.loads((self._segments / f"{key}.json").read_text())
+        return [SentenceTime(**sentence) for sentence in meta["sentences"]]
+
+    def segment_audio(self, key: str) -> np.ndarray:
+        """A finished segment's samples (float32): one segment at a time is ever in memory."""
+        with wave.open(str(self._segments / f"{key}.wav"), "rb") as source:
+            data = source.readframes(source.getnframes())
+        return np.frombuffer(data, "<i2").astype(np.float32) / 32767.0
+
+    def job_folder(self, job_id: str) -> Path:
+        return self.folder / job_id
+
+    def result_path(self, job_id: str, name: str) -> Path:
+        return self.job_folder(job_id) / name
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A ``.partial`` file beside ``path``, renamed onto it when the block ends without an error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

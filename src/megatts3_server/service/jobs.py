@@ -1,0 +1,337 @@
+"""Long-form jobs: a chapter, a script or a screenplay made into one track with timestamps and subtitles.
+
+A job is checked whole when it is submitted (every segment's text, every voice ready) and stored
+(jobs/store.py); one runner task then makes its segments in order, at background priority in the
+scheduler, each loudness-normalized and stored as it finishes, and writes the track once all are
+done. A restart resumes every unfinished job from its first unfinished segment; a segment already
+made for any job (same voice version, text and parameters) is reused, not synthesized again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from megatts3_server.audio import AudioFormat, parse_format
+from megatts3_server.config import JobsSettings
+from megatts3_server.engines.base import SamplingOptions
+from megatts3_server.errors import (
+    InvalidRequestError,
+    JobNotFinishedError,
+    JobNotFoundError,
+    JobsUnavailableError,
+    ServiceError,
+)
+from megatts3_server.jobs import loudness, track
+from megatts3_server.jobs.script import (
+    Pauses,
+    Segment,
+    chapter_segments,
+    check_limits,
+    screenplay_segments,
+    script_segments,
+)
+from megatts3_server.jobs.store import CANCELLED, DONE, FAILED, FINISHED, RUNNING, JobRecord, JobStore, SentenceTime
+from megatts3_server.ratelimit import Quota
+from megatts3_server.service.engine_loader import EngineLoader
+from megatts3_server.service.synthesis import SynthesisParameters, SynthesisService
+from megatts3_server.service.voices import VoiceService
+
+log = logging.getLogger(__name__)
+
+_SWEEP_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One of ``text`` (+ ``voice_id``), ``script`` or ``screenplay`` (+ ``voices``)."""
+
+    text: str | None = None
+    voice_id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    script: list[dict[str, Any]] | None = None
+    screenplay: str | None = None
+    voices: dict[str, str] | None = None
+    format: str = "wav"
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class JobView:
+    record: JobRecord
+    progress: float
+    seconds_left: float | None
+    errors: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
+
+
+def synthesis_parameters(values: dict[str, Any]) -> SynthesisParameters:
+    options = SamplingOptions(**{name: values.get(name) for name in ("time_step", "p_w", "t_w", "seed")})
+    return SynthesisParameters(
+        speed=values.get("speed", 1.0),
+        pitch=values.get("pitch", 1.0),
+        emotion=values.get("emotion", "neutral"),
+        options=options,
+    )
+
+
+class JobService:
+    def __init__(
+        self,
+        store: JobStore,
+        synthesis: SynthesisService,
+        voices: VoiceService,
+        loader: EngineLoader,
+        settings: JobsSettings,
+        *,
+        max_segment_chars: int,
+        default_voice: str,
+    ) -> None:
+        self._store = store
+        self._synthesis = synthesis
+        self._voices = voices
+        self._loader = loader
+        self._settings = settings
+        self._max_segment_chars = max_segment_chars
+        self._default_voice = default_voice
+        self._pauses = Pauses(settings.paragraph_pause_ms, settings.speaker_pause_ms, settings.line_pause_ms)
+        self._queue: asyncio.Queue[str] | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._current: tuple[str, asyncio.Task[None]] | None = None
+        self._rates: dict[str, float] = {}
+        self.segments_synthesized = 0
+        self.segments_reused = 0
+
+    # -- life ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the store and start the runner on the running event loop, queued with every unfinished job."""
+        self._store.open()
+        self._queue = asyncio.Queue()
+        for job_id in self._store.unfinished():
+            self._queue.put_nowait(job_id)
+        self._runner = asyncio.get_running_loop().create_task(self._run(), name="long-form-jobs")
+
+    async def stop(self) -> None:
+        """Stop the runner; a job it was making stays unfinished (resumed at the next start)."""
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+            self._runner = None
+        self._queue = None
+        self._store.close()
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def create(self, request: JobRequest, quota: Quota) -> JobRecord:
+        """Check a job whole, store it and queue it (quota charged once, when it is accepted)."""
+        self._require_running()
+        fmt = parse_format(request.format)
+        segments = self._segments(request)
+        check_limits(
+            segments,
+            max_characters=self._settings.max_characters,
+            max_segments=self._settings.max_segments,
+            max_segment_chars=self._max_segment_chars,
+        )
+        for segment in segments:
+            self._synthesis.check_text(segment.text)
+        await self._check_voices({segment.voice_id for segment in segments})
+        await quota.charge()
+        record = await anyio.to_thread.run_sync(self._store.create, request.title, fmt.value, segments)
+        assert self._queue is not None
+        self._queue.put_nowait(record.id)
+        log.info("job %s queued: %d segments, %s", record.id, len(segments), fmt.value)
+        return record
+
+    def _segments(self, request: JobRequest) -> list[Segment]:
+        given = [name for name in ("text", "script", "screenplay") if getattr(request, name) is not None]
+        if len(given) != 1:
+            raise InvalidRequestError(
+                "give exactly one of text, script or screenplay", code="invalid_job", details={"given": given}
+            )
+        if request.text is not None:
+            voice = request.voice_id or self._default_voice
+            return chapter_segments(request.text, voice, request.parameters, self._pauses, self._max_segment_chars)
+        if request.script is not None:
+            return script_segments(request.script, self._pauses)
+        if not request.voices:
+            raise InvalidRequestError("a screenplay needs 'voices': each speaker's voice id", code="invalid_job")
+        assert request.screenplay is not None
+        return screenplay_segments(request.screenplay, request.voices, request.parameters, self._pauses)
+
+    async def _check_voices(self, voice_ids: set[str]) -> None:
+        problems: dict[str, str] = {}
+        for voice_id in sorted(voice_ids):
+            try:
+                await anyio.to_thread.run_sync(self._voices.context, voice_id)
+            except ServiceError as exc:
+                problems[voice_id] = exc.message
+        if problems:
+            raise InvalidRequestError(
+                f"voices that cannot speak: {'; '.join(f'{v}: {why}' for v, why in problems.items())}",
+                code="invalid_voices",
+                details={"voices": problems},
+            )
+
+    def _require_running(self) -> None:
+        if self._queue is None:
+            raise JobsUnavailableError("long-form jobs are turned off on this server (api.jobs.enabled)")
+
+    def _record(self, job_id: str) -> JobRecord:
+        self._require_running()
+        record = self._store.get(job_id)
+        if record is None:
+            raise JobNotFoundError(f"no job {job_id!r}; GET /api/v1/tts/jobs lists them")
+        return record
+
+    def view(self, job_id: str) -> JobView:
+        record = self._record(job_id)
+        rows = self._store.segments(job_id)
+        finished = record.segments_done + record.segments_failed
+        progress = 100.0 * finished / record.segments_total if record.segments_total else 100.0
+        left_chars = sum(len(row.segment.text) for row in rows if row.status == "pending")
+        rate = self._rates.get(job_id)
+        return JobView(
+            record=record,
+            progress=round(progress, 1),
+            seconds_left=round(left_chars / rate, 1) if rate and record.status not in FINISHED else None,
+            errors=[{"segment": row.index, "error": row.error} for row in rows if row.error],
+            segments=[
+                {"index": row.index, "speaker": row.segment.speaker, "status": row.status, "duration": row.duration}
+                for row in rows
+            ],
+        )
+
+    def list(self) -> list[JobRecord]:
+        self._require_running()
+        return self._store.list()
+
+    async def delete(self, job_id: str) -> str:
+        """Cancel an unfinished job ("cancelled"), or delete a finished one ("deleted")."""
+        record = self._record(job_id)
+        if record.status in FINISHED:
+            await anyio.to_thread.run_sync(self._store.delete, job_id)
+            return "deleted"
+        self._store.set_status(job_id, CANCELLED, "cancelled by the client")
+        if self._current is not None and self._current[0] == job_id:
+            self._current[1].cancel()
+        return "cancelled"
+
+    def result(self, job_id: str, name: str) -> Path:
+        """The path of a finished job's result file (``track`` or ``timestamps.json``)."""
+        record = self._record(job_id)
+        if record.status != DONE:
+            raise JobNotFinishedError(
+                f"job {job_id!r} is {record.status}; its results exist once it is done",
+                details={"status": record.status},
+            )
+        fmt = AudioFormat(record.format)
+        return self._store.result_path(job_id, track.track_name(fmt) if name == "track" else name)
+
+    def timestamps(self, job_id: str) -> dict:
+        self.result(job_id, "timestamps.json")
+        stamps = track.read_timestamps(self._store, job_id)
+        assert stamps is not None
+        return stamps
+
+    # -- the runner ------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        await anyio.to_thread.run_sync(self._loader.wait)
+        sweeper = asyncio.get_running_loop().create_task(self._sweep_now_and_then(), name="job-expiry")
+        try:
+            while True:
+                await self._run_one(await self._queue.get())
+        finally:
+            sweeper.cancel()
+
+    async def _sweep_now_and_then(self) -> None:
+        while True:
+            await anyio.to_thread.run_sync(self._sweep)
+            await asyncio.sleep(_SWEEP_SECONDS)
+
+    async def _run_one(self, job_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._make(job_id))
+        self._current = (job_id, task)
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # the runner itself is stopping, not the job
+                raise
+        except Exception as exc:  # a fault of the service (disk full...): the job ends failed, saying why
+            log.exception("job %s failed", job_id)
+            message = exc.message if isinstance(exc, ServiceError) else f"internal error: {exc}"
+            self._store.set_status(job_id, FAILED, message)
+        finally:
+            self._current = None
+            self._rates.pop(job_id, None)
+
+    async def _make(self, job_id: str) -> None:
+        record = self._store.get(job_id)
+        if record is None or record.status in FINISHED or not self._store.set_status(job_id, RUNNING):
+            return
+        rows = self._store.segments(job_id)
+        began, spoken = time.monotonic(), 0
+        for row in rows:
+            if row.status != "pending":
+                continue
+            key, duration, reused, error = await self._make_segment(row.segment)
+            self._store.finish_segment(job_id, row.index, key=key, duration=duration, reused=reused, error=error)
+            if not reused:
+                spoken += len(row.segment.text)
+                self._rates[job_id] = spoken / max(time.monotonic() - began, 1e-3)
+        rows = self._store.segments(job_id)
+        if not any(row.status == "done" for row in rows):
+            self._store.set_status(job_id, FAILED, "no segment could be spoken (see errors)")
+            return
+        rate = self._loader.engine.capabilities.sample_rate
+        await anyio.to_thread.run_sync(track.write_results, self._store, job_id, rows, AudioFormat(record.format), rate)
+        self._store.set_status(job_id, DONE)
+        log.info("job %s done: %d segments", job_id, len(rows))
+
+    async def _make_segment(self, segment: Segment) -> tuple[str | None, float | None, bool, str | None]:
+        """(key, duration, reused, error) of one segment; a segment that cannot be spoken is an error
+        of its own (the voice was deleted since, say), not the job's end."""
+        params = synthesis_parameters(segment.parameters)
+        try:
+            text = self._synthesis.check_text(segment.text)
+            voice = await anyio.to_thread.run_sync(self._voices.context, segment.voice_id)
+        except ServiceError as exc:
+            return None, None, False, exc.message
+        settings = self._settings
+        sound = f"{settings.loudness_lufs}:{settings.true_peak_dbtp}"
+        key = hashlib.sha256(f"{self._synthesis.segment_key(voice, text, params)}:{sound}".encode()).hexdigest()
+        if await anyio.to_thread.run_sync(self._store.has_segment, key):
+            self.segments_reused += 1
+            return key, await anyio.to_thread.run_sync(self._store.segment_duration, key), True, None
+        try:
+            samples, sentences = await self._synthesis.speak_segment(text, voice, params)
+        except ServiceError as exc:
+            return None, None, False, exc.message
+        rate = self._loader.engine.capabilities.sample_rate
+        normalized = await anyio.to_thread.run_sync(
+            loudness.normalize, samples, rate, settings.loudness_lufs, settings.true_peak_dbtp
+        )
+        times = [SentenceTime(text, start, end) for text, start, end in sentences]
+        duration = await anyio.to_thread.run_sync(self._store.save_segment, key, normalized, rate, times)
+        self.segments_synthesized += 1
+        return key, duration, False, None
+
+    def _sweep(self) -> None:
+        cutoff = time.time() - self._settings.result_ttl_hours * 3600
+        for job_id in self._store.expired(cutoff):
+            self._store.delete(job_id)
+            log.info("job %s expired and was deleted", job_id)
+        self._store.drop_unused_segments()
