@@ -1,7 +1,11 @@
 """Three real replicas sharing PostgreSQL and Redis behind docker/megatts3/nginx-replicas.conf: a
-voice uploaded through nginx is served by every replica, and kill -9 of one replica under load
-loses no request (nginx retries those that got no answer) and no stored voice; an upload the killed
-replica was taking is stored whole or not at all."""
+voice uploaded through nginx is served by every replica; kill -9 of one replica under load loses no
+request (nginx retries those that got no answer) and no stored voice, and an upload the killed replica
+was taking is stored whole or not at all; a delete on one replica stops the enrollment another runs;
+kill -9 of the replica holding an enrollment lease hands the job to a survivor (attempt 2).
+
+Uploads enroll in the background (a 10 s search), with short leases (3 s) so that a dead replica's job
+is taken over within the test; every wait is a bounded poll."""
 
 from __future__ import annotations
 
@@ -9,13 +13,15 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from tests.support.audio import decode
 from tests.support.nginx import running_nginx
@@ -28,6 +34,7 @@ from tests.support.server import ServerProcess
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "docker" / "megatts3" / "nginx-replicas.conf"
 CLIENTS, REQUESTS_EACH = 6, 20
+CLONING = {"budget_seconds": 10, "one_shot_budget_seconds": 0, "lease_seconds": 3, "poll_seconds": 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +47,9 @@ def replicas(
     tmp_path_factory: pytest.TempPathFactory, model_cache: Path, database: str, redis_server: RedisServer
 ) -> Iterator[list[ServerProcess]]:
     folder = tmp_path_factory.mktemp("replicas")
-    with running_replicas(folder, model_cache, 3, database_url=database, redis_url=redis_server.url) as servers:
+    with running_replicas(
+        folder, model_cache, 3, database_url=database, redis_url=redis_server.url, cloning=CLONING
+    ) as servers:
         yield servers
 
 
@@ -54,6 +63,40 @@ def balancer(replicas: list[ServerProcess], tmp_path_factory: pytest.TempPathFac
 def _voices(url: str) -> list[tuple[str, str]]:
     listed = httpx.get(f"{url}/api/v1/voices", timeout=30).json()["voices"]
     return sorted((voice["id"], voice["status"]) for voice in listed if voice["type"] == "uploaded")
+
+
+def _wait(condition: Callable[[], Any], timeout: float = 300.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+    return result
+
+
+def _row(database: str, voice_id: str) -> dict[str, Any] | None:
+    with psycopg.connect(database, row_factory=dict_row) as db:
+        return db.execute(
+            "SELECT status, progress, attempts, lease_owner FROM voices WHERE id = %s", (voice_id,)
+        ).fetchone()
+
+
+def _upload(url: str, voice_id: str) -> httpx.Response:
+    files = {"voice_file": (f"{voice_id}.wav", real_speech_wav(), "audio/wav")}
+    return httpx.post(f"{url}/api/v1/voices/upload", data={"voice_id": voice_id}, files=files, timeout=120)
+
+
+def _enrolling_on(database: str, voice_id: str) -> dict[str, Any] | None:
+    """The voice's row once a worker holds its job and has reported progress."""
+    row = _row(database, voice_id)
+    return row if row and row["status"] == "enrolling" and row["lease_owner"] and row["progress"] > 0 else None
+
+
+def _holder(replicas: list[ServerProcess], row: dict[str, Any]) -> tuple[ServerProcess, ServerProcess]:
+    """(the live replica whose worker holds the lease in ``row``, another live replica)."""
+    live = [server for server in replicas if server.process is not None and server.process.poll() is None]
+    pid = int(row["lease_owner"].split("-")[-2])  # host-pid-random
+    holder = next(server for server in live if server.process is not None and server.process.pid == pid)
+    return holder, next(server for server in live if server is not holder)
 
 
 def _stored(database: str) -> dict[str, tuple[str, str, list[tuple[str, str]]]]:
@@ -71,9 +114,9 @@ def test_a_voice_uploaded_through_nginx_speaks_through_every_replica(
     balancer: tuple[str, Path], replicas: list[ServerProcess]
 ) -> None:
     base, _ = balancer
-    files = {"voice_file": ("ref.wav", real_speech_wav(), "audio/wav")}
-    upload = httpx.post(f"{base}/api/v1/voices/upload", data={"voice_id": "everywhere"}, files=files, timeout=120)
-    assert upload.status_code == 201, upload.text
+    upload = _upload(base, "everywhere")
+    assert upload.status_code == 202, upload.text
+    _wait(lambda: httpx.get(f"{base}/api/v1/voices/everywhere", timeout=30).json()["status"] == "ready")
     for server in replicas:
         assert ("everywhere", "ready") in _voices(server.base_url)
         spoken = httpx.post(
@@ -104,11 +147,8 @@ def test_kill_9_of_a_replica_under_load_loses_no_request_and_no_voice(
                     outcomes.append((answer.status_code, seconds))
 
     def upload_to_the_victim() -> int | None:
-        files = {"voice_file": ("late.wav", real_speech_wav(), "audio/wav")}
         try:
-            sent = httpx.post(
-                f"{victim.base_url}/api/v1/voices/upload", data={"voice_id": "late"}, files=files, timeout=120
-            )
+            sent = _upload(victim.base_url, "late")
         except httpx.HTTPError:
             return None  # the replica died under it
         return sent.status_code
@@ -130,7 +170,10 @@ def test_kill_9_of_a_replica_under_load_loses_no_request_and_no_voice(
     assert statuses == [200] * (CLIENTS * REQUESTS_EACH), {code: statuses.count(code) for code in set(statuses)}
     assert all(seconds > 0.3 for _, seconds in outcomes), "every answer is a complete WAV of speech"
 
-    # The voices stored before are untouched; the upload in flight is there whole (ready, every file) or not at all.
+    # The voices stored before are untouched; the upload in flight is there whole (every file, and then
+    # enrolled by a survivor once the dead replica's lease ran out) or not at all.
+    if _row(database, "late") is not None:
+        _wait(lambda: (_row(database, "late") or {}).get("status") == "ready")
     stored_after = _stored(database)
     late = stored_after.pop("late", None)
     assert stored_after == stored_before
@@ -139,6 +182,7 @@ def test_kill_9_of_a_replica_under_load_loses_no_request_and_no_voice(
         expected = before
     else:
         status, _, files = late
+        assert upload_status in (None, 202), upload_status
         assert status == "ready" and {name for name, _ in files} == {name for name, _ in stored_before["everywhere"][2]}
         expected = sorted([*before, ("late", "ready")])
         spoken = httpx.post(
@@ -154,3 +198,34 @@ def test_kill_9_of_a_replica_under_load_loses_no_request_and_no_voice(
         f"\n{CLIENTS * REQUESTS_EACH} requests, 0 errors, {retried} retried on another replica by nginx; "
         f"the upload in flight at the kill: {'stored whole' if late else 'not stored'} (answer {upload_status})"
     )
+
+
+def test_a_delete_through_one_replica_stops_the_enrollment_another_runs(
+    replicas: list[ServerProcess], database: str
+) -> None:
+    assert _upload(replicas[0].base_url, "doomed").status_code == 202
+    running, other = _holder(replicas, _wait(lambda: _enrolling_on(database, "doomed"), timeout=120))
+    assert httpx.delete(f"{other.base_url}/api/v1/voices/doomed", timeout=30).status_code == 200
+    _wait(lambda: "voice doomed: its job is no longer this worker's" in running.log_file.read_text(), timeout=60)
+    time.sleep(CLONING["lease_seconds"])  # longer than a heartbeat: nothing brings the voice back
+    assert _row(database, "doomed") is None
+    assert httpx.get(f"{running.base_url}/api/v1/voices/doomed", timeout=30).status_code == 404
+
+
+def test_kill_9_of_the_replica_holding_an_enrollment_lease_hands_the_job_to_another(
+    replicas: list[ServerProcess], database: str
+) -> None:
+    assert _upload(replicas[1].base_url, "orphan").status_code == 202
+    row = _wait(lambda: _enrolling_on(database, "orphan"), timeout=120)
+    holder, survivor = _holder(replicas, row)
+    assert row["attempts"] == 1
+    assert holder.process is not None
+    holder.process.send_signal(signal.SIGKILL)
+    holder.process.wait()
+    _wait(lambda: (_row(database, "orphan") or {}).get("status") == "ready")
+    finished = _row(database, "orphan")
+    assert finished is not None and finished["attempts"] == 2 and finished["lease_owner"] is None
+    spoken = httpx.post(
+        f"{survivor.base_url}/api/v1/tts/synthesize", json={"text": "我接手了。", "voice_id": "orphan"}, timeout=120
+    )
+    assert spoken.status_code == 200

@@ -23,9 +23,10 @@ def running_replicas(
     threads: int = 1,
     cache: bool = True,
     api: dict[str, Any] | None = None,
+    cloning: dict[str, Any] | None = None,
 ) -> Iterator[list[ServerProcess]]:
     """``count`` replicas started together, each with ``threads`` inference threads and one synthesis
-    worker; stopped (SIGTERM) when the block ends, however it ends."""
+    worker (``cloning``: model.cloning, default no search); stopped (SIGTERM) when the block ends."""
     servers = []
     for number in range(count):
         own = folder / f"replica-{number}"
@@ -37,6 +38,7 @@ def running_replicas(
             model={
                 "inference": {"device": "cpu", "max_length": 1000, "threads": threads},
                 "cache": {"enabled": cache, "backend": "redis", "redis": {"url": redis_url}},
+                **({"cloning": cloning} if cloning else {}),
             },
             storage_extra={"backend": "postgres", "database_url": database_url},
         )

@@ -1,0 +1,173 @@
+"""Long-form jobs on a real server: a Chinese chapter and a screenplay, each made as one job and then
+sentence-group by sentence-group through /api/v1/tts/synthesize, for the same segments.
+
+    python bench/jobs.py [--chars 20000] [--lines 200] [--skip-one-by-one] [--json out.json]
+
+The server is the embedded engine on a loopback port (``megatts3-server serve``, audio cache off, rate
+limit off). For each of the two works it prints:
+
+- the job's wall time, from POST to ``done`` (polled every 0.2 s), and the time to its first finished
+  segment;
+- the sum of the request times of the same segments sent one by one through
+  /api/v1/tts/synthesize (what a client that glues the audio itself waits), and the ratio
+  job / one-by-one (target <= 1.05: the job adds loudness, storage and the track and nothing else);
+- the server's peak RSS during the job, and at a quarter of the length (flat in the chapter's
+  length: the track is written segment by segment);
+- the track's duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.server import ServerProcess, write_configs  # noqa: E402
+
+from bench.data.intelligibility_sentences import CHINESE_A, CHINESE_B  # noqa: E402
+
+SENTENCES = CHINESE_A + CHINESE_B
+
+
+def chapter(characters: int) -> str:
+    """Paragraphs of four sentences until ``characters``."""
+    paragraphs, total = [], 0
+    cycle = itertools.cycle(SENTENCES)
+    while total < characters:
+        paragraph = "".join(next(cycle) for _ in range(4))
+        paragraphs.append(paragraph)
+        total += len(paragraph)
+    return "\n".join(paragraphs)
+
+
+def screenplay(lines: int) -> tuple[str, dict[str, str]]:
+    names = {"旁白": "voice_005", "林清雅": "voice_002", "老周": "voice_003"}
+    cycle = itertools.cycle(SENTENCES)
+    text = "\n".join(f"{list(names)[n % 3]}：{next(cycle)}" for n in range(lines))
+    return text, names
+
+
+class PeakRss:
+    """The peak VmRSS of a process, sampled every 0.1 s from a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self._path = Path(f"/proc/{pid}/status")
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.1):
+            for line in self._path.read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_job(http: httpx.Client, pid: int, body: dict) -> dict:
+    with PeakRss(pid) as rss:
+        started = time.perf_counter()
+        job = http.post("/api/v1/tts/jobs", json=body)
+        job.raise_for_status()
+        job_id, first = job.json()["id"], None
+        while True:
+            state = http.get(f"/api/v1/tts/jobs/{job_id}").json()
+            if first is None and state["segments_done"]:
+                first = time.perf_counter() - started
+            if state["status"] in ("done", "failed", "cancelled"):
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+    stamps = http.get(f"/api/v1/tts/jobs/{job_id}/timestamps").json()
+    return {
+        "status": state["status"],
+        "segments": state["segments_total"],
+        "wall_s": wall,
+        "first_segment_s": first,
+        "peak_rss_mb": rss.peak_mb,
+        "audio_s": stamps["duration"],
+        "segment_texts": [(segment["voice_id"], segment["text"]) for segment in stamps["segments"]],
+    }
+
+
+def one_by_one(http: httpx.Client, segments: list[tuple[str, str]]) -> float:
+    total = 0.0
+    for voice_id, text in segments:
+        started = time.perf_counter()
+        http.post("/api/v1/tts/synthesize", json={"text": text, "voice_id": voice_id}).raise_for_status()
+        total += time.perf_counter() - started
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--chars", type=int, default=20_000)
+    parser.add_argument("--lines", type=int, default=200)
+    parser.add_argument("--skip-one-by-one", action="store_true")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="megatts3-jobs-") as scratch:
+        folder = Path(scratch)
+        model_config, api_config = write_configs(
+            folder / "server",
+            storage=folder / "storage",
+            cache=REPO / "build" / "bench-cache",
+            model={"cache": {"enabled": False}},
+            api={"timeout": 600, "jobs": {"max_characters": max(200_000, 2 * args.chars)}},
+        )
+        server = ServerProcess(model_config, api_config).start(timeout=600)
+        assert server.process is not None
+        try:
+            with httpx.Client(base_url=server.base_url, timeout=900) as http:
+                works = {
+                    # Another voice: the full chapter starts with the same paragraphs and must not reuse them.
+                    f"chapter/4 ({args.chars // 4} chars)": {"text": chapter(args.chars // 4), "voice_id": "voice_003"},
+                    f"chapter ({args.chars} chars)": {"text": chapter(args.chars), "voice_id": "voice_005"},
+                }
+                text, voices = screenplay(args.lines)
+                works[f"screenplay ({args.lines} lines)"] = {"screenplay": text, "voices": voices}
+                for name, body in works.items():
+                    result = run_job(http, server.process.pid, body)
+                    segments = result.pop("segment_texts")
+                    if not args.skip_one_by_one and not name.startswith("chapter/4"):
+                        result["one_by_one_s"] = one_by_one(http, segments)
+                        result["ratio"] = result["wall_s"] / result["one_by_one_s"]
+                    results[name] = result
+                    print(name, json.dumps(result), flush=True)
+        finally:
+            server.stop()
+    print(
+        "\n| work | segments | audio s | job wall s | first segment s | one by one s | job / one by one | peak RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        by_one = f"{r['one_by_one_s']:.1f}" if "one_by_one_s" in r else "-"
+        ratio = f"{r['ratio']:.3f}" if "ratio" in r else "-"
+        print(
+            f"| {name} | {r['segments']} | {r['audio_s']:.1f} | {r['wall_s']:.1f} | {r['first_segment_s']:.1f} "
+            f"| {by_one} | {ratio} | {r['peak_rss_mb']:.0f} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
