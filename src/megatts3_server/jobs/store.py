@@ -228,13 +228,14 @@ class JobStore:
             ).fetchall()
         return [row["id"] for row in rows]
 
-    def drop_unused_segments(self) -> int:
-        """Delete the cached segments no stored job refers to; returns how many."""
+    def drop_unused_segments(self, older_than: float) -> int:
+        """Delete the cached segments no stored job refers to, written before ``older_than`` (a segment
+        just made for a running job is not recorded yet); returns how many."""
         with self._transaction() as db:
             used = {row[0] for row in db.execute("SELECT DISTINCT segment_key FROM job_segments")}
         dropped = 0
         for path in self._segments.glob("*.json"):
-            if path.stem not in used:
+            if path.stem not in used and path.stat().st_mtime < older_than:
                 path.unlink(missing_ok=True)
                 path.with_suffix(".wav").unlink(missing_ok=True)
                 dropped += 1

@@ -334,4 +334,4 @@ class JobService:
         for job_id in self._store.expired(cutoff):
             self._store.delete(job_id)
             log.info("job %s expired and was deleted", job_id)
-        self._store.drop_unused_segments()
+        self._store.drop_unused_segments(older_than=cutoff)
