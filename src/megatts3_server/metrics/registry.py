@@ -58,6 +58,12 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.job_segments = Counter(
+            "megatts3_job_segments",
+            "Long-form job segments finished, by outcome: synthesized, reused (cached by content) or failed",
+            ["outcome"],
+            registry=registry,
+        )
         self.cache_lookups = Counter("megatts3_cache_lookups", "Cache lookups", ["result"], registry=registry)
         self.cache_corrupt = Counter(
             "megatts3_cache_corrupt_entries",

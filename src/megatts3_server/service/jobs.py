@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,9 @@ class JobService:
         *,
         max_segment_chars: int,
         default_voice: str,
+        on_segment: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_segment(outcome)``: each finished segment, "synthesized", "reused" or "failed" (the metrics)."""
         self._store = store
         self._synthesis = synthesis
         self._voices = voices
@@ -102,6 +105,7 @@ class JobService:
         self._settings = settings
         self._max_segment_chars = max_segment_chars
         self._default_voice = default_voice
+        self._on_segment = on_segment
         self._pauses = Pauses(settings.paragraph_pause_ms, settings.speaker_pause_ms, settings.line_pause_ms)
         self._queue: asyncio.Queue[str] | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -289,6 +293,8 @@ class JobService:
                 continue
             key, duration, reused, error = await self._make_segment(row.segment)
             self._store.finish_segment(job_id, row.index, key=key, duration=duration, reused=reused, error=error)
+            if self._on_segment is not None:
+                self._on_segment("failed" if error else "reused" if reused else "synthesized")
             if not reused:
                 spoken += len(row.segment.text)
                 self._rates[job_id] = spoken / max(time.monotonic() - began, 1e-3)

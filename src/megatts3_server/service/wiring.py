@@ -173,5 +173,6 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
             settings.api.jobs,
             max_segment_chars=settings.model.inference.max_length,
             default_voice=settings.model.default_voice,
+            on_segment=lambda outcome: metrics.job_segments.labels(outcome=outcome).inc(),
         ),
     )
