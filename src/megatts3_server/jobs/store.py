@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from megatts3_server.audio import to_pcm16
+from megatts3_server.errors import JobsUnavailableError
 from megatts3_server.jobs.script import Segment
 
 _SCHEMA = """
@@ -117,21 +118,24 @@ class JobStore:
             leftover.unlink(missing_ok=True)
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        with self._lock:  # after any transaction in progress on another thread
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        assert self._db is not None, "JobStore.open() first"
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            db = self._db
+            if db is None:
+                raise JobsUnavailableError("the job store is closed (the server is stopping)")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
+                yield db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
 
     # -- jobs ------------------------------------------------------------------------------------
 

@@ -252,17 +252,24 @@ class JobService:
 
     async def _run(self) -> None:
         assert self._queue is not None
-        await anyio.to_thread.run_sync(self._loader.wait)
+        # Abandoned on cancel: a stop while the engine is still loading must not wait for the load.
+        await anyio.to_thread.run_sync(self._loader.wait, abandon_on_cancel=True)
         sweeper = asyncio.get_running_loop().create_task(self._sweep_now_and_then(), name="job-expiry")
         try:
             while True:
                 await self._run_one(await self._queue.get())
         finally:
             sweeper.cancel()
+            # Waited for: a sweep running in its thread must end before the store is closed.
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
 
     async def _sweep_now_and_then(self) -> None:
         while True:
-            await anyio.to_thread.run_sync(self._sweep)
+            try:
+                await anyio.to_thread.run_sync(self._sweep)
+            except Exception:  # a store fault: expired results wait for the next sweep
+                log.exception("the expiry sweep of long-form jobs failed")
             await asyncio.sleep(_SWEEP_SECONDS)
 
     async def _run_one(self, job_id: str) -> None:
