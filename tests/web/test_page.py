@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import srt
 
 from tests.support.reference_clips import clip
 from tests.support.server import running_server
@@ -254,3 +255,92 @@ def test_the_page_fits_a_phone_screen(page: Page) -> None:
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, control
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-page-phone.png"), full_page=True)
+
+
+SCREENPLAY = "旁白：夜深了，城里很安静。\nAnna: Are you still awake? I heard a noise.\n旁白：她轻轻地推开了门。"
+
+
+def _wait_for_track(page: Page) -> None:
+    page.wait_for_function(
+        """() => {
+            const audio = document.getElementById('job-audio');
+            const cues = document.getElementById('job-track').track.cues;
+            return audio.src && audio.duration > 0 && cues && cues.length > 0;
+        }""",
+        timeout=SYNTHESIS_TIMEOUT_MS,
+    )
+
+
+def test_a_screenplay_becomes_one_track_played_with_its_subtitles(page: Page, web_url: str) -> None:
+    _expect_builtin_voices_listed(page)
+    page.get_by_label("Screenplay", exact=True).fill(SCREENPLAY)
+    cast = page.locator("#cast-list select")
+    expect(cast).to_have_count(2)
+    expect(page.get_by_label("旁白", exact=True)).to_have_value("voice_001")  # each name its own voice
+    expect(page.get_by_label("Anna", exact=True)).to_have_value("voice_002")
+    page.get_by_label("Anna", exact=True).select_option("voice_003")
+
+    with page.expect_response("**/api/v1/tts/jobs") as answered:
+        page.get_by_role("button", name="Make the track").click()
+    assert answered.value.status == 202
+    sent = answered.value.request.post_data_json
+    assert sent["screenplay"] == SCREENPLAY
+    assert sent["voices"] == {"旁白": "voice_001", "Anna": "voice_003"}
+    job_id = answered.value.json()["id"]
+
+    segments = page.locator("#job-segments li")
+    expect(segments).to_have_count(3)
+    expect(segments.nth(1).locator(".who")).to_have_text("Anna")
+    expect(page.locator("#job-segments li.done")).to_have_count(3, timeout=SYNTHESIS_TIMEOUT_MS)
+    expect(page.locator("#job-progress")).to_have_attribute("value", "100")
+    _wait_for_track(page)
+    expect(page.locator("#job-status")).to_contain_text("Done")
+
+    job = httpx.get(f"{web_url}/api/v1/tts/jobs/{job_id}").json()
+    assert job["format"] == sent["format"]
+    stamps = httpx.get(f"{web_url}/api/v1/tts/jobs/{job_id}/timestamps").json()
+    duration = page.evaluate("document.getElementById('job-audio').duration")
+    assert duration == pytest.approx(stamps["duration"], abs=0.15)  # the player has the whole track
+    sentences = [
+        (segment["speaker"], sentence)
+        for segment in stamps["segments"]
+        for sentence in segment["sentences"]
+        if sentence["text"].strip()
+    ]
+    assert page.evaluate("document.getElementById('job-track').track.cues.length") == len(sentences)
+
+    # The caption under the player is the subtitle cue of the moment it plays: seek into Anna's line.
+    sentence = next(s for who, s in sentences if who == "Anna")
+    page.evaluate(
+        "t => { const a = document.getElementById('job-audio'); a.pause(); a.currentTime = t; }",
+        (sentence["start"] + sentence["end"]) / 2,
+    )
+    expect(page.locator("#job-caption")).to_have_text(f"Anna：{sentence['text'].strip()}")
+    expect(page.locator("#job-segments li.speaking")).to_have_attribute("data-index", "1")
+
+    # A segment in the list seeks the player to its start.
+    segments.nth(2).click()
+    position = page.evaluate("document.getElementById('job-audio').currentTime")
+    third = stamps["segments"][2]
+    assert third["start"] - 0.01 <= position < third["end"]
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download subtitles (SRT)").click()
+    cues = list(srt.parse(Path(download.value.path()).read_text(encoding="utf-8")))
+    assert [cue.content for cue in cues] == [sentence["text"].strip() for _, sentence in sentences]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-page-script.png"), full_page=True)
+
+
+def test_a_screenplay_the_server_refuses_shows_its_message(page: Page, web_url: str) -> None:
+    screenplay = "旁白：好的。\n这一行没有名字"
+    refused = httpx.post(f"{web_url}/api/v1/tts/jobs", json={"screenplay": screenplay, "voices": {"旁白": "voice_001"}})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "invalid_screenplay"
+
+    _expect_builtin_voices_listed(page)
+    page.get_by_label("Screenplay", exact=True).fill(screenplay)
+    expect(page.locator("#cast-list select")).to_have_count(1)
+    page.get_by_role("button", name="Make the track").click()
+    expect(page.locator("#job-error")).to_have_text(refused.json()["error"]["message"])
+    expect(page.locator("#job-result")).to_be_hidden()

@@ -211,7 +211,14 @@ class JobService:
             seconds_left=round(left_chars / rate, 1) if rate and record.status not in FINISHED else None,
             errors=[{"segment": row.index, "error": row.error} for row in rows if row.error],
             segments=[
-                {"index": row.index, "speaker": row.segment.speaker, "status": row.status, "duration": row.duration}
+                {
+                    "index": row.index,
+                    "speaker": row.segment.speaker,
+                    "voice_id": row.segment.voice_id,
+                    "text": row.segment.text,
+                    "status": row.status,
+                    "duration": row.duration,
+                }
                 for row in rows
             ],
         )

@@ -114,3 +114,33 @@ export async function synthesize({ text, voiceId, speed, pitch, emotion }) {
     emotionWarning: header(response, "X-Emotion-Warning"),
   };
 }
+
+/** Start a long-form job: a screenplay ("name：text" lines) with each name's voice, made into one track. */
+export async function createJob({ screenplay, voices, format, title }) {
+  const response = await request("api/v1/tts/jobs", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ screenplay, voices, format, title }),
+  });
+  return response.json();
+}
+
+/** A job's state, with every segment's status. */
+export async function getJob(jobId) {
+  return (await request(`api/v1/tts/jobs/${encodeURIComponent(jobId)}`)).json();
+}
+
+/** Cancel a running job (or delete a finished one). */
+export async function deleteJob(jobId) {
+  return (await request(`api/v1/tts/jobs/${encodeURIComponent(jobId)}`, { method: "DELETE" })).json();
+}
+
+/** A finished job's result as a Blob: "audio", "timestamps", "subtitles.vtt" or "subtitles.srt". */
+export async function jobResult(jobId, name) {
+  return (await request(`api/v1/tts/jobs/${encodeURIComponent(jobId)}/${name}`)).blob();
+}
+
+/** The URL of a job's result, for a player that fetches it itself (only when no API key is needed). */
+export function jobResultUrl(jobId, name) {
+  return new URL(`api/v1/tts/jobs/${encodeURIComponent(jobId)}/${name}`, document.baseURI).href;
+}

@@ -1,7 +1,9 @@
-// The page's entry point: text and delivery controls, synthesis, the result player and settings.
+// The page's entry point: text and delivery controls, synthesis, the result player, the script panel
+// and settings.
 
 import { fetchHealth, loadApiKey, saveApiKey, synthesize } from "./api.js";
 import { decodeAudio, mixToMono } from "./audio.js";
+import { ScriptPanel } from "./jobs.js";
 import { seconds, setBusy, showError, showStatus } from "./ui.js";
 import { VoicePanel } from "./voices.js";
 import { computePeaks, drawWaveform } from "./waveform.js";
@@ -10,6 +12,7 @@ const $ = (id) => document.getElementById(id);
 const HEALTH_RETRY_MS = 2000;
 
 const voices = new VoicePanel();
+new ScriptPanel(); // listens for the voice list before its first load
 const result = { url: null, peaks: null };
 
 async function watchEngine() {

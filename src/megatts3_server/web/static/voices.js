@@ -91,6 +91,7 @@ export class VoicePanel {
       }
       this.select.append(group);
     }
+    document.dispatchEvent(new CustomEvent("voices-changed", { detail: voices }));
     const wanted = this.#voices.get(selectId);
     if (wanted?.status === "ready") this.select.value = selectId;
     this.#showDetails();
