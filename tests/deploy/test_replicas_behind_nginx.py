@@ -2,10 +2,12 @@
 voice uploaded through nginx is served by every replica; kill -9 of one replica under load loses no
 request (nginx retries those that got no answer) and no stored voice, and an upload the killed replica
 was taking is stored whole or not at all; a delete on one replica stops the enrollment another runs;
-kill -9 of the replica holding an enrollment lease hands the job to a survivor (attempt 2).
+kill -9 of the replica making a long-form job hands it to a survivor, which makes only the segments
+not yet finished; kill -9 of the replica holding an enrollment lease hands the job to a survivor
+(attempt 2).
 
-Uploads enroll in the background (a 10 s search), with short leases (3 s) so that a dead replica's job
-is taken over within the test; every wait is a bounded poll."""
+Uploads enroll in the background (a 10 s search); enrollments and long-form jobs have short leases
+(3 s) so that a dead replica's work is taken over within the test; every wait is a bounded poll."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,17 @@ from tests.support.postgres import PostgresServer
 from tests.support.redis_server import RedisServer
 from tests.support.reference_clips import real_speech_wav
 from tests.support.replicas import running_replicas
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, job_segment_counts
+from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "docker" / "megatts3" / "nginx-replicas.conf"
 CLIENTS, REQUESTS_EACH = 6, 20
 CLONING = {"budget_seconds": 10, "one_shot_budget_seconds": 0, "lease_seconds": 3, "poll_seconds": 0.5}
+JOBS = {"lease_seconds": 3, "poll_seconds": 0.5}
+FINISHED = ("done", "failed", "cancelled")
+SLOW = 300.0  # seconds: the bound of a wait on enrollments and jobs on a loaded 2-core machine
+PARAGRAPHS = [f"这是第{n}段。夜色渐深，街上的行人越来越少。" for n in range(1, 9)]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +55,13 @@ def replicas(
 ) -> Iterator[list[ServerProcess]]:
     folder = tmp_path_factory.mktemp("replicas")
     with running_replicas(
-        folder, model_cache, 3, database_url=database, redis_url=redis_server.url, cloning=CLONING
+        folder,
+        model_cache,
+        3,
+        database_url=database,
+        redis_url=redis_server.url,
+        cloning=CLONING,
+        api={"jobs": JOBS},
     ) as servers:
         yield servers
 
@@ -63,14 +76,6 @@ def balancer(replicas: list[ServerProcess], tmp_path_factory: pytest.TempPathFac
 def _voices(url: str) -> list[tuple[str, str]]:
     listed = httpx.get(f"{url}/api/v1/voices", timeout=30).json()["voices"]
     return sorted((voice["id"], voice["status"]) for voice in listed if voice["type"] == "uploaded")
-
-
-def _wait(condition: Callable[[], Any], timeout: float = 300.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return result
 
 
 def _row(database: str, voice_id: str) -> dict[str, Any] | None:
@@ -89,6 +94,15 @@ def _enrolling_on(database: str, voice_id: str) -> dict[str, Any] | None:
     """The voice's row once a worker holds its job and has reported progress."""
     row = _row(database, voice_id)
     return row if row and row["status"] == "enrolling" and row["lease_owner"] and row["progress"] > 0 else None
+
+
+def _job(url: str, job_id: str) -> dict[str, Any]:
+    return httpx.get(f"{url}/api/v1/tts/jobs/{job_id}", timeout=30).json()
+
+
+def _job_lease(database: str, job_id: str) -> dict[str, Any] | None:
+    with psycopg.connect(database, row_factory=dict_row) as db:
+        return db.execute("SELECT status, lease_owner FROM jobs WHERE id = %s", (job_id,)).fetchone()
 
 
 def _holder(replicas: list[ServerProcess], row: dict[str, Any]) -> tuple[ServerProcess, ServerProcess]:
@@ -116,7 +130,7 @@ def test_a_voice_uploaded_through_nginx_speaks_through_every_replica(
     base, _ = balancer
     upload = _upload(base, "everywhere")
     assert upload.status_code == 202, upload.text
-    _wait(lambda: httpx.get(f"{base}/api/v1/voices/everywhere", timeout=30).json()["status"] == "ready")
+    wait_until(lambda: httpx.get(f"{base}/api/v1/voices/everywhere", timeout=30).json()["status"] == "ready", SLOW)
     for server in replicas:
         assert ("everywhere", "ready") in _voices(server.base_url)
         spoken = httpx.post(
@@ -173,7 +187,7 @@ def test_kill_9_of_a_replica_under_load_loses_no_request_and_no_voice(
     # The voices stored before are untouched; the upload in flight is there whole (every file, and then
     # enrolled by a survivor once the dead replica's lease ran out) or not at all.
     if _row(database, "late") is not None:
-        _wait(lambda: (_row(database, "late") or {}).get("status") == "ready")
+        wait_until(lambda: (_row(database, "late") or {}).get("status") == "ready", SLOW)
     stored_after = _stored(database)
     late = stored_after.pop("late", None)
     assert stored_after == stored_before
@@ -204,25 +218,60 @@ def test_a_delete_through_one_replica_stops_the_enrollment_another_runs(
     replicas: list[ServerProcess], database: str
 ) -> None:
     assert _upload(replicas[0].base_url, "doomed").status_code == 202
-    running, other = _holder(replicas, _wait(lambda: _enrolling_on(database, "doomed"), timeout=120))
+    running, other = _holder(replicas, wait_until(lambda: _enrolling_on(database, "doomed"), timeout=120))
     assert httpx.delete(f"{other.base_url}/api/v1/voices/doomed", timeout=30).status_code == 200
-    _wait(lambda: "voice doomed: its job is no longer this worker's" in running.log_file.read_text(), timeout=60)
+    wait_until(lambda: "voice doomed: its job is no longer this worker's" in running.log_file.read_text(), timeout=60)
     time.sleep(CLONING["lease_seconds"])  # longer than a heartbeat: nothing brings the voice back
     assert _row(database, "doomed") is None
     assert httpx.get(f"{running.base_url}/api/v1/voices/doomed", timeout=30).status_code == 404
+
+
+def test_kill_9_of_the_replica_making_a_job_hands_it_to_another_that_makes_only_the_rest(
+    replicas: list[ServerProcess], balancer: tuple[str, Path], database: str
+) -> None:
+    url, _ = balancer
+    body = {"text": "\n".join(PARAGRAPHS), "voice_id": "voice_005", "format": "wav"}
+    created = httpx.post(f"{url}/api/v1/tts/jobs", json=body, timeout=60)
+    assert created.status_code == 202, created.text
+    job_id = created.json()["id"]
+    wait_until(lambda: _job(url, job_id)["segments_done"] >= 2, SLOW)
+    lease = _job_lease(database, job_id)
+    assert lease is not None and lease["lease_owner"]
+    maker, survivor = _holder(replicas, lease)
+    counted_before = job_segment_counts(survivor)
+    assert maker.process is not None
+    maker.process.send_signal(signal.SIGKILL)
+    maker.process.wait()
+    done_before = _job(survivor.base_url, job_id)["segments_done"]
+    assert done_before < len(PARAGRAPHS), "the kill came in the middle of the job"
+
+    job = wait_until(lambda: (job := _job(survivor.base_url, job_id))["status"] in FINISHED and job, SLOW)
+    assert job["status"] == "done" and job["segments_done"] == len(PARAGRAPHS), job
+    counted = job_segment_counts(survivor)
+    made = {outcome: counted[outcome] - counted_before[outcome] for outcome in counted}
+    # A segment stored in the instant before the kill, but not yet recorded, is found by its content.
+    assert made["synthesized"] + made["reused"] == len(PARAGRAPHS) - done_before
+    assert made["reused"] <= 1 and made["failed"] == 0
+    finished = _job_lease(database, job_id)
+    assert finished is not None and finished["lease_owner"] is None, "the survivor released the job"
+    stamps = httpx.get(f"{url}/api/v1/tts/jobs/{job_id}/timestamps", timeout=30).json()
+    assert [segment["text"] for segment in stamps["segments"]] == PARAGRAPHS
+    audio, rate = decode(httpx.get(f"{url}/api/v1/tts/jobs/{job_id}/audio", timeout=60).content)
+    assert len(audio) / rate == pytest.approx(stamps["duration"], abs=0.01)
+    maker.start(timeout=300)  # back for the next test
 
 
 def test_kill_9_of_the_replica_holding_an_enrollment_lease_hands_the_job_to_another(
     replicas: list[ServerProcess], database: str
 ) -> None:
     assert _upload(replicas[1].base_url, "orphan").status_code == 202
-    row = _wait(lambda: _enrolling_on(database, "orphan"), timeout=120)
+    row = wait_until(lambda: _enrolling_on(database, "orphan"), timeout=120)
     holder, survivor = _holder(replicas, row)
     assert row["attempts"] == 1
     assert holder.process is not None
     holder.process.send_signal(signal.SIGKILL)
     holder.process.wait()
-    _wait(lambda: (_row(database, "orphan") or {}).get("status") == "ready")
+    wait_until(lambda: (_row(database, "orphan") or {}).get("status") == "ready", SLOW)
     finished = _row(database, "orphan")
     assert finished is not None and finished["attempts"] == 2 and finished["lease_owner"] is None
     spoken = httpx.post(

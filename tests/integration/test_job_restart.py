@@ -12,17 +12,9 @@ import httpx
 import pytest
 
 from tests.support.audio import decode
-from tests.support.server import ServerProcess, write_configs
+from tests.support.server import ServerProcess, job_segment_counts, write_configs
 
 PARAGRAPHS = [f"This is paragraph number {n} of the chapter, read aloud." for n in range(1, 11)]
-
-
-def _segments(server: ServerProcess) -> dict[str, float]:
-    counts = {"synthesized": 0.0, "reused": 0.0, "failed": 0.0}
-    for line in httpx.get(server.metrics_url, timeout=10).text.splitlines():
-        if line.startswith("megatts3_job_segments_total{"):
-            counts[line.split('outcome="')[1].split('"')[0]] = float(line.split()[-1])
-    return counts
 
 
 def _job(server: ServerProcess, job_id: str) -> dict[str, Any]:
@@ -56,7 +48,7 @@ def test_a_job_cut_by_kill_9_finishes_after_the_restart_without_redoing_its_fini
             assert time.monotonic() < deadline, job
             time.sleep(0.1)
         assert job["status"] == "done" and job["segments_done"] == len(PARAGRAPHS)
-        counted = _segments(second)
+        counted = job_segment_counts(second)
         # A segment stored in the instant before the kill, but not yet recorded, is found by its content.
         assert counted["synthesized"] + counted["reused"] == len(PARAGRAPHS) - done_before
         assert counted["reused"] <= 1 and counted["failed"] == 0

@@ -9,9 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from typer.testing import CliRunner
@@ -27,15 +25,9 @@ from tests.support.enrollment import RATE, SearchingEngine
 from tests.support.reference_clips import real_speech_wav
 from tests.support.server import write_configs
 from tests.support.voices import silent_reference, stored_voice
+from tests.support.waiting import wait_until
 
 runner = CliRunner()
-
-
-def _wait(condition: Callable[[], Any], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def _postgres_settings(url: str, **cloning: float) -> Settings:
@@ -87,13 +79,13 @@ def test_an_api_replica_without_enrollment_stores_uploads_pending_for_the_worker
         time.sleep(0.5)  # several polls' worth: nobody on the API replica takes the job
         assert api_store.get("narrator").status == "pending" and api_engine.runs == 0
         worker.start()
-        _wait(lambda: api_store.get("narrator").status == "ready")
+        wait_until(lambda: api_store.get("narrator").status == "ready")
         assert worker_engine.runs == 1 and api_store.get("narrator").attempts == 1
         # A long job is handed back when the worker stops (SIGTERM, in the command).
         worker_engine.steps = 100_000
         long_job = stored_voice("long", engine="fake", status="pending", progress=0.0)
         api_store.save_atomic(long_job, silent_reference())
-        _wait(lambda: api_store.get("long").status == "enrolling")
+        wait_until(lambda: api_store.get("long").status == "enrolling")
         stop.set()
         worker.join(30)
         assert not worker.is_alive()
@@ -130,7 +122,7 @@ def test_the_worker_command_enrolls_a_pending_voice_then_stops_on_sigterm(
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait(lambda: store.get("narrator").status in ("ready", "failed") or process.poll() is not None, 300)
+        wait_until(lambda: store.get("narrator").status in ("ready", "failed") or process.poll() is not None, 300)
         enrolled = store.get("narrator")
         assert enrolled.status == "ready", (enrolled.error, process.poll(), console.read_text()[-3000:])
         assert enrolled.similarity is not None and store.load_arrays("narrator")

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from megatts3_server.config import Settings
 from tests.support.reference_clips import real_speech_wav
-from tests.support.standins import RATE, ToneEngine, tone_app, tone_settings
+from tests.support.standins import RATE, GatedEngine, finished_job, tone_app, tone_settings
 
 PITCH = {"旁白": 180.0, "林清雅": 320.0, "老周": 250.0}  # tone_low, tone_high, an uploaded voice (250 Hz)
 VOICES = {"旁白": "tone_low", "林清雅": "tone_high", "老周": "laozhou"}
@@ -46,16 +46,6 @@ def _settings(folder: Path, **jobs: Any) -> Settings:
     return tone_settings(folder, api={"jobs": jobs} if jobs else None)
 
 
-def _finished(http: TestClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = http.get(f"/api/v1/tts/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed", "cancelled"):
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-
-
 def _upload_laozhou(http: TestClient) -> None:
     upload = http.post("/api/v1/voices/upload", data={"voice_id": "laozhou"}, files={"voice_file": real_speech_wav()})
     assert upload.status_code == 201, upload.text
@@ -71,7 +61,7 @@ def test_a_screenplay_becomes_one_track_whose_times_and_subtitles_match_its_audi
         _upload_laozhou(http)
         created = http.post("/api/v1/tts/jobs", json={"screenplay": SCREENPLAY, "voices": VOICES, "title": "夜"})
         assert created.status_code == 202, created.text
-        job = _finished(http, created.json()["id"])
+        job = finished_job(http, created.json()["id"])
         assert job["status"] == "done" and job["errors"] == [], job
         assert (job["segments_done"], job["segments_total"], job["progress"]) == (20, 20, 100.0)
 
@@ -124,11 +114,11 @@ def test_a_chapter_sent_again_with_one_line_changed_makes_only_that_line(tmp_pat
     with tone_app(_settings(tmp_path)) as (http, _):
         jobs = http.app.state.services.jobs  # type: ignore[attr-defined]
         first = http.post("/api/v1/tts/jobs", json={"text": chapter, "voice_id": "tone_low", "format": "mp3"})
-        assert _finished(http, first.json()["id"])["status"] == "done"
+        assert finished_job(http, first.json()["id"])["status"] == "done"
         assert (jobs.segments_synthesized, jobs.segments_reused) == (8, 0)
         changed = chapter.replace("第5段。", "第五段，改过了。")
         second = http.post("/api/v1/tts/jobs", json={"text": changed, "voice_id": "tone_low", "format": "mp3"})
-        done = _finished(http, second.json()["id"])
+        done = finished_job(http, second.json()["id"])
         assert done["status"] == "done"
         assert (jobs.segments_synthesized, jobs.segments_reused) == (9, 7)
         track = http.get(done["audio_url"])
@@ -142,24 +132,6 @@ def test_a_chapter_sent_again_with_one_line_changed_makes_only_that_line(tmp_pat
             "deleted": True,
         }
         assert http.get(f"/api/v1/tts/jobs/{first.json()['id']}").status_code == 404
-
-
-class GatedEngine(ToneEngine):
-    """A tone engine that stops before its ``open``-th engine call until ``gate`` is set."""
-
-    def __init__(self, open_calls: int) -> None:
-        super().__init__()
-        import threading
-
-        self.gate = threading.Event()
-        self.open_calls = open_calls
-        self.calls = 0
-
-    def synthesize(self, text: str, voice: Any, **kwargs: Any) -> np.ndarray:
-        self.calls += 1
-        if self.calls > self.open_calls:
-            self.gate.wait(60)
-        return super().synthesize(text, voice, **kwargs)
 
 
 def test_a_restart_resumes_a_job_from_its_first_unfinished_segment(tmp_path: Path) -> None:
@@ -179,7 +151,7 @@ def test_a_restart_resumes_a_job_from_its_first_unfinished_segment(tmp_path: Pat
         held.gate.set()
     with tone_app(settings) as (http, _):
         jobs = http.app.state.services.jobs  # type: ignore[attr-defined]
-        job = _finished(http, job_id)
+        job = finished_job(http, job_id)
         assert (job["status"], job["segments_done"]) == ("done", 6)
         assert (jobs.segments_synthesized, jobs.segments_reused) == (3, 0), "only the unfinished segments are made"
         stamps = http.get(f"/api/v1/tts/jobs/{job_id}/timestamps").json()
@@ -198,7 +170,7 @@ def test_cancel_stops_a_running_job_and_its_results_are_never_served(tmp_path: P
             time.sleep(0.02)
         assert http.delete(f"/api/v1/tts/jobs/{job_id}").json() == {"id": job_id, "cancelled": True}
         held.gate.set()
-        job = _finished(http, job_id)
+        job = finished_job(http, job_id)
         assert job["status"] == "cancelled" and job["segments_done"] <= 2
         refused = http.get(f"/api/v1/tts/jobs/{job_id}/audio")
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "job_not_finished"

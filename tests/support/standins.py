@@ -8,6 +8,7 @@ to fail, to test what clients see while the engine is not ready.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,33 @@ class ToneEngine(Engine):
         samples = int(RATE * _SECONDS_PER_CHARACTER * max(1, len(text)) / speed)
         t = np.arange(samples) / RATE
         return (0.3 * np.sin(2 * np.pi * float(voice.meta.get("pitch", 220.0)) * t)).astype(np.float32)
+
+
+class GatedEngine(ToneEngine):
+    """A tone engine that stops before its ``open_calls``-th engine call until ``gate`` is set."""
+
+    def __init__(self, open_calls: int) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.open_calls = open_calls
+        self.calls = 0
+
+    def synthesize(self, text: str, voice: Any, **kwargs: Any) -> np.ndarray:
+        self.calls += 1
+        if self.calls > self.open_calls:
+            self.gate.wait(60)
+        return super().synthesize(text, voice, **kwargs)
+
+
+def finished_job(http: TestClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """A long-form job's state once it has ended (done, failed or cancelled), polled."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = http.get(f"/api/v1/tts/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed", "cancelled"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
 
 
 def tone_settings(folder: Path, api: dict[str, Any] | None = None, **model: Any) -> Settings:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +23,12 @@ from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.voices import StoredVoice, VoiceStoreInterface
 from tests.support.enrollment import SearchingEngine
 from tests.support.voices import STORE_BACKENDS, backend_store, silent_reference, stored_files, stored_voice
+from tests.support.waiting import wait_until
 
 
 def _pending(store: VoiceStoreInterface, voice_id: str, **job: object) -> None:
     fields = {"engine": "fake", "status": "pending", "progress": 0.0, **job}
     store.save_atomic(stored_voice(voice_id, **fields), silent_reference())
-
-
-def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 @pytest.fixture(params=STORE_BACKENDS)
@@ -60,7 +53,7 @@ def test_a_job_enrolls_the_voice_and_stores_its_arrays(store: VoiceStoreInterfac
     with _running_jobs(store, SearchingEngine()) as jobs:
         _pending(store, "v1")
         jobs.submit("v1")
-        _wait(lambda: store.get("v1").status == "ready")
+        wait_until(lambda: store.get("v1").status == "ready")
     voice = store.get("v1")
     assert (voice.progress, voice.similarity, voice.attempts, voice.meta) == (100.0, 0.9, 1, {"searched": True})
     assert store.load_arrays("v1")["style"][0, 0] == pytest.approx(2.0)
@@ -70,7 +63,7 @@ def test_an_engine_error_fails_the_job_with_its_message(store: VoiceStoreInterfa
     with _running_jobs(store, SearchingEngine(error=InvalidRequestError("the reference is unusable"))) as jobs:
         _pending(store, "bad")
         jobs.submit("bad")
-        _wait(lambda: store.get("bad").status == "failed")
+        wait_until(lambda: store.get("bad").status == "failed")
     assert store.get("bad").error == "the reference is unusable"
 
 
@@ -79,13 +72,13 @@ def test_deleting_a_voice_cancels_its_running_job(store: VoiceStoreInterface) ->
     with _running_jobs(store, engine) as jobs:
         _pending(store, "gone")
         jobs.submit("gone")
-        _wait(lambda: store.get("gone").status == "enrolling")
+        wait_until(lambda: store.get("gone").status == "enrolling")
         jobs.cancel("gone")
         store.delete("gone")
         _pending(store, "next")
         jobs.submit("next")
         engine.steps = 2
-        _wait(lambda: store.get("next").status == "ready")
+        wait_until(lambda: store.get("next").status == "ready")
     assert store.get("gone") is None
     assert "gone" not in stored_files(store)
 
@@ -95,23 +88,23 @@ def test_shutdown_leaves_the_running_job_pending_and_a_restart_finishes_it(store
     with _running_jobs(store, engine) as jobs:
         _pending(store, "v2")
         jobs.submit("v2")
-        _wait(lambda: store.get("v2").status == "enrolling")
+        wait_until(lambda: store.get("v2").status == "enrolling")
     assert (store.get("v2").status, store.get("v2").attempts) == ("pending", 0)
     engine.steps = 2
     with _running_jobs(store, engine):
-        _wait(lambda: store.get("v2").status == "ready")
+        wait_until(lambda: store.get("v2").status == "ready")
 
 
 def test_a_job_cut_short_by_a_crash_resumes_then_fails_once_out_of_attempts(store: VoiceStoreInterface) -> None:
     _pending(store, "crashed", status="enrolling", progress=42.0, attempts=1)
     with _running_jobs(store, SearchingEngine(steps=2), max_attempts=2):
-        _wait(lambda: store.get("crashed").status == "ready")
+        wait_until(lambda: store.get("crashed").status == "ready")
     assert store.get("crashed").attempts == 2
 
     _pending(store, "crash_loop", status="enrolling", progress=42.0, attempts=2)
     engine = SearchingEngine(steps=2)
     with _running_jobs(store, engine, max_attempts=2):
-        _wait(lambda: store.get("crash_loop").status == "failed")
+        wait_until(lambda: store.get("crash_loop").status == "failed")
     assert "cut short 2 time(s)" in store.get("crash_loop").error
     assert engine.runs == 0
 
@@ -140,7 +133,7 @@ def test_after_a_crash_nothing_claims_progress_no_worker_is_making(store: VoiceS
         assert (store.get("stale").status, store.get("stale").progress) == ("pending", 0.0)
         assert store.get("spent").status == "failed" and "cut short 2 time(s)" in store.get("spent").error
         engine.release.set()
-        _wait(lambda: store.get("stale").status == "ready")
+        wait_until(lambda: store.get("stale").status == "ready")
     finally:
         jobs.stop()
     assert store.get("stale").attempts == 2
@@ -181,7 +174,7 @@ def test_an_expired_lease_is_taken_over_and_its_old_owner_writes_nothing(store: 
     _pending(store, "v")
     assert _claim(store, "dead", lease=0.0) is not None  # a lease that is over at once
     claims = [_claim(store, "alive")]
-    _wait(lambda: claims[-1] is not None or claims.append(_claim(store, "alive")))
+    wait_until(lambda: claims[-1] is not None or claims.append(_claim(store, "alive")))
     assert (claims[-1].id, claims[-1].attempts) == ("v", 2)
     assert not store.renew_lease("v", "dead", 30, progress=50.0)
     assert not store.complete_enrollment("v", {"by": "dead"}, "", {}, None, owner="dead")
@@ -226,7 +219,7 @@ def test_a_worker_whose_engine_failed_fails_only_the_voices_stored_through_it(st
     try:
         _pending(store, "here")
         jobs.submit("here")
-        _wait(lambda: store.get("here").status == "failed")
+        wait_until(lambda: store.get("here").status == "failed")
     finally:
         jobs.stop()
     assert "engine not loaded: no weights here" in store.get("here").error
@@ -245,7 +238,7 @@ def test_a_run_far_past_its_budget_is_stopped_and_fails(
     try:
         _pending(store, "endless")
         jobs.submit("endless")
-        _wait(lambda: store.get("endless").status == "failed")
+        wait_until(lambda: store.get("endless").status == "failed")
     finally:
         jobs.stop()
     assert engine.cancelled.is_set()

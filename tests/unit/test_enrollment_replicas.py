@@ -28,18 +28,11 @@ from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.voices import PostgresVoiceStore
 from tests.support.enrollment import SearchingEngine
 from tests.support.voices import silent_reference, stored_files, stored_voice
+from tests.support.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHORT_LEASE = 1.0
 LONG_LEASE = 60.0
-
-
-def _wait(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-    return result
 
 
 @pytest.fixture
@@ -97,7 +90,7 @@ def test_of_two_replicas_exactly_one_runs_a_job(stores) -> None:
     engines = [SearchingEngine(steps=20), SearchingEngine(steps=20)]
     with _running(_jobs(first, engines[0]), _jobs(second, engines[1])):
         _pending(first, "v1")
-        _wait(lambda: second.get("v1").status == "ready")
+        wait_until(lambda: second.get("v1").status == "ready")
     assert sum(engine.runs for engine in engines) == 1
     assert first.get("v1").attempts == 1
     assert _lease(first, "v1") == (None, None)
@@ -136,18 +129,18 @@ def test_a_replica_that_dies_loses_its_job_to_another_once_the_lease_expires(sto
     try:
         owner = dying.stdout.readline().strip()
         assert owner, "the replica did not start"
-        _wait(lambda: _lease(store, "orphan")[0] == owner)
+        wait_until(lambda: _lease(store, "orphan")[0] == owner)
         first_expiry = _lease(store, "orphan")[1]
         survivor_engine = SearchingEngine(steps=3)
         survivor = _jobs(stores(), survivor_engine)
         with _running(survivor):
             # While the dying replica lives it renews its lease past the first expiry: nobody takes the job.
-            _wait(lambda: (_lease(store, "orphan")[1] - first_expiry).total_seconds() > 2 * SHORT_LEASE)
+            wait_until(lambda: (_lease(store, "orphan")[1] - first_expiry).total_seconds() > 2 * SHORT_LEASE)
             assert _lease(store, "orphan")[0] == owner and survivor_engine.runs == 0
             assert store.get("orphan").progress == pytest.approx(99 * 0.25, abs=0.1)
             dying.kill()  # SIGKILL: nothing released
             dying.wait(30)
-            _wait(lambda: store.get("orphan").status == "ready")
+            wait_until(lambda: store.get("orphan").status == "ready")
         voice = store.get("orphan")
         assert (voice.attempts, voice.meta, survivor_engine.runs) == (2, {"searched": True}, 1)
         assert survivor.owner != owner and _lease(store, "orphan") == (None, None)
@@ -162,12 +155,12 @@ def test_deleting_a_voice_on_another_replica_stops_its_job_at_the_next_heartbeat
     jobs = _jobs(running_store, engine)
     with _running(jobs):
         _pending(other, "gone")
-        _wait(lambda: _lease(other, "gone")[0] == jobs.owner)
+        wait_until(lambda: _lease(other, "gone")[0] == jobs.owner)
         assert other.delete("gone")  # not through the running replica: it only learns from its heartbeat
         assert engine.cancelled.wait(30)
         _pending(other, "next")  # the worker is free again
         engine.steps = 2
-        _wait(lambda: other.get("next").status == "ready")
+        wait_until(lambda: other.get("next").status == "ready")
     assert other.get("gone") is None
     assert "gone" not in stored_files(other)
     assert engine.runs == 2
@@ -180,7 +173,7 @@ def test_a_stopping_replica_hands_its_job_back_and_another_takes_it_at_once(stor
     leaving = _jobs(first, slow, lease=LONG_LEASE)
     with _running(leaving):
         _pending(first, "handed")
-        _wait(lambda: _lease(first, "handed")[0] == leaving.owner)
+        wait_until(lambda: _lease(first, "handed")[0] == leaving.owner)
         staying = _jobs(second, quick, lease=LONG_LEASE)
         with _running(staying):
             # Start-up recovery leaves a live replica's job alone, and the new worker does not claim it.
@@ -189,7 +182,7 @@ def test_a_stopping_replica_hands_its_job_back_and_another_takes_it_at_once(stor
             assert _lease(second, "handed")[0] == leaving.owner and quick.runs == 0
             leaving.stop()
             assert slow.cancelled.is_set()
-            _wait(lambda: second.get("handed").status == "ready", timeout=LONG_LEASE / 3)
+            wait_until(lambda: second.get("handed").status == "ready", timeout=LONG_LEASE / 3)
     voice = second.get("handed")
     assert (voice.attempts, quick.runs, slow.runs) == (1, 1, 1)  # the handed-back run did not count
 
@@ -226,7 +219,7 @@ def test_start_up_requeues_expired_jobs_fails_spent_ones_and_spares_live_leases(
         assert spent.status == "failed" and "cut short 2 time(s)" in spent.error
         assert (live.status, live.progress, _lease(store, "live")[0]) == ("enrolling", 30.0, "alive")
         loader.load_now()
-        _wait(lambda: store.get("crashed").status == "ready")
+        wait_until(lambda: store.get("crashed").status == "ready")
     finally:
         jobs.stop()
     assert store.get("crashed").attempts == 2
@@ -245,6 +238,6 @@ def test_a_job_whose_worker_died_on_its_last_attempt_fails_when_claimed(stores) 
     )
     engine = SearchingEngine(steps=2)
     with _running(_jobs(store, engine, max_attempts=2)):
-        _wait(lambda: store.get("doomed").status == "failed")
+        wait_until(lambda: store.get("doomed").status == "failed")
     assert "cut short 2 time(s)" in store.get("doomed").error
     assert engine.runs == 0 and _lease(store, "doomed") == (None, None)

@@ -13,6 +13,7 @@ import pytest
 
 from megatts3_server.errors import StorageFullError, StorageUnavailableError, VoiceExistsError
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore
+from megatts3_server.voices.postgres_store import SCHEMA_VERSIONS
 from megatts3_server.voices.storage_errors import as_storage_error
 from tests.support.server import free_port
 from tests.support.voices import stored_voice
@@ -60,7 +61,7 @@ def _versions(url: str) -> list[int]:
 def test_replicas_migrating_a_fresh_database_at_once_both_succeed(replicas, postgres_url: str) -> None:
     first, second = replicas(), replicas()
     assert _at_once(first.migrate, second.migrate) == [None, None]
-    assert _versions(postgres_url) == [1, 2]
+    assert _versions(postgres_url) == SCHEMA_VERSIONS
     first.save_atomic(stored_voice("shared"), NewVoiceFiles(b"RIFF"))
     assert second.get("shared").id == "shared"
 
@@ -70,7 +71,7 @@ def test_migrations_are_applied_once_and_recorded(replicas, postgres_url: str) -
     store.open()
     store.open()
     replicas().migrate()
-    assert _versions(postgres_url) == [1, 2]
+    assert _versions(postgres_url) == SCHEMA_VERSIONS
 
 
 def test_the_same_id_stored_by_two_replicas_at_once_is_stored_once(replicas) -> None:

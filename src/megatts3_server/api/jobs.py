@@ -19,7 +19,7 @@ from megatts3_server.api.schemas import SynthesisParametersIn
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
 from megatts3_server.audio import MEDIA_TYPES, AudioFormat
 from megatts3_server.jobs import track
-from megatts3_server.jobs.store import FINISHED
+from megatts3_server.jobs.records import FINISHED
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.jobs import JobRequest, JobView
 

@@ -175,6 +175,16 @@ class JobsSettings(_Section):
     paragraph_pause_ms: int = Field(700, ge=0, le=10_000, description="Between paragraphs of a text job")
     speaker_pause_ms: int = Field(500, ge=0, le=10_000, description="Between lines of different speakers")
     line_pause_ms: int = Field(300, ge=0, le=10_000, description="Between lines of one speaker")
+    lease_seconds: float = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="How long a replica's claim on the job it makes lasts unless renewed (every third of it): a "
+        "replica that dies loses its job to the others this long after (storage on PostgreSQL)",
+    )
+    poll_seconds: float = Field(
+        5, gt=0, le=600, description="How often an idle replica looks for jobs other replicas took in (PostgreSQL)"
+    )
 
 
 class ApiSettings(_Section):
@@ -229,7 +239,11 @@ class StorageSettings(_Section):
     voice_samples_dir: Path = Path("storage/voices")
     cache_dir: Path = Path("storage/cache")
     temp_dir: Path = Path("storage/tmp")
-    jobs_dir: Path = Field(Path("storage/jobs"), description="Long-form jobs: their records, segments and tracks")
+    jobs_dir: Path = Field(
+        Path("storage/jobs"),
+        description="Long-form jobs: their records and segments (on PostgreSQL with the voices when the backend is "
+        "postgres) and their tracks",
+    )
     max_voice_file_size: ByteSize = ByteSize(50 * 10**6)
     max_voice_seconds: float = Field(300, gt=0, description="Longest reference recording accepted")
     supported_formats: list[AudioContainer] = ["wav", "mp3", "flac", "m4a", "ogg"]

@@ -1,2 +1,22 @@
-"""Long-form jobs: what they ask for (script.py), where they are kept (store.py), how they sound
-(loudness.py) and what they give back (track.py). The service that runs them: service/jobs.py."""
+"""Long-form jobs: what they ask for (script.py), where they are kept (store.py on this machine,
+postgres_store.py shared by replicas), how they sound (loudness.py) and what they give back
+(track.py). The service that runs them: service/jobs.py."""
+
+from __future__ import annotations
+
+from megatts3_server.config import StorageSettings
+from megatts3_server.jobs.postgres_store import PostgresJobStore
+from megatts3_server.jobs.store import JobStore
+from megatts3_server.jobs.store_interface import JobStoreInterface
+
+
+def build_job_store(settings: StorageSettings) -> JobStoreInterface:
+    """Beside the voices: on PostgreSQL when they are (every replica sees every job), else in
+    ``jobs_dir``. Result files are in ``jobs_dir`` either way."""
+    if settings.backend == "postgres":
+        assert settings.database_url is not None  # the settings refuse postgres without a URL
+        return PostgresJobStore(settings.database_url, settings.jobs_dir)
+    return JobStore(settings.jobs_dir)
+
+
+__all__ = ["JobStoreInterface", "build_job_store"]

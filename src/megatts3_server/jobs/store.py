@@ -16,7 +16,6 @@ the same chapter sent again with another line changed, is not synthesized again.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -24,13 +23,25 @@ import uuid
 import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from megatts3_server.audio import to_pcm16
 from megatts3_server.errors import JobsUnavailableError
+from megatts3_server.jobs.records import (
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    JobRecord,
+    LocalResults,
+    SegmentRow,
+    SentenceTime,
+    pcm16_samples,
+    record_from_row,
+    replacing,
+    segment_from_row,
+)
 from megatts3_server.jobs.script import Segment
 
 _SCHEMA = """
@@ -61,50 +72,16 @@ CREATE TABLE IF NOT EXISTS job_segments (
 );
 """
 
-QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-FINISHED = (DONE, FAILED, CANCELLED)
 
+class JobStore(LocalResults):
+    """The jobs of one server process (its jobs_dir is its own: runs on one replica only)."""
 
-@dataclass(frozen=True)
-class SegmentRow:
-    index: int
-    segment: Segment
-    status: str
-    key: str | None
-    duration: float | None
-    reused: bool
-    error: str | None
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    title: str
-    format: str
-    status: str
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    error: str | None
-    segments_total: int
-    segments_done: int
-    segments_failed: int
-    audio_seconds: float
-
-
-@dataclass(frozen=True)
-class SentenceTime:
-    text: str
-    start: float
-    end: float
-
-
-class JobStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._segments = folder / "segments"
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._claimed: set[str] = set()
 
     def open(self) -> None:
         self._segments.mkdir(parents=True, exist_ok=True)
@@ -114,8 +91,8 @@ class JobStore:
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(_SCHEMA)
         self._db = db
-        for leftover in self.folder.rglob("*.partial"):  # a write a crash cut short
-            leftover.unlink(missing_ok=True)
+        self._claimed.clear()
+        self.drop_partial_files()
 
     def close(self) -> None:
         with self._lock:  # after any transaction in progress on another thread
@@ -167,32 +144,15 @@ class JobStore:
         FROM jobs LEFT JOIN job_segments AS s ON s.job_id = jobs.id
     """
 
-    @staticmethod
-    def _record(row: sqlite3.Row) -> JobRecord:
-        return JobRecord(
-            id=row["id"],
-            title=row["title"],
-            format=row["format"],
-            status=row["status"],
-            created_at=row["created_at"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            error=row["error"],
-            segments_total=row["segments_total"] or 0,
-            segments_done=row["segments_done"] or 0,
-            segments_failed=row["segments_failed"] or 0,
-            audio_seconds=float(row["audio"] or 0.0),
-        )
-
     def get(self, job_id: str) -> JobRecord | None:
         with self._transaction() as db:
             row = db.execute(f"{self._SUMMARY} WHERE jobs.id = ? GROUP BY jobs.id", (job_id,)).fetchone()
-        return self._record(row) if row else None
+        return record_from_row(row) if row else None
 
     def list(self) -> list[JobRecord]:
         with self._transaction() as db:
             rows = db.execute(f"{self._SUMMARY} GROUP BY jobs.id ORDER BY jobs.created_at").fetchall()
-        return [self._record(row) for row in rows]
+        return [record_from_row(row) for row in rows]
 
     def unfinished(self) -> list[str]:
         """Queued and running jobs, oldest first (what a restart resumes)."""
@@ -201,6 +161,23 @@ class JobStore:
                 "SELECT id FROM jobs WHERE status IN (?, ?) ORDER BY created_at", (QUEUED, RUNNING)
             ).fetchall()
         return [row["id"] for row in rows]
+
+    def claim(self, owner: str, lease_seconds: float) -> str | None:
+        """The oldest unfinished job this process has not taken up since it opened the store (one
+        process owns the folder, so ``owner`` and the lease play no part; a job is tried once per run)."""
+        for job_id in self.unfinished():
+            if job_id not in self._claimed:
+                self._claimed.add(job_id)
+                return job_id
+        return None
+
+    def renew(self, job_id: str, owner: str, lease_seconds: float) -> bool:
+        """Whether the job is still to be made (False once it is cancelled or deleted)."""
+        record = self.get(job_id)
+        return record is not None and record.status not in FINISHED
+
+    def release(self, job_id: str, owner: str) -> None:
+        """Nothing to hand back: another process never shares this folder."""
 
     def set_status(self, job_id: str, status: str, error: str | None = None) -> bool:
         """Move a job on; a finished job stays as it ended (False)."""
@@ -218,10 +195,7 @@ class JobStore:
     def delete(self, job_id: str) -> bool:
         with self._transaction() as db:
             deleted = db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount
-        for path in self.job_folder(job_id).glob("*"):
-            path.unlink(missing_ok=True)
-        if self.job_folder(job_id).exists():
-            self.job_folder(job_id).rmdir()
+        self.remove_results(job_id)
         return bool(deleted)
 
     def expired(self, older_than: float) -> list[str]:
@@ -250,20 +224,7 @@ class JobStore:
     def segments(self, job_id: str) -> list[SegmentRow]:
         with self._transaction() as db:
             rows = db.execute("SELECT * FROM job_segments WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
-        return [
-            SegmentRow(
-                index=row["idx"],
-                segment=Segment(
-                    row["voice_id"], row["text"], row["speaker"], row["pause_ms"], json.loads(row["parameters"])
-                ),
-                status=row["status"],
-                key=row["segment_key"],
-                duration=row["duration"],
-                reused=bool(row["reused"]),
-                error=row["error"],
-            )
-            for row in rows
-        ]
+        return [segment_from_row(row) for row in rows]
 
     def finish_segment(
         self, job_id: str, index: int, *, key: str | None, duration: float | None, reused: bool, error: str | None
@@ -302,23 +263,4 @@ class JobStore:
     def segment_audio(self, key: str) -> np.ndarray:
         """A finished segment's samples (float32): one segment at a time is ever in memory."""
         with wave.open(str(self._segments / f"{key}.wav"), "rb") as source:
-            data = source.readframes(source.getnframes())
-        return np.frombuffer(data, "<i2").astype(np.float32) / 32767.0
-
-    def job_folder(self, job_id: str) -> Path:
-        return self.folder / job_id
-
-    def result_path(self, job_id: str, name: str) -> Path:
-        return self.job_folder(job_id) / name
-
-
-@contextmanager
-def replacing(path: Path) -> Iterator[Path]:
-    """A ``.partial`` file beside ``path``, renamed onto it when the block ends without an error."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+            return pcm16_samples(source.readframes(source.getnframes()))

@@ -12,7 +12,8 @@ import numpy as np
 
 from megatts3_server.audio import AudioFormat, to_pcm16
 from megatts3_server.audio.encode import float_frame, open_container
-from megatts3_server.jobs.store import JobStore, SegmentRow, SentenceTime, replacing
+from megatts3_server.jobs.records import SegmentRow, SentenceTime, replacing
+from megatts3_server.jobs.store_interface import JobStoreInterface
 
 TRACK_EXTENSIONS = {
     AudioFormat.WAV: "wav",
@@ -40,7 +41,9 @@ def track_name(fmt: AudioFormat) -> str:
     return f"track.{TRACK_EXTENSIONS[fmt]}"
 
 
-def write_results(store: JobStore, job_id: str, rows: list[SegmentRow], fmt: AudioFormat, sample_rate: int) -> None:
+def write_results(
+    store: JobStoreInterface, job_id: str, rows: list[SegmentRow], fmt: AudioFormat, sample_rate: int
+) -> None:
     """The track, then timestamps.json (written last: a job's results exist once it does)."""
     finished = [row for row in rows if row.status == "done" and row.key]
     timed: list[TimedSegment] = []
@@ -123,7 +126,7 @@ class _TrackWriter:
             self._replacing.__exit__(kind, error, trace)  # type: ignore[arg-type]
 
 
-def read_timestamps(store: JobStore, job_id: str) -> dict | None:
+def read_timestamps(store: JobStoreInterface, job_id: str) -> dict | None:
     path = store.result_path(job_id, "timestamps.json")
     return json.loads(path.read_text()) if path.exists() else None
 

@@ -1,10 +1,13 @@
 """Long-form jobs: a chapter, a script or a screenplay made into one track with timestamps and subtitles.
 
 A job is checked whole when it is submitted (every segment's text, every voice ready) and stored
-(jobs/store.py); one runner task then makes its segments in order, at background priority in the
-scheduler, each loudness-normalized and stored as it finishes, and writes the track once all are
-done. A restart resumes every unfinished job from its first unfinished segment; a segment already
-made for any job (same voice version, text and parameters) is reused, not synthesized again.
+(jobs/: SQLite on this machine, or PostgreSQL shared by the replicas); a runner task per process then
+claims the oldest unfinished job (a lease it renews while it works: another replica takes the job
+over if this one dies) and makes its segments in order, at background priority in the scheduler,
+each loudness-normalized and stored as it finishes, and writes the track once all are done. A
+restart resumes every unfinished job from its first unfinished segment; a segment already made for
+any job (same voice version, text and parameters) is reused, not synthesized again. Any replica
+answers for any job; one that lacks a finished job's track builds it from the stored segments.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +36,16 @@ from megatts3_server.errors import (
     ServiceError,
 )
 from megatts3_server.jobs import loudness, track
+from megatts3_server.jobs.records import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    FINISHED,
+    RUNNING,
+    JobRecord,
+    SegmentRow,
+    SentenceTime,
+)
 from megatts3_server.jobs.script import (
     Pauses,
     Segment,
@@ -40,9 +54,10 @@ from megatts3_server.jobs.script import (
     screenplay_segments,
     script_segments,
 )
-from megatts3_server.jobs.store import CANCELLED, DONE, FAILED, FINISHED, RUNNING, JobRecord, JobStore, SentenceTime
+from megatts3_server.jobs.store_interface import JobStoreInterface
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
+from megatts3_server.service.enrollment import worker_id
 from megatts3_server.service.synthesis import SynthesisParameters, SynthesisService
 from megatts3_server.service.voices import VoiceService
 
@@ -87,7 +102,7 @@ def synthesis_parameters(values: dict[str, Any]) -> SynthesisParameters:
 class JobService:
     def __init__(
         self,
-        store: JobStore,
+        store: JobStoreInterface,
         synthesis: SynthesisService,
         voices: VoiceService,
         loader: EngineLoader,
@@ -107,7 +122,9 @@ class JobService:
         self._default_voice = default_voice
         self._on_segment = on_segment
         self._pauses = Pauses(settings.paragraph_pause_ms, settings.speaker_pause_ms, settings.line_pause_ms)
-        self._queue: asyncio.Queue[str] | None = None
+        self._owner = worker_id()
+        self._wake: asyncio.Event | None = None  # set when a job is submitted here
+        self._building = threading.Lock()  # one replica-local build of a finished job's results at a time
         self._runner: asyncio.Task[None] | None = None
         self._current: tuple[str, asyncio.Task[None]] | None = None
         self._rates: dict[str, float] = {}
@@ -117,11 +134,9 @@ class JobService:
     # -- life ------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the store and start the runner on the running event loop, queued with every unfinished job."""
+        """Open the store and start the runner on the running event loop (it takes up every unfinished job)."""
         self._store.open()
-        self._queue = asyncio.Queue()
-        for job_id in self._store.unfinished():
-            self._queue.put_nowait(job_id)
+        self._wake = asyncio.Event()
         self._runner = asyncio.get_running_loop().create_task(self._run(), name="long-form-jobs")
 
     async def stop(self) -> None:
@@ -131,7 +146,7 @@ class JobService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
             self._runner = None
-        self._queue = None
+        self._wake = None
         self._store.close()
 
     # -- requests --------------------------------------------------------------------------------
@@ -152,8 +167,8 @@ class JobService:
         await self._check_voices({segment.voice_id for segment in segments})
         await quota.charge()
         record = await anyio.to_thread.run_sync(self._store.create, request.title, fmt.value, segments)
-        assert self._queue is not None
-        self._queue.put_nowait(record.id)
+        assert self._wake is not None
+        self._wake.set()
         log.info("job %s queued: %d segments, %s", record.id, len(segments), fmt.value)
         return record
 
@@ -188,7 +203,7 @@ class JobService:
             )
 
     def _require_running(self) -> None:
-        if self._queue is None:
+        if self._wake is None:
             raise JobsUnavailableError("long-form jobs are turned off on this server (api.jobs.enabled)")
 
     def _record(self, job_id: str) -> JobRecord:
@@ -204,7 +219,7 @@ class JobService:
         finished = record.segments_done + record.segments_failed
         progress = 100.0 * finished / record.segments_total if record.segments_total else 100.0
         left_chars = sum(len(row.segment.text) for row in rows if row.status == "pending")
-        rate = self._rates.get(job_id)
+        rate = self._rates.get(job_id) or _stored_rate(record, rows)
         return JobView(
             record=record,
             progress=round(progress, 1),
@@ -239,7 +254,8 @@ class JobService:
         return "cancelled"
 
     def result(self, job_id: str, name: str) -> Path:
-        """The path of a finished job's result file (``track`` or ``timestamps.json``)."""
+        """The path of a finished job's result file (``track`` or ``timestamps.json``), built from the
+        stored segments first where this machine lacks it (another replica made the job)."""
         record = self._record(job_id)
         if record.status != DONE:
             raise JobNotFinishedError(
@@ -247,6 +263,12 @@ class JobService:
                 details={"status": record.status},
             )
         fmt = AudioFormat(record.format)
+        if not self._store.result_path(job_id, "timestamps.json").exists():  # written last
+            with self._building:
+                if not self._store.result_path(job_id, "timestamps.json").exists():
+                    log.info("job %s: building its results here from the stored segments", job_id)
+                    rate = self._loader.engine.capabilities.sample_rate
+                    track.write_results(self._store, job_id, self._store.segments(job_id), fmt, rate)
         return self._store.result_path(job_id, track.track_name(fmt) if name == "track" else name)
 
     def timestamps(self, job_id: str) -> dict:
@@ -258,13 +280,29 @@ class JobService:
     # -- the runner ------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        assert self._queue is not None
+        wake = self._wake
+        assert wake is not None
         # Abandoned on cancel: a stop while the engine is still loading must not wait for the load.
         await anyio.to_thread.run_sync(self._loader.wait, abandon_on_cancel=True)
         sweeper = asyncio.get_running_loop().create_task(self._sweep_now_and_then(), name="job-expiry")
+        lease = self._settings.lease_seconds
         try:
             while True:
-                await self._run_one(await self._queue.get())
+                wake.clear()  # before the claim: a job submitted meanwhile wakes the next wait
+                try:
+                    job_id = await anyio.to_thread.run_sync(self._store.claim, self._owner, lease)
+                except ServiceError as exc:  # the database is unreachable: try again later
+                    log.warning("long-form jobs: cannot look for work: %s", exc.message)
+                    job_id = None
+                if job_id is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self._settings.poll_seconds)
+                    continue
+                try:
+                    await self._run_one(job_id)
+                finally:
+                    with contextlib.suppress(ServiceError):
+                        await anyio.to_thread.run_sync(self._store.release, job_id, self._owner)
         finally:
             sweeper.cancel()
             # Waited for: a sweep running in its thread must end before the store is closed.
@@ -280,7 +318,9 @@ class JobService:
             await asyncio.sleep(_SWEEP_SECONDS)
 
     async def _run_one(self, job_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._make(job_id))
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._make(job_id))
+        heartbeat = loop.create_task(self._keep_claim(job_id, task), name=f"job-lease-{job_id}")
         self._current = (job_id, task)
         try:
             await task
@@ -293,8 +333,25 @@ class JobService:
             message = exc.message if isinstance(exc, ServiceError) else f"internal error: {exc}"
             self._store.set_status(job_id, FAILED, message)
         finally:
+            heartbeat.cancel()
             self._current = None
             self._rates.pop(job_id, None)
+
+    async def _keep_claim(self, job_id: str, task: asyncio.Task[None]) -> None:
+        """Renew the claim every third of the lease; a job cancelled (on any replica), deleted or
+        taken over stops being made here."""
+        lease = self._settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                held = await anyio.to_thread.run_sync(self._store.renew, job_id, self._owner, lease)
+            except ServiceError as exc:  # unreachable for now: the lease may still hold at the next try
+                log.warning("job %s: cannot renew its claim: %s", job_id, exc.message)
+                continue
+            if not held:
+                _say_lost(job_id)
+                task.cancel()
+                return
 
     async def _make(self, job_id: str) -> None:
         record = self._store.get(job_id)
@@ -306,6 +363,9 @@ class JobService:
             if row.status != "pending":
                 continue
             key, duration, reused, error = await self._make_segment(row.segment)
+            if not self._store.renew(job_id, self._owner, self._settings.lease_seconds):
+                _say_lost(job_id)
+                return
             self._store.finish_segment(job_id, row.index, key=key, duration=duration, reused=reused, error=error)
             if self._on_segment is not None:
                 self._on_segment("failed" if error else "reused" if reused else "synthesized")
@@ -355,3 +415,20 @@ class JobService:
             self._store.delete(job_id)
             log.info("job %s expired and was deleted", job_id)
         self._store.drop_unused_segments(older_than=cutoff)
+        for job_id in self._store.local_job_ids():  # results of jobs another replica deleted
+            if self._store.get(job_id) is None:
+                self._store.remove_results(job_id)
+
+
+def _say_lost(job_id: str) -> None:
+    log.info("job %s: no longer this runner's (cancelled, deleted or taken over); stopping", job_id)
+
+
+def _stored_rate(record: JobRecord, rows: list[SegmentRow]) -> float | None:
+    """Characters synthesized per second since the job started, from what is stored (the speed a
+    replica that is not making the job can tell)."""
+    if record.status != RUNNING or record.started_at is None:
+        return None
+    spoken = sum(len(row.segment.text) for row in rows if row.status == "done" and not row.reused)
+    elapsed = time.time() - record.started_at
+    return spoken / elapsed if spoken and elapsed > 0 else None

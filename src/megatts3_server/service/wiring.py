@@ -18,7 +18,7 @@ from megatts3_server.cache import AudioCache, build_cache
 from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
-from megatts3_server.jobs.store import JobStore
+from megatts3_server.jobs import build_job_store
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import RateLimiter
 from megatts3_server.service.engine_loader import EngineLoader
@@ -166,7 +166,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         metrics=metrics,
         rate_limiter=RateLimiter(rate.storage) if rate.enabled else None,
         jobs=JobService(
-            JobStore(settings.storage.jobs_dir),
+            build_job_store(settings.storage),
             synthesis,
             voices,
             loader,

@@ -1,4 +1,5 @@
-"""The voice store on PostgreSQL: metadata and files in one database, shared by every replica.
+"""The voice store on PostgreSQL: metadata and files in one database, shared by every replica. Its
+migrations are the whole database's (the long-form jobs' tables too: jobs/postgres_store.py).
 
 A voice's row (``voices``) and its files (``voice_blobs``: the reference WAV, the latent and the
 engine arrays, by the names records.py gives them) are written in one transaction, so an upload or
@@ -100,7 +101,57 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "enrollment job leases",
         ("ALTER TABLE voices ADD COLUMN lease_owner TEXT, ADD COLUMN lease_expires TIMESTAMPTZ",),
     ),
+    (
+        3,
+        "long-form jobs, their segments and the segments' audio (jobs/postgres_store.py)",
+        (
+            """
+            CREATE TABLE jobs (
+                id TEXT COLLATE "C" PRIMARY KEY,
+                title TEXT NOT NULL,
+                format TEXT NOT NULL,
+                status TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                started_at DOUBLE PRECISION,
+                finished_at DOUBLE PRECISION,
+                error TEXT,
+                lease_owner TEXT,
+                lease_expires TIMESTAMPTZ
+            )
+            """,
+            "CREATE INDEX jobs_by_status ON jobs (status, created_at)",
+            """
+            CREATE TABLE job_segments (
+                job_id TEXT COLLATE "C" NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+                idx INTEGER NOT NULL,
+                voice_id TEXT NOT NULL,
+                speaker TEXT NOT NULL,
+                text TEXT NOT NULL,
+                pause_ms INTEGER NOT NULL,
+                parameters JSONB NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending',
+                segment_key TEXT COLLATE "C",
+                duration DOUBLE PRECISION,
+                reused BOOLEAN NOT NULL DEFAULT false,
+                error TEXT,
+                PRIMARY KEY (job_id, idx)
+            )
+            """,
+            "CREATE INDEX job_segments_by_key ON job_segments (segment_key)",
+            """
+            CREATE TABLE job_segment_audio (
+                key TEXT COLLATE "C" PRIMARY KEY,
+                sample_rate INTEGER NOT NULL,
+                duration DOUBLE PRECISION NOT NULL,
+                sentences JSONB NOT NULL,
+                pcm16 BYTEA NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL
+            )
+            """,
+        ),
+    ),
 )
+SCHEMA_VERSIONS = [version for version, _, _ in _MIGRATIONS]
 # pg_advisory_xact_lock key taken by migrate(): "megatts3" as a 64-bit number.
 _MIGRATION_LOCK = int.from_bytes(b"megatts3", "big")
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM voices"
