@@ -23,7 +23,6 @@ import itertools
 import json
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ sys.path.insert(0, str(REPO))
 from tests.support.server import ServerProcess, write_configs  # noqa: E402
 
 from bench.data.intelligibility_sentences import CHINESE_A, CHINESE_B  # noqa: E402
+from bench.peak_rss import PeakRss  # noqa: E402
 
 SENTENCES = CHINESE_A + CHINESE_B
 
@@ -55,30 +55,6 @@ def screenplay(lines: int) -> tuple[str, dict[str, str]]:
     cycle = itertools.cycle(SENTENCES)
     text = "\n".join(f"{list(names)[n % 3]}：{next(cycle)}" for n in range(lines))
     return text, names
-
-
-class PeakRss:
-    """The peak VmRSS of a process, sampled every 0.1 s from a thread."""
-
-    def __init__(self, pid: int) -> None:
-        self._path = Path(f"/proc/{pid}/status")
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.1):
-            for line in self._path.read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    self.peak_mb = max(self.peak_mb, int(line.split()[1]) / 1024)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def run_job(http: httpx.Client, pid: int, body: dict) -> dict:

@@ -21,13 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.server import ServerProcess, write_configs  # noqa: E402
 
+from bench.peak_rss import PeakRss  # noqa: E402
 from megatts3_server.engines.kokoro import KokoroEngine  # noqa: E402
 
 SENTENCES = [
@@ -51,29 +51,6 @@ LONG_TEXT = (_PARAGRAPH * 8)[:998]  # ~1000 characters, within the default max_l
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-class _PeakRss:
-    """Samples a process's resident memory every 50 ms and keeps the peak."""
-
-    def __init__(self, pid: int | None) -> None:
-        self._process = psutil.Process(pid) if pid else None
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set() and self._process is not None:
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            time.sleep(0.05)
-
-    def __enter__(self) -> _PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _engine_rate(cache: Path) -> float:
@@ -116,7 +93,7 @@ def _load(url: str, clients: int, requests: int, pid: int | None) -> dict[str, f
             else:
                 errors[response.status_code] = errors.get(response.status_code, 0) + 1
 
-    with _PeakRss(pid) as rss, ThreadPoolExecutor(clients) as pool:
+    with PeakRss(pid) as rss, ThreadPoolExecutor(clients) as pool:
         started = time.perf_counter()
         list(pool.map(one, range(requests)))
         wall = time.perf_counter() - started
@@ -127,7 +104,7 @@ def _load(url: str, clients: int, requests: int, pid: int | None) -> dict[str, f
         "p99": _percentile(latencies, 0.99) if latencies else float("nan"),
         "errors": sum(errors.values()),
         "error_codes": str(errors or "-"),
-        "rss_mb": rss.peak / 1e6,
+        "rss_mb": rss.peak_mb,
     }
 
 
