@@ -12,7 +12,8 @@ English lines, into one WAV track with its WebVTT-style timestamps. Then, from t
 - **edges**: per segment, how far its first and last speech frame are from the segment's start and
   end in the timestamps (ms; the engine's own leading/trailing silence shows here);
 - **what a cue says**: each cue's audio, cut out of the track, transcribed by the test suite's Whisper
-  and scored against the cue's text (Chinese CER, English WER).
+  and scored against the cue's text (Chinese CER, English WER; both normalized as the service reads
+  text, so "399" and 三百九十九 agree).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tests.support.server import ServerProcess, write_configs  # noqa: E402
 from tests.support.speech import cer_zh, transcribe, wer_en  # noqa: E402
 
 from bench.data.intelligibility_sentences import CHINESE_A, ENGLISH  # noqa: E402
+from megatts3_server.text import normalize  # noqa: E402
 
 FRAME_S = 0.02
 SPEECH_DBFS = -45.0
@@ -95,7 +97,9 @@ def measure(samples: np.ndarray, rate: int, stamps: dict) -> dict:
         soundfile.write(buffer, piece, rate, format="WAV")
         english = speaker == "Tom"
         heard = transcribe(buffer.getvalue(), "en" if english else "zh")
-        score = wer_en(cue["text"], heard) if english else cer_zh(cue["text"], heard)
+        # Both sides read the way the service reads text (Whisper writes "399" for 三百九十九).
+        reference, hypothesis = normalize(cue["text"]), normalize(heard)
+        score = wer_en(reference, hypothesis) if english else cer_zh(reference, hypothesis)
         scores.append({"speaker": speaker, "text": cue["text"], "heard": heard, "error": score, "english": english})
     onsets, tails = [], []
     for segment in stamps["segments"]:
