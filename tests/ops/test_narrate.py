@@ -1,13 +1,15 @@
 """``megatts3-server narrate`` and the client's job methods against the real service and engine: a
-screenplay of two speakers becomes one track and SRT subtitles whose every cue, cut out of the track
-and transcribed by Whisper, is that cue's line."""
+screenplay of three speakers and twenty lines becomes one track (as long as its segments and pauses)
+and SRT subtitles whose every cue, cut out of the track and transcribed by Whisper, is that cue's line."""
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 import soundfile
 import srt
@@ -18,12 +20,29 @@ from megatts3_server.client import JobFailedError, MegaTTS3Client
 from tests.support.server import ServerProcess
 from tests.support.speech import transcribe, wer_en
 
-LINES = [
+LINES = [  # a scene of three speakers, twenty short lines
     ("Narrator", "The night was quiet and cold."),
     ("Anna", "Are you still awake?"),
-    ("Narrator", "Nobody answered her question."),
-    ("Anna", "Then I will wait until morning."),
+    ("Tom", "I stayed awake all night."),
+    ("Narrator", "The wind moved the curtains."),
+    ("Anna", "Then come and sit with me."),
+    ("Tom", "Thank you, I will."),
+    ("Narrator", "They sat by the window."),
+    ("Anna", "Do you see the moon?"),
+    ("Tom", "It is very bright tonight."),
+    ("Narrator", "A dog barked far away."),
+    ("Anna", "Tomorrow you leave for the city."),
+    ("Tom", "Yes, on the first train."),
+    ("Narrator", "Nobody spoke for a while."),
+    ("Anna", "Will you write to me?"),
+    ("Tom", "Every week, I promise."),
+    ("Narrator", "The clock struck midnight."),
+    ("Anna", "Then I will wait for your letters."),
+    ("Tom", "And I will wait for your answers."),
+    ("Narrator", "At last the rain began to fall."),
+    ("Anna", "Good night, Tom."),
 ]
+VOICES = {"Narrator": "voice_005", "Anna": "voice_002", "Tom": "voice_004"}
 
 
 @pytest.mark.slow
@@ -33,24 +52,36 @@ def test_narrate_makes_a_screenplay_into_a_track_whose_cues_are_its_lines(
     screenplay = tmp_path / "night.txt"
     screenplay.write_text("\n".join(f"{name}: {text}" for name, text in LINES), encoding="utf-8")
     voices = tmp_path / "voices.json"
-    voices.write_text(json.dumps({"Narrator": "voice_005", "Anna": "voice_002"}))
+    voices.write_text(json.dumps(VOICES))
     output, subtitles = tmp_path / "night.wav", tmp_path / "night.srt"
     files = ["-o", str(output), "--srt", str(subtitles), "--voices", str(voices)]
     command = ["narrate", str(screenplay), *files, "--url", server.base_url]
     result = CliRunner().invoke(app, command, env={"MEGATTS3_API_KEY": None})
     assert result.exit_code == 0, result.output
-    assert "4 segments" in result.output
+    assert f"{len(LINES)} segments" in result.output
 
     audio, rate = soundfile.read(output, dtype="float32")
     cues = list(srt.parse(subtitles.read_text(encoding="utf-8")))
     assert [cue.content for cue in cues] == [text for _, text in LINES]
     assert cues[-1].end.total_seconds() <= audio.size / rate + 0.01
+    assert all(a.end <= b.start for a, b in itertools.pairwise(cues)), "cues in order, never overlapping"
+    # The track is its segments and the pauses between them: 500 ms where the speaker changes.
+    listed = httpx.get(f"{server.base_url}/api/v1/tts/jobs", timeout=30).json()["jobs"]
+    made = [job for job in listed if job["segments_total"] == len(LINES)][-1]
+    job = httpx.get(f"{server.base_url}{made['status_url']}", timeout=30).json()
+    segments = sum(segment["duration"] for segment in job["segments"])
+    assert audio.size / rate == pytest.approx(segments + 0.5 * (len(LINES) - 1), abs=0.01)
+    errors = []
     for cue in cues:
         clip = audio[int(cue.start.total_seconds() * rate) : int(cue.end.total_seconds() * rate)]
         buffer = io.BytesIO()
         soundfile.write(buffer, clip, rate, format="WAV")
         heard = transcribe(buffer.getvalue(), "en")
-        assert wer_en(cue.content, heard) <= 0.25, (cue.content, heard)
+        errors.append((wer_en(cue.content, heard), cue.content, heard))
+    # A cue off its line hears a neighbour's words or silence (~1.0); one word misheard in a short line
+    # by the engine's accent is 0.25-0.33 there.
+    assert max(errors)[0] <= 0.5, max(errors)
+    assert sum(error for error, _, _ in errors) / len(errors) <= 0.15, errors
 
 
 def test_the_client_waits_for_a_job_and_reports_a_cancelled_one(server: ServerProcess, tmp_path: Path) -> None:
