@@ -19,8 +19,8 @@ limit off). For each of the two works it prints:
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
+import random
 import sys
 import tempfile
 import time
@@ -39,22 +39,35 @@ from bench.peak_rss import PeakRss  # noqa: E402
 SENTENCES = CHINESE_A + CHINESE_B
 
 
-def chapter(characters: int) -> str:
-    """Paragraphs of four sentences until ``characters``."""
+def _unique_texts(count: int, sentences_each: int) -> list[str]:
+    """``count`` different texts of ``sentences_each`` sentences drawn from the sentence lists: every
+    segment of a work is new, so the job's content cache has nothing to reuse (seeded: the same work
+    every run)."""
+    draw, texts, seen = random.Random(13), [], set()
+    while len(texts) < count:
+        text = "".join(draw.sample(SENTENCES, sentences_each))
+        if text not in seen:
+            seen.add(text)
+            texts.append(text)
+    return texts
+
+
+def chapter(characters: int, first: int = 0) -> str:
+    """Paragraphs of four sentences, all different, until ``characters``; ``first`` skips that many
+    paragraphs of the sequence (another part of the same book)."""
     paragraphs, total = [], 0
-    cycle = itertools.cycle(SENTENCES)
+    pool = _unique_texts(first + characters // 40 + 10, 4)[first:]
     while total < characters:
-        paragraph = "".join(next(cycle) for _ in range(4))
-        paragraphs.append(paragraph)
-        total += len(paragraph)
+        paragraphs.append(pool[len(paragraphs)])
+        total += len(paragraphs[-1])
     return "\n".join(paragraphs)
 
 
 def screenplay(lines: int) -> tuple[str, dict[str, str]]:
+    """Lines of two sentences, all different, in turn by three speakers."""
     names = {"旁白": "voice_005", "林清雅": "voice_002", "老周": "voice_003"}
-    cycle = itertools.cycle(SENTENCES)
-    text = "\n".join(f"{list(names)[n % 3]}：{next(cycle)}" for n in range(lines))
-    return text, names
+    texts = _unique_texts(lines, 2)
+    return "\n".join(f"{list(names)[n % 3]}：{text}" for n, text in enumerate(texts)), names
 
 
 def run_job(http: httpx.Client, pid: int, body: dict) -> dict:
