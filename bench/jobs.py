@@ -11,6 +11,8 @@ limit off). For each of the two works it prints:
 - the sum of the request times of the same segments sent one by one through
   /api/v1/tts/synthesize (what a client that glues the audio itself waits), and the ratio
   job / one-by-one (target <= 1.05: the job adds loudness, storage and the track and nothing else);
+- the engine's share of each wall time (``megatts3_engine_seconds_total`` over it): what is not
+  engine time is the job's or the requests' own overhead;
 - the server's peak RSS during the job, and at a quarter of the length (flat in the chapter's
   length: the track is written segment by segment);
 - the track's duration.
@@ -31,7 +33,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.server import ServerProcess, write_configs  # noqa: E402
+from tests.support.server import ServerProcess, labelled_metric, write_configs  # noqa: E402
 
 from bench.data.intelligibility_sentences import CHINESE_A, CHINESE_B  # noqa: E402
 from bench.peak_rss import PeakRss  # noqa: E402
@@ -70,8 +72,15 @@ def screenplay(lines: int) -> tuple[str, dict[str, str]]:
     return "\n".join(f"{list(names)[n % 3]}：{text}" for n, text in enumerate(texts)), names
 
 
-def run_job(http: httpx.Client, pid: int, body: dict) -> dict:
-    with PeakRss(pid) as rss:
+def engine_seconds(server: ServerProcess) -> float:
+    """Seconds the server's engine has spent synthesizing, all work."""
+    return sum(labelled_metric(server, "megatts3_engine_seconds_total", "work").values())
+
+
+def run_job(http: httpx.Client, server: ServerProcess, body: dict) -> dict:
+    assert server.process is not None
+    busy = engine_seconds(server)
+    with PeakRss(server.process.pid) as rss:
         started = time.perf_counter()
         job = http.post("/api/v1/tts/jobs", json=body)
         job.raise_for_status()
@@ -84,11 +93,13 @@ def run_job(http: httpx.Client, pid: int, body: dict) -> dict:
                 break
             time.sleep(0.2)
         wall = time.perf_counter() - started
+    busy = engine_seconds(server) - busy
     stamps = http.get(f"/api/v1/tts/jobs/{job_id}/timestamps").json()
     return {
         "status": state["status"],
         "segments": state["segments_total"],
         "wall_s": wall,
+        "engine_share": busy / wall,
         "first_segment_s": first,
         "peak_rss_mb": rss.peak_mb,
         "audio_s": stamps["duration"],
@@ -96,13 +107,14 @@ def run_job(http: httpx.Client, pid: int, body: dict) -> dict:
     }
 
 
-def one_by_one(http: httpx.Client, segments: list[tuple[str, str]]) -> float:
-    total = 0.0
+def one_by_one(http: httpx.Client, server: ServerProcess, segments: list[tuple[str, str]]) -> tuple[float, float]:
+    """The summed request times, and the engine's share of them."""
+    total, busy = 0.0, engine_seconds(server)
     for voice_id, text in segments:
         started = time.perf_counter()
         http.post("/api/v1/tts/synthesize", json={"text": text, "voice_id": voice_id}).raise_for_status()
         total += time.perf_counter() - started
-    return total
+    return total, (engine_seconds(server) - busy) / total
 
 
 def main() -> None:
@@ -134,25 +146,29 @@ def main() -> None:
                 text, voices = screenplay(args.lines)
                 works[f"screenplay ({args.lines} lines)"] = {"screenplay": text, "voices": voices}
                 for name, body in works.items():
-                    result = run_job(http, server.process.pid, body)
+                    result = run_job(http, server, body)
                     segments = result.pop("segment_texts")
                     if not args.skip_one_by_one and not name.startswith("chapter/4"):
-                        result["one_by_one_s"] = one_by_one(http, segments)
+                        result["one_by_one_s"], result["one_by_one_engine_share"] = one_by_one(http, server, segments)
                         result["ratio"] = result["wall_s"] / result["one_by_one_s"]
                     results[name] = result
                     print(name, json.dumps(result), flush=True)
         finally:
             server.stop()
     print(
-        "\n| work | segments | audio s | job wall s | first segment s | one by one s | job / one by one | peak RSS MB |"
+        "\n| work | segments | audio s | job wall s | first segment s | one by one s | job / one by one "
+        "| engine share job / one by one | peak RSS MB |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         by_one = f"{r['one_by_one_s']:.1f}" if "one_by_one_s" in r else "-"
         ratio = f"{r['ratio']:.3f}" if "ratio" in r else "-"
+        share = f"{r['engine_share']:.3f}"
+        if "one_by_one_engine_share" in r:
+            share += f" / {r['one_by_one_engine_share']:.3f}"
         print(
             f"| {name} | {r['segments']} | {r['audio_s']:.1f} | {r['wall_s']:.1f} | {r['first_segment_s']:.1f} "
-            f"| {by_one} | {ratio} | {r['peak_rss_mb']:.0f} |"
+            f"| {by_one} | {ratio} | {share} | {r['peak_rss_mb']:.0f} |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False))

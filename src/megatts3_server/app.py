@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from megatts3_server import __version__
 from megatts3_server.api import headers as h
-from megatts3_server.api import health, info, jobs, openai_compat, tts, voices, web
+from megatts3_server.api import health, info, jobs, lexicon, openai_compat, tts, voices, web
 from megatts3_server.api.errors import install_error_handlers
 from megatts3_server.api.middleware import (
     BodySizeLimitMiddleware,
@@ -62,6 +62,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         tts.router,
         jobs.router,
         voices.router,
+        lexicon.router,
         openai_compat.router,
         web.router,
     ):

@@ -122,6 +122,17 @@ class JobNotFinishedError(ServiceError):
     code = "job_not_finished"
 
 
+class InvalidPronunciationError(InvalidRequestError):
+    """A reading (lexicon entry or inline mark) that is not valid pinyin or phonemes."""
+
+    code = "invalid_pronunciation"
+
+
+class LexiconEntryNotFoundError(ServiceError):
+    status = 404
+    code = "lexicon_entry_not_found"
+
+
 class StorageFullError(ServiceError):
     """The disk (or quota) holding the voice store is full: nothing was stored."""
 

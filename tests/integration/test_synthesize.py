@@ -180,3 +180,24 @@ def test_audio_is_not_clipped_or_silent(client: httpx.Client) -> None:
     samples, _ = decode(_synthesize(client).content)
     peak = float(np.abs(samples).max())
     assert 0.1 < peak <= 1.0
+
+
+def test_a_reading_changes_the_audio_and_the_cache_never_serves_the_old_one(client: httpx.Client) -> None:
+    text = "我们明天一早就去重庆。"
+    default = _synthesize(client, text=text, voice_id="voice_002")
+    request_own = _synthesize(client, text=text, voice_id="voice_002", lexicon={"重庆": "zhong4 qing4"})
+    inline = _synthesize(client, text="我们明天一早就去[重庆]{zhong4 qing4}。", voice_id="voice_002")
+    for response in (default, request_own, inline):
+        assert response.status_code == 200, response.text
+    assert request_own.content != default.content
+    assert inline.content == request_own.content  # one reading, one audio, however it was asked for
+    assert _synthesize(client, text=text, voice_id="voice_002").content == default.content  # it was that request's
+    put = client.put("/api/v1/lexicon/重庆", json={"reading": "zhong4 qing4"})
+    assert put.status_code == 200, put.text
+    try:
+        assert _synthesize(client, text=text, voice_id="voice_002").content == request_own.content
+        beaten = _synthesize(client, text=text, voice_id="voice_002", lexicon={"重庆": "chong2 qing4"})
+        assert beaten.content != request_own.content  # the request's own reading wins over the global one
+    finally:
+        assert client.delete("/api/v1/lexicon/重庆").status_code == 204
+    assert _synthesize(client, text=text, voice_id="voice_002").content == default.content

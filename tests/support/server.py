@@ -204,10 +204,17 @@ def running_server(folder: Path, cache: Path, **settings: Any) -> Iterator[Serve
         server.stop()
 
 
+def labelled_metric(server: ServerProcess, name: str, label: str) -> dict[str, float]:
+    """The server's samples of metric ``name`` (e.g. ``megatts3_job_segments_total``) by the value
+    of its one ``label``."""
+    values: dict[str, float] = {}
+    for line in httpx.get(server.metrics_url, timeout=10).text.splitlines():
+        if line.startswith(name + "{"):
+            values[line.split(f'{label}="')[1].split('"')[0]] = float(line.split()[-1])
+    return values
+
+
 def job_segment_counts(server: ServerProcess) -> dict[str, float]:
     """The server's ``megatts3_job_segments_total`` by outcome (synthesized, reused, failed)."""
     counts = {"synthesized": 0.0, "reused": 0.0, "failed": 0.0}
-    for line in httpx.get(server.metrics_url, timeout=10).text.splitlines():
-        if line.startswith("megatts3_job_segments_total{"):
-            counts[line.split('outcome="')[1].split('"')[0]] = float(line.split()[-1])
-    return counts
+    return counts | labelled_metric(server, "megatts3_job_segments_total", "outcome")

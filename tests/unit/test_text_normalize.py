@@ -35,6 +35,28 @@ def test_chinese_sentences_read_numbers_in_chinese(written: str, spoken: str) ->
 @pytest.mark.parametrize(
     ("written", "spoken"),
     [
+        ("我买了2个苹果，等了2小时。", "我买了两个苹果，等了两小时。"),
+        ("下午2:15开会，2点见。", "下午两点十五分开会，两点见。"),
+        ("他得了第2名，2月2日回来。", "他得了第二名，二月二日回来。"),
+        ("他上2年级，学了2年。", "他上二年级，学了两年。"),
+        ("一共2000元，来了2万人，12万人看了。", "一共两千元，来了两万人，十二万人看了。"),
+        ("拨打110报警，房间号是1203。", "拨打一一零报警，房间号是一二零三。"),
+        ("电话费用200元。", "电话费用二百元。"),
+        ("客服电话400-820-8820。", "客服电话四零零，八二零，八八二零。"),
+        ("他是90后，她是00后。", "他是九零后，她是零零后。"),
+        ("2024-2025赛季", "二零二四到二零二五赛季"),
+        ("利率在5%-10%之间，3-5天到。", "利率在百分之五到百分之十之间，三到五天到。"),
+        ("比分是3:1。", "比分是三比一。"),
+        ("价格是2.2元，降了-5度。", "价格是二点二元，降了负五度。"),
+    ],
+)
+def test_chinese_numbers_are_read_as_their_context_says(written: str, spoken: str) -> None:
+    assert normalize(written) == spoken
+
+
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
         ("It costs $12.50.", "It costs twelve dollars and fifty cents."),
         ("Only $1.", "Only one dollar."),
         ("Up 3.5% today.", "Up three point five percent today."),

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
-from megatts3_server.api.schemas import SynthesisParametersIn
+from megatts3_server.api.schemas import LexiconIn, SynthesisParametersIn
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
 from megatts3_server.audio import MEDIA_TYPES, AudioFormat
 from megatts3_server.jobs import track
@@ -50,6 +50,7 @@ class JobIn(BaseModel):
     parameters: SynthesisParametersIn = SynthesisParametersIn()
     format: UnicodeStr = Field("wav", description="The track's format: wav, mp3, flac, ogg, opus, aac or pcm")
     title: UnicodeStr = Field("", max_length=200)
+    lexicon: LexiconIn = None
 
 
 def _job_json(view: JobView) -> dict[str, Any]:
@@ -89,6 +90,7 @@ async def create_job(
         voices=body.voices,
         format=body.format,
         title=body.title,
+        lexicon=body.lexicon,
     )
     record = await services.jobs.create(request, quota)
     view = await anyio.to_thread.run_sync(services.jobs.view, record.id)

@@ -25,6 +25,7 @@ from megatts3_server.api import headers as h
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import speech_response
+from megatts3_server.api.schemas import LexiconIn
 from megatts3_server.api.security import GUARDS, checked_quota
 from megatts3_server.errors import ServiceError, StreamAbortedError
 from megatts3_server.ratelimit import Quota
@@ -69,6 +70,7 @@ class OpenAISpeechRequest(BaseModel):
     speed: float = Field(1.0, ge=0.25, le=4.0)
     instructions: UnicodeStr | None = Field(None, description="Accepted; this engine does not steer style by prompt")
     stream_format: Literal["audio", "sse"] = "audio"
+    lexicon: LexiconIn = None  # extension: this request's readings
     stream: bool = Field(
         True, description="Extension: false sends the whole file at once instead of audio as it is made"
     )
@@ -87,6 +89,7 @@ async def speech(
         params=SynthesisParameters(speed=body.speed),
         format=body.response_format,
         stream=body.stream or sse,
+        lexicon=body.lexicon,
     )
     spoken = await services.speech.speak(request, quota)
     note = {h.INSTRUCTIONS_APPLIED: "false"} if body.instructions else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.api.fields import UnicodeStr
@@ -9,6 +11,19 @@ from megatts3_server.engines.base import SamplingOptions
 from megatts3_server.service.synthesis import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
 
 __all__ = ["GUIDANCE_RANGE", "PITCH_RANGE", "SPEED_RANGE", "TIME_STEP_RANGE"]
+
+
+# Most entries one request may bring (its own lexicon).
+MAX_REQUEST_LEXICON = 1000
+LexiconIn = Annotated[
+    dict[UnicodeStr, UnicodeStr] | None,
+    Field(
+        None,
+        max_length=MAX_REQUEST_LEXICON,
+        description="This request's readings, winning over the global lexicon: word -> pinyin with tones "
+        "('重庆': 'chong2 qing4') or phonemes between slashes ('Yeepay': '/jˈipA/')",
+    ),
+]
 
 
 class SynthesisParametersIn(BaseModel):
@@ -38,6 +53,7 @@ class SynthesizeRequest(BaseModel):
     parameters: SynthesisParametersIn = SynthesisParametersIn()
     format: UnicodeStr = Field("wav", description="wav, mp3, flac, ogg (Opus), opus, aac or pcm (raw s16le)")
     stream: bool = Field(False, description="Send audio sentence by sentence as it is synthesized")
+    lexicon: LexiconIn = None
 
 
 class VoiceOut(BaseModel):
@@ -65,3 +81,17 @@ class VoiceListOut(BaseModel):
 class VoiceUploadOut(VoiceOut):
     message: str
     status_url: str = Field(..., description="Where to follow the voice until its status is ready")
+
+
+class LexiconPutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    entries: dict[UnicodeStr, UnicodeStr] = Field(
+        ..., min_length=1, max_length=10_000, description="word -> reading, added to the global lexicon"
+    )
+
+
+class LexiconEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reading: UnicodeStr = Field(..., description="Pinyin with tones ('chong2 qing4') or /phonemes/")

@@ -14,7 +14,7 @@ from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import AUDIO_RESPONSES, speech_response
 from megatts3_server.api.schemas import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE, SynthesizeRequest
 from megatts3_server.api.security import GUARDS, checked_quota
-from megatts3_server.api.uploads import one_of, read_limited
+from megatts3_server.api.uploads import lexicon_form_field, one_of, read_limited
 from megatts3_server.engines.base import SamplingOptions
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.speech import ReferenceUpload, SpeechRequest
@@ -31,7 +31,7 @@ async def synthesize(
     params = SynthesisParameters(
         speed=chosen.speed, pitch=chosen.pitch, emotion=chosen.emotion, options=chosen.sampling_options()
     )
-    request = SpeechRequest(body.text, body.voice_id, params, body.format, body.stream)
+    request = SpeechRequest(body.text, body.voice_id, params, body.format, body.stream, body.lexicon)
     return speech_response(await services.speech.speak(request, quota))
 
 
@@ -53,6 +53,7 @@ async def synthesize_file(
     p_w: float | None = Form(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1]),
     t_w: float | None = Form(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1]),
     seed: int | None = Form(None, ge=0, le=2**31 - 1),
+    lexicon: UnicodeStr | None = Form(None, description="This request's readings: a JSON object word -> reading"),
     services: Services = Depends(get_services),
     quota: Quota = Depends(checked_quota),
 ) -> Response:
@@ -65,5 +66,5 @@ async def synthesize_file(
     )
     options = SamplingOptions(time_step=time_step, p_w=p_w, t_w=t_w, seed=seed)
     params = SynthesisParameters(speed=speed, pitch=pitch, emotion=emotion, options=options)
-    request = SpeechRequest(text, None, params, format, stream)
+    request = SpeechRequest(text, None, params, format, stream, lexicon_form_field(lexicon))
     return speech_response(await services.speech.speak_with_reference(request, reference, quota))

@@ -1,11 +1,14 @@
-"""Multipart uploads: one file under either of its names, read with a size limit (refused, not buffered)."""
+"""Multipart uploads: one file under either of its names, read with a size limit (refused, not
+buffered); form fields that carry JSON."""
 
 from __future__ import annotations
 
+import json
 from typing import Literal, overload
 
 from fastapi import UploadFile
 
+from megatts3_server.api.schemas import MAX_REQUEST_LEXICON
 from megatts3_server.errors import InvalidRequestError, PayloadTooLargeError
 
 _CHUNK = 1 << 20
@@ -55,3 +58,23 @@ async def read_limited(named: NamedUpload, limit: int) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def lexicon_form_field(value: str | None) -> dict[str, str] | None:
+    """The ``lexicon`` form field: a JSON object word -> reading (422 ``invalid_lexicon`` if it is not one)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        entries = json.loads(value)
+    except ValueError:
+        entries = None
+    if not isinstance(entries, dict) or not all(isinstance(v, str) for v in entries.values()):
+        raise InvalidRequestError(
+            'lexicon must be a JSON object mapping each word to its reading, as {"重庆": "chong2 qing4"}',
+            code="invalid_lexicon",
+        )
+    if len(entries) > MAX_REQUEST_LEXICON:
+        raise InvalidRequestError(
+            f"lexicon has {len(entries)} entries; one request may bring {MAX_REQUEST_LEXICON}", code="invalid_lexicon"
+        )
+    return entries

@@ -103,6 +103,11 @@ class ModelSettings(_Section):
     version: str = Field("1.0.0", description="The deployment's model version, reported by /api/v1/info")
     engine: Literal["kokoro", "megatts3"] = Field("kokoro", description="Which engine serves requests")
     default_voice: str = "voice_001"
+    lexicon_file: Path | None = Field(
+        None,
+        description="A YAML or JSON mapping word -> reading loaded as the global lexicon "
+        "(entries PUT through /api/v1/lexicon win over it)",
+    )
     checkpoint_path: Path = Field(Path("checkpoints/dit_base/model.pt"), description="Informational")
     config_path: Path = Field(Path("checkpoints/dit_base/config.yaml"), description="Informational")
     inference: InferenceSettings = InferenceSettings()

@@ -35,6 +35,9 @@ class EngineCapabilities:
     device: str = "cpu"
     sampling_options: frozenset[str] = frozenset()
     """Names of the SamplingOptions fields the engine honours (others are accepted and ignored)."""
+    readings: bool = False
+    """True when synthesize() takes text with readings marked (``[重]{chong2}``, text/pronunciation.py);
+    an engine without gets the written words."""
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,12 @@ class Metrics:
             ["outcome"],
             registry=registry,
         )
+        self.engine_seconds = Counter(
+            "megatts3_engine_seconds",
+            "Seconds the engine spent synthesizing, by work: interactive requests or background (job segments)",
+            ["work"],
+            registry=registry,
+        )
         self.streams_aborted = Counter(
             "megatts3_streams_aborted",
             "Streams cut off after their first bytes (timeout, engine failure), by reason",

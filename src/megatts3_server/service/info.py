@@ -40,6 +40,7 @@ def service_info(settings: Settings, loader: EngineLoader, engine_speed: float |
             "state": loader.state.value,
             "voice_cloning": capabilities.voice_cloning,
             "accepts_latent": capabilities.accepts_latent,
+            "readings": capabilities.readings,
         },
         "languages": list(capabilities.languages),
         "sample_rate": capabilities.sample_rate,

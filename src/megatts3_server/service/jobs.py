@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import hashlib
 import logging
 import threading
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import numpy as np
 
 from megatts3_server.audio import AudioFormat, parse_format
 from megatts3_server.config import JobsSettings
@@ -58,6 +61,7 @@ from megatts3_server.jobs.store_interface import JobStoreInterface
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import worker_id
+from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.synthesis import SynthesisParameters, SynthesisService
 from megatts3_server.service.voices import VoiceService
 
@@ -78,6 +82,19 @@ class JobRequest:
     voices: dict[str, str] | None = None
     format: str = "wav"
     title: str = ""
+    lexicon: dict[str, str] | None = None
+    """Readings for this job's words, winning over the global lexicon (kept with every segment)."""
+
+
+@dataclass(frozen=True)
+class _Made:
+    """What speaking a segment gave: its content key and audio (no audio: the stored segment with
+    that key is reused), or the error that stopped it (no key)."""
+
+    key: str | None = None
+    samples: np.ndarray | None = None
+    sentences: list[tuple[str, float, float]] = field(default_factory=list)
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +122,7 @@ class JobService:
         store: JobStoreInterface,
         synthesis: SynthesisService,
         voices: VoiceService,
+        lexicon: LexiconService,
         loader: EngineLoader,
         settings: JobsSettings,
         *,
@@ -116,6 +134,7 @@ class JobService:
         self._store = store
         self._synthesis = synthesis
         self._voices = voices
+        self._lexicon = lexicon
         self._loader = loader
         self._settings = settings
         self._max_segment_chars = max_segment_chars
@@ -155,7 +174,13 @@ class JobService:
         """Check a job whole, store it and queue it (quota charged once, when it is accepted)."""
         self._require_running()
         fmt = parse_format(request.format)
+        lexicon = await self._lexicon.for_request(request.lexicon)
         segments = self._segments(request)
+        if request.lexicon:
+            segments = [
+                dataclasses.replace(segment, parameters={**segment.parameters, "lexicon": request.lexicon})
+                for segment in segments
+            ]
         check_limits(
             segments,
             max_characters=self._settings.max_characters,
@@ -163,7 +188,7 @@ class JobService:
             max_segment_chars=self._max_segment_chars,
         )
         for segment in segments:
-            self._synthesis.check_text(segment.text)
+            self._synthesis.check_text(segment.text, lexicon)
         await self._check_voices({segment.voice_id for segment in segments})
         await quota.charge()
         record = await anyio.to_thread.run_sync(self._store.create, request.title, fmt.value, segments)
@@ -357,21 +382,43 @@ class JobService:
         record = self._store.get(job_id)
         if record is None or record.status in FINISHED or not self._store.set_status(job_id, RUNNING):
             return
-        rows = self._store.segments(job_id)
+        rows = [row for row in self._store.segments(job_id) if row.status == "pending"]
         began, spoken = time.monotonic(), 0
-        for row in rows:
-            if row.status != "pending":
-                continue
-            key, duration, reused, error = await self._make_segment(row.segment)
-            if not self._store.renew(job_id, self._owner, self._settings.lease_seconds):
-                _say_lost(job_id)
-                return
-            self._store.finish_segment(job_id, row.index, key=key, duration=duration, reused=reused, error=error)
-            if self._on_segment is not None:
-                self._on_segment("failed" if error else "reused" if reused else "synthesized")
-            if not reused:
-                spoken += len(row.segment.text)
-                self._rates[job_id] = spoken / max(time.monotonic() - began, 1e-3)
+        # One segment ahead: the engine speaks segment n + 1 while segment n is normalized and stored,
+        # so the job keeps the engine as busy as back-to-back requests would.
+        ahead = self._start_segment(rows[0].segment, None) if rows else None
+        try:
+            for number, row in enumerate(rows):
+                assert ahead is not None
+                made = await ahead
+                following = rows[number + 1].segment if number + 1 < len(rows) else None
+                ahead = self._start_segment(following, made) if following is not None else None
+                key, duration, reused, error = await self._store_segment(made)
+                held = await anyio.to_thread.run_sync(
+                    self._store.renew, job_id, self._owner, self._settings.lease_seconds
+                )
+                if not held:
+                    _say_lost(job_id)
+                    return
+                await anyio.to_thread.run_sync(
+                    functools.partial(
+                        self._store.finish_segment,
+                        job_id,
+                        row.index,
+                        key=key,
+                        duration=duration,
+                        reused=reused,
+                        error=error,
+                    )
+                )
+                if self._on_segment is not None:
+                    self._on_segment("failed" if error else "reused" if reused else "synthesized")
+                if not reused:
+                    spoken += len(row.segment.text)
+                    self._rates[job_id] = spoken / max(time.monotonic() - began, 1e-3)
+        finally:
+            if ahead is not None:
+                ahead.cancel()  # the job stops: the segment being spoken ahead is dropped from the scheduler
         rows = self._store.segments(job_id)
         if not any(row.status == "done" for row in rows):
             self._store.set_status(job_id, FAILED, "no segment could be spoken (see errors)")
@@ -381,33 +428,47 @@ class JobService:
         self._store.set_status(job_id, DONE)
         log.info("job %s done: %d segments", job_id, len(rows))
 
-    async def _make_segment(self, segment: Segment) -> tuple[str | None, float | None, bool, str | None]:
-        """(key, duration, reused, error) of one segment; a segment that cannot be spoken is an error
-        of its own (the voice was deleted since, say), not the job's end."""
+    def _start_segment(self, segment: Segment, before: _Made | None) -> asyncio.Task[_Made]:
+        return asyncio.get_running_loop().create_task(self._speak_segment(segment, before))
+
+    async def _speak_segment(self, segment: Segment, before: _Made | None) -> _Made:
+        """A segment's audio from the engine, or its content key if a segment with that key is stored
+        already or is the one ``before`` it (being stored now), or the reason it cannot be spoken (the
+        voice was deleted since, say: an error of the segment's own, not the job's end)."""
         params = synthesis_parameters(segment.parameters)
         try:
-            text = self._synthesis.check_text(segment.text)
+            lexicon = await self._lexicon.for_request(segment.parameters.get("lexicon"))
+            text = self._synthesis.check_text(segment.text, lexicon)
             voice = await anyio.to_thread.run_sync(self._voices.context, segment.voice_id)
         except ServiceError as exc:
-            return None, None, False, exc.message
+            return _Made(error=exc.message)
         settings = self._settings
         sound = f"{settings.loudness_lufs}:{settings.true_peak_dbtp}"
         key = hashlib.sha256(f"{self._synthesis.segment_key(voice, text, params)}:{sound}".encode()).hexdigest()
-        if await anyio.to_thread.run_sync(self._store.has_segment, key):
-            self.segments_reused += 1
-            return key, await anyio.to_thread.run_sync(self._store.segment_duration, key), True, None
+        if (before is not None and before.key == key) or await anyio.to_thread.run_sync(self._store.has_segment, key):
+            return _Made(key=key)
         try:
             samples, sentences = await self._synthesis.speak_segment(text, voice, params)
         except ServiceError as exc:
-            return None, None, False, exc.message
+            return _Made(error=exc.message)
+        return _Made(key=key, samples=samples, sentences=sentences)
+
+    async def _store_segment(self, made: _Made) -> tuple[str | None, float | None, bool, str | None]:
+        """(key, duration, reused, error) of a spoken segment, its audio normalized and stored."""
+        if made.key is None:
+            return None, None, False, made.error
+        if made.samples is None:
+            self.segments_reused += 1
+            return made.key, await anyio.to_thread.run_sync(self._store.segment_duration, made.key), True, None
+        settings = self._settings
         rate = self._loader.engine.capabilities.sample_rate
         normalized = await anyio.to_thread.run_sync(
-            loudness.normalize, samples, rate, settings.loudness_lufs, settings.true_peak_dbtp
+            loudness.normalize, made.samples, rate, settings.loudness_lufs, settings.true_peak_dbtp
         )
-        times = [SentenceTime(text, start, end) for text, start, end in sentences]
-        duration = await anyio.to_thread.run_sync(self._store.save_segment, key, normalized, rate, times)
+        times = [SentenceTime(text, start, end) for text, start, end in made.sentences]
+        duration = await anyio.to_thread.run_sync(self._store.save_segment, made.key, normalized, rate, times)
         self.segments_synthesized += 1
-        return key, duration, False, None
+        return made.key, duration, False, None
 
     def _sweep(self) -> None:
         cutoff = time.time() - self._settings.result_ttl_hours * 3600

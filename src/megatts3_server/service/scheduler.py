@@ -88,15 +88,18 @@ class Scheduler:
         batch_size: int,
         on_depth_change: Callable[[int], None] | None = None,
         on_pieces: Callable[[str, int], None] | None = None,
+        on_engine_seconds: Callable[[str, float], None] | None = None,
     ) -> None:
         """``on_pieces(outcome, count)``: pieces "spoken" by the engine, or "dropped" by a cancel
-        before it ran them (what the metrics count)."""
+        before it ran them; ``on_engine_seconds(work, seconds)``: time spent in engine calls on
+        "interactive" or "background" work (what the metrics count)."""
         self._engine = engine
         self._workers = max(1, workers)
         self._max_queue = max_queue
         self._batch_size = max(1, batch_size)
         self._on_depth_change = on_depth_change
         self._on_pieces = on_pieces
+        self._on_engine_seconds = on_engine_seconds
         self._waiting: collections.deque[SynthesisJob] = collections.deque()
         self._background: collections.deque[SynthesisJob] = collections.deque()
         self._admitted: set[SynthesisJob] = set()
@@ -286,8 +289,11 @@ class Scheduler:
         items = [BatchItem(job.pieces[index], job.voice, job.speed, job.cancel, job.options) for job, index in live]
         began = time.perf_counter()
         outcomes = self._synthesize(items)
+        elapsed = time.perf_counter() - began
         made = sum(len(outcome) for outcome in outcomes if not isinstance(outcome, BaseException))
-        self._record_speed(made, time.perf_counter() - began)
+        self._record_speed(made, elapsed)
+        if self._on_engine_seconds is not None:
+            self._on_engine_seconds("background" if live[0][0].background else "interactive", elapsed)
         if len(items) > 1 and any(isinstance(outcome, BaseException) for outcome in outcomes):
             # One failing item (a cancelled request, a bad voice) must not take the others down with it.
             outcomes = [self._synthesize([item])[0] for item in items]

@@ -7,12 +7,14 @@ This is the one service call behind every synthesis route (/api/v1/tts/synthesiz
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import anyio
 
 from megatts3_server.audio import parse_format
 from megatts3_server.ratelimit import Quota
+from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.synthesis import (
     SynthesisParameters,
     SynthesisResult,
@@ -32,6 +34,8 @@ class SpeechRequest:
     params: SynthesisParameters = dataclasses.field(default_factory=SynthesisParameters)
     format: str = "wav"
     stream: bool = False
+    lexicon: Mapping[str, str] | None = None
+    """This request's own readings (word -> pinyin or /phonemes/), winning over the global lexicon."""
 
 
 @dataclass(frozen=True)
@@ -43,22 +47,25 @@ class ReferenceUpload:
 
 
 class SpeechService:
-    def __init__(self, synthesis: SynthesisService, voices: VoiceService, *, default_voice: str) -> None:
+    def __init__(
+        self, synthesis: SynthesisService, voices: VoiceService, lexicon: LexiconService, *, default_voice: str
+    ) -> None:
         self._synthesis = synthesis
         self._voices = voices
+        self._lexicon = lexicon
         self._default_voice = default_voice
 
     async def speak(self, request: SpeechRequest, quota: Quota) -> Speech:
         """Speak in a stored or built-in voice."""
         fmt = parse_format(request.format)
-        text = self._synthesis.check_text(request.text)
+        text = self._synthesis.check_text(request.text, await self._lexicon.for_request(request.lexicon))
         voice = await anyio.to_thread.run_sync(self._voices.context, request.voice_id or self._default_voice)
         return await self._synthesis.speak(text, voice, request.params, fmt, stream=request.stream, quota=quota)
 
     async def speak_with_reference(self, request: SpeechRequest, reference: ReferenceUpload, quota: Quota) -> Speech:
         """Speak in the voice of an uploaded reference recording (prepared once, then reused)."""
         fmt = parse_format(request.format)
-        text = self._synthesis.check_text(request.text)
+        text = self._synthesis.check_text(request.text, await self._lexicon.for_request(request.lexicon))
         decoded = await anyio.to_thread.run_sync(self._voices.read_reference, reference.audio, reference.latent)
         if not self._voices.knows_one_shot(decoded):
             await quota.charge()  # preparing a new reference is work, even if its audio is then cached

@@ -29,6 +29,7 @@ from megatts3_server.cache import AudioCache, CachedAudio, cache_key
 from megatts3_server.engines.base import SamplingOptions, VoiceContext
 from megatts3_server.errors import (
     EmptyTextError,
+    InvalidPronunciationError,
     InvalidRequestError,
     ServiceError,
     StreamAbortedError,
@@ -43,6 +44,7 @@ from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.scheduler import Scheduler, SynthesisJob
 from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.text import Sentence, normalize, split_sentences
+from megatts3_server.text.pronunciation import Lexicon, PronunciationError, check_marks, hide, restore, written
 from megatts3_server.text.script import unsupported_scripts
 from megatts3_server.text.unicode import valid_unicode
 
@@ -149,8 +151,9 @@ class SynthesisService:
         self._timeout = timeout
         self._budget = budget
 
-    def check_text(self, text: str) -> CheckedText:
-        """Reject text that cannot be synthesized (and an engine that cannot speak) before any work."""
+    def check_text(self, text: str, lexicon: Lexicon | None = None) -> CheckedText:
+        """Reject text that cannot be synthesized (and an engine that cannot speak) before any work;
+        the text comes back with ``lexicon``'s words marked with their readings."""
         self._loader.require_ready()
         try:
             valid_unicode(text)
@@ -163,16 +166,26 @@ class SynthesisService:
             raise TextTooLongError(
                 f"text is {len(stripped)} characters; the limit is {self._max_length} (model.inference.max_length)"
             )
+        try:
+            check_marks(stripped)
+        except PronunciationError as exc:
+            raise InvalidPronunciationError(f"a reading in the text: {exc}") from None
         languages = self._engine.capabilities.languages
         scripts = [script for language in languages for script in _LANGUAGE_SCRIPTS.get(language, ())]
-        if unknown := unsupported_scripts(stripped, scripts):
+        if unknown := unsupported_scripts(written(stripped), scripts):
             spoken = " and ".join(_LANGUAGE_NAMES.get(language, language) for language in languages)
             raise UnsupportedLanguageError(
                 f"the text is written in {', '.join(unknown)}, which this engine cannot speak (it speaks {spoken}); "
                 "send text in those languages only",
                 details={"scripts": unknown, "languages": list(languages)},
             )
-        return CheckedText(stripped)
+        return CheckedText(lexicon.mark(stripped) if lexicon else stripped)
+
+    def _engine_text(self, piece: str, marks: list[str]) -> str:
+        """A piece as the engine gets it: its marks back, or only their written words for an engine
+        that cannot take readings."""
+        marked = restore(piece, marks)
+        return marked if self._engine.capabilities.readings else written(marked)
 
     def applied_emotion(self, requested: str) -> str:
         """The emotion the engine will really render for ``requested`` (its neutral voice if it cannot)."""
@@ -183,10 +196,14 @@ class SynthesisService:
         self, checked: CheckedText, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat, *, stream: bool
     ) -> _Plan:
         text = checked.text
-        normalized = normalize(text)
+        hidden, marks = hide(text)
+        normalized = normalize(hidden)
         # Only a stream gains from a short first piece; a whole response would just pay one more engine call.
         first = _FIRST_PIECE_CHARS if stream else None
-        pieces = split_sentences(normalized, self._engine.max_piece_chars(), first_max_chars=first)
+        pieces = [
+            Sentence(self._engine_text(piece.text, marks), piece.pause_after)
+            for piece in split_sentences(normalized, self._engine.max_piece_chars(), first_max_chars=first)
+        ]
         if not pieces:
             raise EmptyTextError("text has nothing to speak once normalized (only punctuation or spaces?)")
         emotion = self.applied_emotion(params.emotion)
@@ -194,7 +211,7 @@ class SynthesisService:
             engine=self._engine.capabilities.name,
             voice=voice.voice_id,
             voice_version=voice.version,
-            text=normalized,
+            text=restore(normalized, marks),
             speed=params.speed,
             pitch=params.pitch,
             emotion=emotion,
@@ -209,7 +226,7 @@ class SynthesisService:
             voice_used=self._engine.voice_used(voice),
             emotion_requested=params.emotion,
             emotion_applied=emotion,
-            characters=len(text),
+            characters=len(written(text)),
             cached=False,
         )
         return _Plan(text, voice, params, fmt, pieces, key, description)
@@ -369,11 +386,16 @@ class SynthesisService:
         its samples, sentence pauses included but none after the last, and each sentence's text (as
         written, not as normalized for reading) with its start and end in seconds."""
         rate = self._engine.capabilities.sample_rate
-        pieces = split_sentences(text.text, self._engine.max_piece_chars())
+        hidden, marks = hide(text.text)
+        pieces = split_sentences(hidden, self._engine.max_piece_chars())
         if not pieces:
             raise EmptyTextError("the segment has nothing to speak")
         job = self._scheduler.submit(
-            [normalize(piece.text) for piece in pieces], voice, params.speed, params.options, background=True
+            [self._engine_text(normalize(piece.text), marks) for piece in pieces],
+            voice,
+            params.speed,
+            params.options,
+            background=True,
         )
         results = job.results()
         parts: list[np.ndarray] = []
@@ -388,7 +410,7 @@ class SynthesisService:
                     self._finish_piece, audio, Sentence(piece.text, pause), params
                 )
                 speech = finished.size - round(pause / params.speed * rate) if pause > 0 else finished.size
-                sentences.append((piece.text, position / rate, (position + speech) / rate))
+                sentences.append((written(restore(piece.text, marks)), position / rate, (position + speech) / rate))
                 parts.append(finished)
                 position += finished.size
         finally:

@@ -24,6 +24,7 @@ from megatts3_server.ratelimit import RateLimiter
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.health import HealthService, StorageProbe
 from megatts3_server.service.jobs import JobService
+from megatts3_server.service.lexicon import LexiconService, load_lexicon_file
 from megatts3_server.service.scheduler import Scheduler
 from megatts3_server.service.shared_state import shared_state_warnings
 from megatts3_server.service.speech import SpeechService
@@ -48,6 +49,7 @@ class Services:
     metrics: Metrics
     rate_limiter: RateLimiter | None
     jobs: JobService
+    lexicon: LexiconService
 
     @property
     def engine(self) -> Engine:
@@ -118,10 +120,12 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         batch_size=settings.model.inference.batch_size,
         on_depth_change=metrics.queue_depth.set,
         on_pieces=lambda outcome, count: metrics.pieces.labels(outcome=outcome).inc(count),
+        on_engine_seconds=lambda work, seconds: metrics.engine_seconds.labels(work=work).inc(seconds),
     )
     cache = build_cache(settings.model.cache, on_corrupt=metrics.cache_corrupt.inc)
+    store = build_voice_store(settings.storage)
     voices = VoiceService(
-        build_voice_store(settings.storage),
+        store,
         loader,
         settings.storage,
         settings.model.cloning,
@@ -137,6 +141,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         timeout=settings.api.timeout,
         budget=SpeechBudget(scheduler, timeout=settings.api.timeout, enabled=settings.api.check_speech_time),
     )
+    lexicon = LexiconService(store, load_lexicon_file(settings.model.lexicon_file))
     loader.on_ready(lambda engine: _measure_speed(engine, scheduler))
     # A voice stored anew or deleted must never be answered from audio cached for its old self.
     voices.on_change(synthesis.invalidate_voice)
@@ -146,7 +151,8 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         loader=loader,
         voices=voices,
         synthesis=synthesis,
-        speech=SpeechService(synthesis, voices, default_voice=settings.model.default_voice),
+        speech=SpeechService(synthesis, voices, lexicon, default_voice=settings.model.default_voice),
+        lexicon=lexicon,
         health=HealthService(
             loader,
             scheduler,
@@ -169,6 +175,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
             build_job_store(settings.storage),
             synthesis,
             voices,
+            lexicon,
             loader,
             settings.api.jobs,
             max_segment_chars=settings.model.inference.max_length,

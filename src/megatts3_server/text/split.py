@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from megatts3_server.text.pronunciation import PLACEHOLDER_CLASS
+
 # Seconds of silence after a piece, by how the piece ended.
 PAUSE_PARAGRAPH = 0.6
 PAUSE_SENTENCE = 0.35
@@ -14,7 +16,8 @@ PAUSE_CUT = 0.05
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _SENTENCES = re.compile(r".+?(?:[。！？!?；;…]+[”’\"')）]*|\.(?=\s|$)[\"')]*|\n|$)", re.S)
 _CLAUSES = re.compile(r".+?(?:[，,、：:—]+|$)", re.S)
-_SPEAKABLE = re.compile(r"\w")
+# A word character, or a mark hidden as one placeholder (pronunciation.hide).
+_SPEAKABLE = re.compile(rf"[\w{PLACEHOLDER_CLASS}]")
 
 
 @dataclass(frozen=True)

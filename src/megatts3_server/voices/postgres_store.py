@@ -150,6 +150,19 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             """,
         ),
     ),
+    (
+        4,
+        "the global lexicon: word -> reading",
+        (
+            """
+            CREATE TABLE lexicon (
+                word TEXT COLLATE "C" PRIMARY KEY,
+                reading TEXT NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+        ),
+    ),
 )
 SCHEMA_VERSIONS = [version for version, _, _ in _MIGRATIONS]
 # pg_advisory_xact_lock key taken by migrate(): "megatts3" as a 64-bit number.
@@ -492,3 +505,23 @@ class PostgresVoiceStore:
         return {
             name.removeprefix(f"{ARRAYS_DIR}/").removesuffix(".npy"): npy_array(data) for name, data in blobs.items()
         }
+
+    @storage_faults
+    def lexicon(self) -> dict[str, str]:
+        with self._transaction() as db:
+            rows = db.execute("SELECT word, reading FROM lexicon ORDER BY word").fetchall()
+        return {row["word"]: row["reading"] for row in rows}
+
+    @storage_faults
+    def put_lexicon(self, entries: Mapping[str, str]) -> None:
+        with self._transaction() as db, db.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO lexicon (word, reading) VALUES (%s, %s)"
+                " ON CONFLICT (word) DO UPDATE SET reading = excluded.reading, updated_at = now()",
+                list(entries.items()),
+            )
+
+    @storage_faults
+    def delete_lexicon(self, word: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM lexicon WHERE word = %s", (word,)).rowcount > 0

@@ -71,6 +71,14 @@ CREATE TABLE IF NOT EXISTS voices (
     summary TEXT NOT NULL DEFAULT ''
 )
 """
+# The global lexicon's entries (PUT /api/v1/lexicon): word -> reading.
+_LEXICON_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lexicon (
+    word TEXT PRIMARY KEY,
+    reading TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+)
+"""
 # Columns added after the first release, with their definitions: open() adds those an older database lacks.
 _ADDED_COLUMNS = {
     "status": f"TEXT NOT NULL DEFAULT '{VoiceStatus.READY}'",
@@ -141,6 +149,7 @@ class VoiceStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
+            db.execute(_LEXICON_SCHEMA)
             present = {row["name"] for row in db.execute("PRAGMA table_info(voices)")}
             for column, definition in _ADDED_COLUMNS.items():
                 if column not in present:
@@ -479,6 +488,27 @@ class VoiceStore:
         if not folder.is_dir():
             return {}
         return {path.stem: np.load(path, allow_pickle=False) for path in sorted(folder.glob("*.npy"))}
+
+    @storage_faults
+    def lexicon(self) -> dict[str, str]:
+        with self._connect() as db:
+            rows = db.execute("SELECT word, reading FROM lexicon ORDER BY word").fetchall()
+        return {row["word"]: row["reading"] for row in rows}
+
+    @storage_faults
+    def put_lexicon(self, entries: Mapping[str, str]) -> None:
+        now = now_iso()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO lexicon (word, reading, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (word) DO UPDATE SET reading = excluded.reading, updated_at = excluded.updated_at",
+                [(word, reading, now) for word, reading in entries.items()],
+            )
+
+    @storage_faults
+    def delete_lexicon(self, word: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM lexicon WHERE word = ?", (word,)).rowcount > 0
 
 
 def now_iso() -> str:

@@ -91,3 +91,12 @@ class VoiceStoreInterface(Protocol):
 
     def load_arrays(self, voice_id: str) -> dict[str, np.ndarray]:
         """The engine arrays stored with a voice (empty when it has none)."""
+
+    def lexicon(self) -> dict[str, str]:
+        """The global lexicon's stored entries: word -> reading (text/pronunciation.py), by word."""
+
+    def put_lexicon(self, entries: Mapping[str, str]) -> None:
+        """Add or replace lexicon entries, all or none."""
+
+    def delete_lexicon(self, word: str) -> bool:
+        """Remove one lexicon entry; False when there was none for ``word``."""

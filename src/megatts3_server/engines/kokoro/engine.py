@@ -104,6 +104,7 @@ class KokoroEngine(Engine):
             voice_cloning=self._judge is not None,
             accepts_latent=False,
             device="cpu",
+            readings=True,
         )
 
     @property

@@ -1,0 +1,37 @@
+"""The global lexicon: list its entries, add or replace some, remove one (text/pronunciation.py
+says what a reading is)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+
+from megatts3_server.api.dependencies import Services, get_services
+from megatts3_server.api.schemas import LexiconEntryIn, LexiconPutIn
+from megatts3_server.api.security import GUARDS
+
+router = APIRouter(prefix="/api/v1/lexicon", tags=["lexicon"], dependencies=GUARDS)
+
+
+@router.get("", summary="Every global lexicon entry: word, reading and source (file or api)")
+async def list_entries(services: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"entries": [asdict(entry) for entry in await services.lexicon.entries()]}
+
+
+@router.put("", summary="Add or replace entries (all checked first: none stored if one is bad)")
+async def put_entries(body: LexiconPutIn, services: Services = Depends(get_services)) -> dict[str, Any]:
+    return {"entries": [asdict(entry) for entry in await services.lexicon.put(body.entries)]}
+
+
+@router.put("/{word}", summary="Add or replace one entry")
+async def put_entry(word: str, body: LexiconEntryIn, services: Services = Depends(get_services)) -> dict[str, Any]:
+    (entry,) = await services.lexicon.put({word: body.reading})
+    return asdict(entry)
+
+
+@router.delete("/{word}", status_code=204, summary="Remove a stored entry")
+async def delete_entry(word: str, services: Services = Depends(get_services)) -> Response:
+    await services.lexicon.delete(word)
+    return Response(status_code=204)

@@ -1,0 +1,115 @@
+"""The global lexicon (the configured file, then the entries stored through /api/v1/lexicon, which
+win) and a request's own lexicon on top of it (which wins over both).
+
+Stored entries live in the voice store, so every replica on one PostgreSQL reads the same lexicon;
+a replica re-reads them at most every ``refresh_seconds``, and at once after a change of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import yaml
+
+from megatts3_server.errors import ConfigError, InvalidPronunciationError, LexiconEntryNotFoundError
+from megatts3_server.text.pronunciation import Lexicon, PronunciationError, check_word
+from megatts3_server.voices import VoiceStoreInterface
+
+# A replica sees an entry another replica stored within this many seconds.
+_REFRESH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class LexiconEntry:
+    word: str
+    reading: str
+    source: str
+    """"file" (the configured lexicon file) or "api" (stored through /api/v1/lexicon)."""
+
+
+def load_lexicon_file(path: Path | None) -> Lexicon:
+    """The lexicon of a YAML or JSON mapping file; ConfigError names a bad file or entry."""
+    if path is None:
+        return Lexicon()
+    try:
+        text = path.read_text(encoding="utf-8")
+        entries = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"model.lexicon_file {path}: cannot be read: {exc}") from None
+    entries = entries or {}
+    if not isinstance(entries, dict) or not all(isinstance(value, str) for value in entries.values()):
+        raise ConfigError(f"model.lexicon_file {path}: must map each word to its reading, as 重庆: chong2 qing4")
+    try:
+        return Lexicon.parse({str(word): value for word, value in entries.items()})
+    except PronunciationError as exc:
+        raise ConfigError(f"model.lexicon_file {path}: {exc}") from None
+
+
+def _parse(entries: Mapping[str, str], what: str) -> Lexicon:
+    try:
+        return Lexicon.parse(entries)
+    except PronunciationError as exc:
+        raise InvalidPronunciationError(f"{what}: {exc}", details={"entry": exc.word}) from None
+
+
+class LexiconService:
+    def __init__(self, store: VoiceStoreInterface, file: Lexicon, *, refresh_seconds: float = _REFRESH_SECONDS) -> None:
+        self._store = store
+        self._file = file
+        self._refresh_seconds = refresh_seconds
+        self._stored: Lexicon | None = None
+        self._read_at = 0.0
+
+    async def _stored_entries(self) -> Lexicon:
+        if self._stored is None or time.monotonic() - self._read_at > self._refresh_seconds:
+            entries = await anyio.to_thread.run_sync(self._store.lexicon)
+            # Stored entries were checked when they were put; one this release cannot read is skipped.
+            parsed = {}
+            for word, reading in entries.items():
+                try:
+                    parsed |= Lexicon.parse({word: reading}).entries()
+                except PronunciationError:
+                    continue
+            self._stored, self._read_at = Lexicon.parse(parsed), time.monotonic()
+        return self._stored
+
+    async def current(self) -> Lexicon:
+        """The global lexicon: the file's entries, the stored ones winning."""
+        return self._file.merged(await self._stored_entries())
+
+    async def for_request(self, entries: Mapping[str, str] | None) -> Lexicon:
+        """The lexicon one request reads with: the global one, ``entries`` winning (422 names a bad one)."""
+        if not entries:
+            return await self.current()
+        own = _parse(entries, "lexicon entry")
+        return (await self.current()).merged(own)
+
+    async def entries(self) -> list[LexiconEntry]:
+        stored = (await self._stored_entries()).entries()
+        listed = [LexiconEntry(word, reading, "file") for word, reading in self._file.entries().items()]
+        listed = [entry for entry in listed if entry.word not in stored]
+        listed += [LexiconEntry(word, reading, "api") for word, reading in stored.items()]
+        return sorted(listed, key=lambda entry: entry.word)
+
+    async def put(self, entries: Mapping[str, str]) -> list[LexiconEntry]:
+        """Store ``entries`` (all checked first: none stored if one is bad); the entries as stored."""
+        parsed = _parse(entries, "lexicon entry").entries()
+        await anyio.to_thread.run_sync(self._store.put_lexicon, parsed)
+        self._stored = None
+        return [LexiconEntry(word, reading, "api") for word, reading in parsed.items()]
+
+    async def delete(self, word: str) -> None:
+        try:
+            word = check_word(word)
+        except PronunciationError:
+            raise LexiconEntryNotFoundError(f"no lexicon entry {word!r}") from None
+        removed = await anyio.to_thread.run_sync(self._store.delete_lexicon, word)
+        self._stored = None
+        if not removed:
+            hint = " (it comes from model.lexicon_file: change the file)" if word in self._file.entries() else ""
+            raise LexiconEntryNotFoundError(f"no stored lexicon entry {word!r}{hint}")
