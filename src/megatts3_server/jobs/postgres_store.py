@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from megatts3_server.audio import to_pcm16
@@ -46,7 +45,7 @@ from megatts3_server.jobs.records import (
     segment_from_row,
 )
 from megatts3_server.jobs.script import Segment
-from megatts3_server.voices.postgres_store import PostgresVoiceStore
+from megatts3_server.voices.postgres_store import PostgresVoiceStore, open_pool
 
 _SUMMARY = """
     SELECT jobs.id, jobs.title, jobs.format, jobs.status, jobs.created_at, jobs.started_at, jobs.finished_at,
@@ -80,17 +79,9 @@ class PostgresJobStore(LocalResults):
         self.drop_partial_files()
         with self._lock:
             if self._pool is None:
-                self._pool = ConnectionPool(
-                    self.url,
-                    min_size=1,
-                    max_size=self._max_connections,
-                    timeout=self._timeout,
-                    kwargs={"row_factory": dict_row},
-                    check=ConnectionPool.check_connection,
-                    open=False,
-                    name="job-store",
+                self._pool = open_pool(
+                    self.url, name="job-store", max_size=self._max_connections, timeout=self._timeout
                 )
-                self._pool.open()
 
     def close(self) -> None:
         with self._lock:

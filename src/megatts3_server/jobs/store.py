@@ -173,8 +173,9 @@ class JobStore(LocalResults):
 
     def renew(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         """Whether the job is still to be made (False once it is cancelled or deleted)."""
-        record = self.get(job_id)
-        return record is not None and record.status not in FINISHED
+        with self._transaction() as db:
+            row = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row is not None and row["status"] not in FINISHED
 
     def release(self, job_id: str, owner: str) -> None:
         """Nothing to hand back: another process never shares this folder."""

@@ -174,6 +174,23 @@ _CLAIMABLE = "(status = %s OR (status = %s AND (lease_expires IS NULL OR lease_e
 _UNTIL = "now() + make_interval(secs => %s)"
 
 
+def open_pool(url: str, *, name: str, max_size: int, timeout: float) -> ConnectionPool:
+    """An open pool of connections with dict rows; ``timeout``: seconds to wait for a connection (and
+    to make one). A connection the server dropped (a restart, a failover) is replaced, not handed out."""
+    pool = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        timeout=timeout,
+        kwargs={"row_factory": dict_row, "connect_timeout": max(1, round(timeout))},
+        check=ConnectionPool.check_connection,
+        open=False,
+        name=name,
+    )
+    pool.open()
+    return pool
+
+
 class PostgresVoiceStore:
     """The voices users uploaded, in PostgreSQL; the same interface and errors as VoiceStore."""
 
@@ -192,19 +209,9 @@ class PostgresVoiceStore:
     def _opened_pool(self) -> ConnectionPool:
         with self._pool_lock:
             if self._pool is None:
-                pool = ConnectionPool(
-                    self.url,
-                    min_size=1,
-                    max_size=self._max_connections,
-                    timeout=self._timeout,
-                    kwargs=self._connection_options(),
-                    # A connection the server dropped (a restart, a failover) is replaced, not handed out.
-                    check=ConnectionPool.check_connection,
-                    open=False,
-                    name="voice-store",
+                self._pool = open_pool(
+                    self.url, name="voice-store", max_size=self._max_connections, timeout=self._timeout
                 )
-                pool.open()
-                self._pool = pool
             return self._pool
 
     @contextmanager
