@@ -1,6 +1,7 @@
 """How well a listener (Whisper-base, the suite's judge) understands the embedded engine's speech.
 
-    python bench/intelligibility.py [--voices voice_001 voice_005] [--limit N] [--worst 5]
+    python bench/intelligibility.py [--voices voice_001 voice_005] [--sets zh A, zh B, en, mixed]
+                                    [--limit N] [--worst 5] [--g2p sandhi|plain] [--speed 1.0]
 
 Speaks every sentence of bench/data/intelligibility_sentences.py (60 Chinese in two halves A and B,
 30 English, 15 mixed) in each built-in voice through the service's own pipeline (normalization,
@@ -13,7 +14,8 @@ splitting, the engine; in process, cache off), transcribes it back and prints pe
 - the worst sentences with what was heard.
 Both the text and the transcript are normalized the way the service normalizes text (numbers spelled
 out), so "2024年" and "二零二四年" are the same. A figure, not a test: the regression guard is
-tests/integration/test_intelligibility.py.
+tests/integration/test_intelligibility.py. ``--g2p plain`` speaks without tone sandhi (every syllable
+at its dictionary tone, misaki's own Chinese G2P), to measure what sandhi moves.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ from tests.support.speech import transcribe  # noqa: E402
 
 from bench.data.intelligibility_sentences import CHINESE_A, CHINESE_B, ENGLISH, MIXED  # noqa: E402
 from megatts3_server.config import load_settings  # noqa: E402
+from megatts3_server.engines.kokoro.phonemes import Phonemizer  # noqa: E402
 from megatts3_server.ratelimit import unlimited  # noqa: E402
 from megatts3_server.service.speech import SpeechRequest  # noqa: E402
+from megatts3_server.service.synthesis import SynthesisParameters  # noqa: E402
 from megatts3_server.service.wiring import build_services  # noqa: E402
 from megatts3_server.text import normalize  # noqa: E402
 
@@ -93,10 +97,11 @@ def _judge_mixed(sentence: str, transcript: str) -> Heard:
     return heard
 
 
-async def _speak_all(services, voice: str, sentences: list[str]) -> list[bytes]:
+async def _speak_all(services, voice: str, sentences: list[str], speed: float) -> list[bytes]:
     spoken = []
     for sentence in sentences:
-        result = await services.speech.speak(SpeechRequest(sentence, voice), unlimited())
+        request = SpeechRequest(sentence, voice, SynthesisParameters(speed=speed))
+        result = await services.speech.speak(request, unlimited())
         spoken.append(result.audio)
     return spoken
 
@@ -106,12 +111,16 @@ def main() -> None:
     parser.add_argument("--voices", nargs="+", default=VOICES)
     parser.add_argument("--limit", type=int, default=0, help="at most N sentences of each set (0: all)")
     parser.add_argument("--worst", type=int, default=5)
+    parser.add_argument("--sets", nargs="+", default=["zh A", "zh B", "en", "mixed"], metavar="SET")
+    parser.add_argument("--g2p", choices=["sandhi", "plain"], default="sandhi")
+    parser.add_argument("--speed", type=float, default=1.0, help="the speaking rate of every request")
     args = parser.parse_args()
 
     def cut(sentences: list[str]) -> list[str]:
         return sentences[: args.limit] if args.limit else sentences
 
-    sets = {"zh A": cut(CHINESE_A), "zh B": cut(CHINESE_B), "en": cut(ENGLISH), "mixed": cut(MIXED)}
+    every = {"zh A": CHINESE_A, "zh B": CHINESE_B, "en": ENGLISH, "mixed": MIXED}
+    sets = {name: cut(every[name]) if name in args.sets else [] for name in every}
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty.yaml"
         empty.write_text("{}\n")
@@ -138,10 +147,12 @@ def main() -> None:
             async with services.running(writer=False):
                 services.loader.wait()
                 services.loader.require_ready()
+                if args.g2p == "plain":  # the embedded engine's G2P swapped for one without tone sandhi
+                    services.engine._phonemize = Phonemizer(tone_sandhi=False)  # type: ignore[attr-defined]
                 for voice in args.voices:
                     results[voice] = {}
                     for name, sentences in sets.items():
-                        audio = await _speak_all(services, voice, sentences)
+                        audio = await _speak_all(services, voice, sentences, args.speed)
                         language = "en" if name == "en" else "zh"
                         judge = {"en": _judge_english, "mixed": _judge_mixed}.get(name, _judge_chinese)
                         results[voice][name] = [

@@ -8,6 +8,7 @@ a replica re-reads them at most every ``refresh_seconds``, and at once after a c
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ import anyio
 import yaml
 
 from megatts3_server.errors import ConfigError, InvalidPronunciationError, LexiconEntryNotFoundError
-from megatts3_server.text.pronunciation import Lexicon, PronunciationError, check_word
+from megatts3_server.text.pronunciation import Lexicon, PronunciationError, check_word, parse_reading
 from megatts3_server.voices import VoiceStoreInterface
+
+log = logging.getLogger(__name__)
 
 # A replica sees an entry another replica stored within this many seconds.
 _REFRESH_SECONDS = 2.0
@@ -67,15 +70,13 @@ class LexiconService:
 
     async def _stored_entries(self) -> Lexicon:
         if self._stored is None or time.monotonic() - self._read_at > self._refresh_seconds:
-            entries = await anyio.to_thread.run_sync(self._store.lexicon)
-            # Stored entries were checked when they were put; one this release cannot read is skipped.
-            parsed = {}
-            for word, reading in entries.items():
+            readings = {}
+            for word, value in (await anyio.to_thread.run_sync(self._store.lexicon)).items():
                 try:
-                    parsed |= Lexicon.parse({word: reading}).entries()
-                except PronunciationError:
-                    continue
-            self._stored, self._read_at = Lexicon.parse(parsed), time.monotonic()
+                    readings[check_word(word)] = parse_reading(word, value)
+                except PronunciationError as exc:  # checked when it was put: a rule this release added
+                    log.warning("stored lexicon entry skipped: %s", exc)
+            self._stored, self._read_at = Lexicon(readings), time.monotonic()
         return self._stored
 
     async def current(self) -> Lexicon:

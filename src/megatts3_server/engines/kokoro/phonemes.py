@@ -1,7 +1,7 @@
 """Text -> Kokoro phonemes for Chinese, English and sentences that mix both.
 
-Han runs go through misaki's Chinese G2P (jieba words -> pinyin -> IPA with tone arrows, the
-phoneme set Kokoro v1.0's Mandarin voices were trained on); every other run goes through espeak-ng
+Han runs go through mandarin.py (jieba words -> pinyin with tone sandhi -> IPA with tone arrows,
+the phoneme set Kokoro v1.0's Mandarin voices were trained on); every other run goes through espeak-ng
 (shipped by espeakng-loader) with misaki's mapping onto Kokoro's American-English phoneme set. A
 word marked with its reading (``[重]{chong2}``, text/pronunciation.py) is spoken as the reading says:
 pinyin through the same pinyin-to-IPA table, phonemes as given.
@@ -32,12 +32,13 @@ class _Token:
 class Phonemizer:
     """Callable: text -> phoneme string in Kokoro's alphabet."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tone_sandhi: bool = True) -> None:
         # Imported here: loading jieba's dictionary and espeak takes ~1 s, paid at engine load.
         from misaki.espeak import EspeakFallback
-        from misaki.zh import ZHG2P
 
-        self._chinese = ZHG2P()
+        from megatts3_server.engines.kokoro.mandarin import MandarinG2P
+
+        self._chinese = MandarinG2P(tone_sandhi=tone_sandhi)
         self._english = EspeakFallback(british=False)
         self._chinese("预热")  # build jieba's prefix dictionary now, not on the first request
 
@@ -64,7 +65,7 @@ class Phonemizer:
         pieces: list[str] = []
         for han, other in _RUNS.findall(text):
             if han:
-                pieces.append(self._chinese(han)[0].strip())
+                pieces.append(self._chinese(han).strip())
             elif _HAS_WORD.search(other):
                 phonemes, _ = self._english(_Token(other.strip()))
                 pieces.append((phonemes or "").strip())
