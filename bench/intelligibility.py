@@ -2,6 +2,7 @@
 
     python bench/intelligibility.py [--voices voice_001 voice_005] [--sets zh A, zh B, en, mixed]
                                     [--limit N] [--worst 5] [--g2p sandhi|plain] [--speed 1.0]
+                                    [--json out.json]
 
 Speaks every sentence of bench/data/intelligibility_sentences.py (60 Chinese in two halves A and B,
 30 English, 15 mixed) in each built-in voice through the service's own pipeline (normalization,
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import re
 import statistics
 import sys
@@ -114,6 +117,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["zh A", "zh B", "en", "mixed"], metavar="SET")
     parser.add_argument("--g2p", choices=["sandhi", "plain"], default="sandhi")
     parser.add_argument("--speed", type=float, default=1.0, help="the speaking rate of every request")
+    parser.add_argument("--json", type=Path, help="write every sentence's figures here")
     args = parser.parse_args()
 
     def cut(sentences: list[str]) -> list[str]:
@@ -163,6 +167,12 @@ def main() -> None:
 
         results = asyncio.run(run())
     _report(results, sets, args.worst)
+    if args.json:
+        every_sentence = {
+            voice: {name: [dataclasses.asdict(heard) for heard in heard_list] for name, heard_list in by_set.items()}
+            for voice, by_set in results.items()
+        }
+        args.json.write_text(json.dumps(every_sentence, ensure_ascii=False, indent=1))
 
 
 def _mean(values: list[float]) -> float:
