@@ -36,7 +36,7 @@ from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "docker" / "megatts3" / "nginx-replicas.conf"
-CLIENTS, REQUESTS_EACH = 6, 8
+CLIENTS, REQUESTS_EACH = 6, 20
 CLONING = {"budget_seconds": 10, "one_shot_budget_seconds": 0, "lease_seconds": 3, "poll_seconds": 0.5}
 JOBS = {"lease_seconds": 3, "poll_seconds": 0.5}
 FINISHED = ("done", "failed", "cancelled")

@@ -23,7 +23,7 @@ from tests.support.speech import transcribe, wer_en
 LINES = [  # a scene of three speakers, twenty short lines
     ("Narrator", "The night was quiet and cold."),
     ("Anna", "Are you still awake?"),
-    ("Tom", "I stayed awake all night."),
+    ("Tom", "I was awake the whole night."),
     ("Narrator", "The wind moved the curtains."),
     ("Anna", "Then come and sit with me."),
     ("Tom", "Thank you, I will."),
