@@ -66,6 +66,7 @@ class LexiconService:
         self._file = file
         self._refresh_seconds = refresh_seconds
         self._stored: Lexicon | None = None
+        self._global = file  # the file's entries with the stored ones, made (and compiled) once per read
         self._read_at = 0.0
 
     async def _stored_entries(self) -> Lexicon:
@@ -77,11 +78,13 @@ class LexiconService:
                 except PronunciationError as exc:  # checked when it was put: a rule this release added
                     log.warning("stored lexicon entry skipped: %s", exc)
             self._stored, self._read_at = Lexicon(readings), time.monotonic()
+            self._global = self._file.merged(self._stored)
         return self._stored
 
     async def current(self) -> Lexicon:
         """The global lexicon: the file's entries, the stored ones winning."""
-        return self._file.merged(await self._stored_entries())
+        await self._stored_entries()
+        return self._global
 
     async def for_request(self, entries: Mapping[str, str] | None) -> Lexicon:
         """The lexicon one request reads with: the global one, ``entries`` winning (422 names a bad one)."""
