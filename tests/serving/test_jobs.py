@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -209,3 +211,57 @@ def test_unknown_jobs_are_404_and_jobs_turned_off_are_503(tmp_path: Path) -> Non
     with tone_app(_settings(tmp_path / "off", enabled=False)) as (http, _):
         answer = http.post("/api/v1/tts/jobs", json={"text": "你好。"})
         assert (answer.status_code, answer.json()["error"]["code"]) == (503, "jobs_unavailable")
+
+
+def test_the_event_stream_sends_each_change_once_and_reads_no_segments_while_nothing_changes(tmp_path: Path) -> None:
+    held = GatedEngine(open_calls=1 + 1)  # the speed measurement and the first segment; the second waits
+    with tone_app(_settings(tmp_path), held) as (http, _):
+        jobs = http.app.state.services.jobs
+        reads = {"get": 0, "segments": 0}
+        for name in reads:
+            original = getattr(jobs._store, name)
+
+            def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+                reads[_name] += 1
+                return _original(*args)
+
+            setattr(jobs._store, name, counted)
+        job_id = http.post("/api/v1/tts/jobs", json={"text": "一。\n二。\n三。\n四。", "voice_id": "tone_low"}).json()[
+            "id"
+        ]
+        while_held: dict[str, int] = {}
+
+        def release_after_idle_polls() -> None:
+            deadline = time.monotonic() + 60
+            while held.calls < 3 or not jobs.view(job_id).record.segments_done:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            start = dict(reads)
+            while reads["get"] < start["get"] + 4:  # the stream has looked at the job four times
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            while_held.update({name: reads[name] - start[name] for name in reads})
+            held.gate.set()
+
+        releaser = threading.Thread(target=release_after_idle_polls)
+        releaser.start()
+        events: list[tuple[str, dict[str, Any]]] = []
+        with http.stream("GET", f"/api/v1/tts/jobs/{job_id}/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            kind = ""
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    events.append((kind, json.loads(line.removeprefix("data: "))))
+        releaser.join()
+
+        # While the engine was held nothing changed: the stream read the job's row, never its segments.
+        assert while_held["get"] >= 4 and while_held["segments"] == 0, while_held
+        kinds = [kind for kind, _ in events]
+        assert kinds[-2:] == ["progress", "done"] and set(kinds[:-1]) == {"progress"}, kinds
+        progress = [(body["status"], body["segments_done"]) for kind, body in events if kind == "progress"]
+        assert len(progress) == len(set(progress)), "each state is sent once"
+        assert [done for _, done in progress] == sorted(done for _, done in progress)
+        assert progress[-1] == ("done", 4) and events[-1][1]["progress"] == 100.0
+        assert "segments" not in events[-1][1]

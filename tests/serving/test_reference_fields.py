@@ -109,3 +109,17 @@ def test_cors_exposes_every_header_the_routes_send(tmp_path: Path) -> None:
         assert {"x-emotion-requested", "x-emotion-warning"} <= sent
         assert sent <= exposed
         assert {name.lower() for name in headers.EXPOSED} == exposed
+
+
+def test_a_browser_on_another_origin_may_use_every_method_the_routes_take(tmp_path: Path) -> None:
+    with tone_app(tone_settings(tmp_path)) as (http, _):
+        paths = http.get("/openapi.json").json()["paths"]
+        methods = {method.upper() for operations in paths.values() for method in operations}
+        assert {"GET", "POST", "PUT", "DELETE"} <= methods
+        for method in sorted(methods - {"HEAD", "OPTIONS"}):
+            answer = http.options(
+                "/api/v1/lexicon/重庆",
+                headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": method},
+            )
+            assert answer.status_code == 200, (method, answer.text)
+            assert method in answer.headers["access-control-allow-methods"]

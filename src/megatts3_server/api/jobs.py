@@ -3,7 +3,6 @@ Server-Sent Events), cancel/delete, and the results: the track (HTTP Range), tim
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -99,8 +98,7 @@ async def create_job(
 
 @router.get("", summary="Every stored job")
 async def list_jobs(services: Services = Depends(get_services)) -> dict[str, Any]:
-    records = await anyio.to_thread.run_sync(services.jobs.list)
-    views = [await anyio.to_thread.run_sync(services.jobs.view, record.id) for record in records]
+    views = await anyio.to_thread.run_sync(services.jobs.views)
     return {"jobs": [_job_json(view) for view in views]}
 
 
@@ -112,20 +110,14 @@ async def get_job(job_id: str, services: Services = Depends(get_services)) -> di
 
 @router.get("/{job_id}/events", summary="The job's state as Server-Sent Events until it ends")
 async def job_events(job_id: str, services: Services = Depends(get_services)) -> StreamingResponse:
-    first = await anyio.to_thread.run_sync(services.jobs.view, job_id)  # 404 before the stream starts
+    views = await services.jobs.watch(job_id, _EVENT_POLL_SECONDS)  # 404 before the stream starts
 
     async def events() -> AsyncIterator[bytes]:
-        view, last = first, None
-        while True:
-            body = _job_json(view)
-            if body != last:
-                yield f"event: progress\ndata: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
-                last = body
+        async for view in views:
+            body = json.dumps(_job_json(view), ensure_ascii=False)
+            yield f"event: progress\ndata: {body}\n\n".encode()
             if view.record.status in FINISHED:
-                yield f"event: {view.record.status}\ndata: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
-                return
-            await asyncio.sleep(_EVENT_POLL_SECONDS)
-            view = await anyio.to_thread.run_sync(services.jobs.view, job_id)
+                yield f"event: {view.record.status}\ndata: {body}\n\n".encode()
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

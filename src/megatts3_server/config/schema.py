@@ -120,7 +120,7 @@ class ModelSettings(_Section):
 class CorsSettings(_Section):
     enabled: bool = True
     origins: list[str] = ["http://localhost:3000"]
-    methods: list[str] = ["GET", "POST", "DELETE"]
+    methods: list[str] = ["GET", "POST", "PUT", "DELETE"]
     headers: list[str] = ["*"]
 
 

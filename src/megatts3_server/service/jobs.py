@@ -20,7 +20,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,7 +239,30 @@ class JobService:
         return record
 
     def view(self, job_id: str) -> JobView:
-        record = self._record(job_id)
+        return self._view(self._record(job_id))
+
+    async def watch(self, job_id: str, every: float) -> AsyncIterator[JobView]:
+        """The job's view now (a missing job raises here, before any is yielded), then again each time
+        its status or a segment's outcome changes, looked at every ``every`` seconds, until it ends or
+        is deleted. Between changes only the job's own row is read, not its segments."""
+        view = await anyio.to_thread.run_sync(self.view, job_id)
+
+        async def changes() -> AsyncIterator[JobView]:
+            current = view
+            yield current
+            while current.record.status not in FINISHED:
+                await asyncio.sleep(every)
+                record = await anyio.to_thread.run_sync(self._store.get, job_id)
+                if record is None:  # deleted meanwhile (by another replica, or expired)
+                    return
+                if _progress_of(record) != _progress_of(current.record):
+                    current = await anyio.to_thread.run_sync(self._view, record)
+                    yield current
+
+        return changes()
+
+    def _view(self, record: JobRecord) -> JobView:
+        job_id = record.id
         rows = self._store.segments(job_id)
         finished = record.segments_done + record.segments_failed
         progress = 100.0 * finished / record.segments_total if record.segments_total else 100.0
@@ -263,9 +286,10 @@ class JobService:
             ],
         )
 
-    def list(self) -> list[JobRecord]:
+    def views(self) -> list[JobView]:
+        """Every stored job's view, oldest first."""
         self._require_running()
-        return self._store.list()
+        return [self._view(record) for record in self._store.list()]
 
     async def delete(self, job_id: str) -> str:
         """Cancel an unfinished job ("cancelled"), or delete a finished one ("deleted")."""
@@ -483,6 +507,11 @@ class JobService:
 
 def _say_lost(job_id: str) -> None:
     log.info("job %s: no longer this runner's (cancelled, deleted or taken over); stopping", job_id)
+
+
+def _progress_of(record: JobRecord) -> tuple[str, int, int]:
+    """What changes a job's view: its status and how many segments have an outcome."""
+    return record.status, record.segments_done, record.segments_failed
 
 
 def _stored_rate(record: JobRecord, rows: list[SegmentRow]) -> float | None:
