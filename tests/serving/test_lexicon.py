@@ -124,6 +124,36 @@ def test_every_synthesis_route_and_jobs_take_a_lexicon(tmp_path: Path) -> None:
         assert [sentence["text"] for cue in cues for sentence in cue["sentences"]] == ["他回重庆。", "重庆下雨了。"]
 
 
+def test_a_request_lexicon_is_merged_once_and_still_follows_changes_to_the_global_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from megatts3_server.service import lexicon as lexicon_service
+
+    parsed: list[dict[str, str]] = []
+    parse = lexicon_service._parse
+    monkeypatch.setattr(
+        lexicon_service, "_parse", lambda entries, what: parsed.append(dict(entries)) or parse(entries, what)
+    )
+    lexicon = {"重庆": "zhong4 qing4"}
+    with _app(tone_settings(tmp_path)) as (http, engine):
+        http.put("/api/v1/lexicon/API", json={"reading": "/ˌApiˈI/"}).raise_for_status()
+        job = http.post(
+            "/api/v1/tts/jobs",
+            json={
+                "text": "\n".join(f"第{n}次用API去重庆。" for n in range(1, 7)),
+                "voice_id": "tone_high",
+                "lexicon": lexicon,
+            },
+        )
+        assert job.status_code == 202, job.text
+        assert finished_job(http, job.json()["id"])["status"] == "done"
+        assert all(text.endswith("用[API]{/ˌApiˈI/}去[重庆]{zhong4 qing4}。") for text in engine.texts[-6:])
+        assert parsed.count(lexicon) <= 2, "parsed when the job was checked and once for its six segments"
+        http.put("/api/v1/lexicon/API", json={"reading": "/ˈApi/"}).raise_for_status()
+        _speak(http, "用API去重庆。", lexicon=lexicon)
+        assert engine.texts[-1] == "用[API]{/ˈApi/}去[重庆]{zhong4 qing4}。"  # the changed global entry, merged anew
+
+
 def test_an_engine_without_readings_gets_the_written_words(tmp_path: Path) -> None:
     with _app(tone_settings(tmp_path), ReadingEngine(readings=False)) as (http, engine):
         _speak(http, "我在[2024]{er4 ling2 er4 si4}年去[重庆]{zhong4 qing4}。")

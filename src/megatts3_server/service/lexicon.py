@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # A replica sees an entry another replica stored within this many seconds.
 _REFRESH_SECONDS = 2.0
+# How many request lexicons are kept merged over the global one (the most recently used).
+_MERGED_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,26 @@ class LexiconService:
         self._file = file
         self._refresh_seconds = refresh_seconds
         self._stored: Lexicon | None = None
+        self._raw: dict[str, str] = {}
+        # A request lexicon merged over the global one, by its entries: a job's segments all carry
+        # the job's lexicon, which is parsed and merged once, not once per segment.
+        self._merged: OrderedDict[tuple[tuple[str, str], ...], tuple[Lexicon, Lexicon]] = OrderedDict()
         self._global = file  # the file's entries with the stored ones, made (and compiled) once per read
         self._read_at = 0.0
 
     async def _stored_entries(self) -> Lexicon:
         if self._stored is None or time.monotonic() - self._read_at > self._refresh_seconds:
+            raw = await anyio.to_thread.run_sync(self._store.lexicon)
+            if self._stored is not None and raw == self._raw:  # unchanged: the same objects (and merges)
+                self._read_at = time.monotonic()
+                return self._stored
             readings = {}
-            for word, value in (await anyio.to_thread.run_sync(self._store.lexicon)).items():
+            for word, value in raw.items():
                 try:
                     readings[check_word(word)] = parse_reading(word, value)
                 except PronunciationError as exc:  # checked when it was put: a rule this release added
                     log.warning("stored lexicon entry skipped: %s", exc)
-            self._stored, self._read_at = Lexicon(readings), time.monotonic()
+            self._stored, self._raw, self._read_at = Lexicon(readings), raw, time.monotonic()
             self._global = self._file.merged(self._stored)
         return self._stored
 
@@ -88,10 +99,19 @@ class LexiconService:
 
     async def for_request(self, entries: Mapping[str, str] | None) -> Lexicon:
         """The lexicon one request reads with: the global one, ``entries`` winning (422 names a bad one)."""
+        base = await self.current()
         if not entries:
-            return await self.current()
-        own = _parse(entries, "lexicon entry")
-        return (await self.current()).merged(own)
+            return base
+        key = tuple(sorted(entries.items()))
+        made = self._merged.get(key)
+        if made is not None and made[0] is base:  # merged over this very global lexicon
+            self._merged.move_to_end(key)
+            return made[1]
+        merged = base.merged(_parse(entries, "lexicon entry"))
+        self._merged[key] = (base, merged)
+        if len(self._merged) > _MERGED_KEPT:
+            self._merged.popitem(last=False)
+        return merged
 
     async def entries(self) -> list[LexiconEntry]:
         stored = (await self._stored_entries()).entries()
