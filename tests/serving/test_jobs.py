@@ -230,12 +230,11 @@ def test_the_event_stream_sends_each_change_once_and_reads_no_segments_while_not
             "id"
         ]
         while_held: dict[str, int] = {}
+        first_segment_sent = threading.Event()  # the stream has sent the state the held engine keeps
 
         def release_after_idle_polls() -> None:
             deadline = time.monotonic() + 60
-            while held.calls < 3 or not jobs.view(job_id).record.segments_done:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            assert first_segment_sent.wait(60)
             start = dict(reads)
             while reads["get"] < start["get"] + 4:  # the stream has looked at the job four times
                 assert time.monotonic() < deadline
@@ -254,6 +253,8 @@ def test_the_event_stream_sends_each_change_once_and_reads_no_segments_while_not
                     kind = line.removeprefix("event: ")
                 elif line.startswith("data: "):
                     events.append((kind, json.loads(line.removeprefix("data: "))))
+                    if events[-1][1]["segments_done"] == 1:
+                        first_segment_sent.set()
         releaser.join()
 
         # While the engine was held nothing changed: the stream read the job's row, never its segments.
