@@ -162,3 +162,6 @@ def test_the_replicas_share_postgres_and_redis_behind_the_balancer() -> None:
     conf = REPLICAS_NGINX.read_text()
     assert all(f"server {name}:9000" in conf for name in replicas)
     assert "least_conn;" in conf and "proxy_next_upstream error timeout http_502 http_503 non_idempotent" in conf
+    voices = conf.split("location /api/v1/voices {")[1].split("}")[0]
+    assert "proxy_next_upstream error timeout;" in voices, "a read of the voices is tried on a live replica"
+    assert "non_idempotent" not in voices, "an upload is never sent twice"
