@@ -2,6 +2,7 @@
 
     python bench/intelligibility.py [--voices voice_001 voice_005] [--sets zh A, zh B, en, mixed]
                                     [--limit N] [--worst 5] [--g2p sandhi|plain] [--speed 1.0]
+                                    [--mandarin-style blend|own]
                                     [--json out.json]
 
 Speaks every sentence of bench/data/intelligibility_sentences.py (60 Chinese in two halves A and B,
@@ -16,7 +17,9 @@ splitting, the engine; in process, cache off), transcribes it back and prints pe
 Both the text and the transcript are normalized the way the service normalizes text (numbers spelled
 out), so "2024年" and "二零二四年" are the same. A figure, not a test: the regression guard is
 tests/integration/test_intelligibility.py. ``--g2p plain`` speaks without tone sandhi (every syllable
-at its dictionary tone, misaki's own Chinese G2P), to measure what sandhi moves.
+at its dictionary tone, misaki's own Chinese G2P), to measure what sandhi moves; ``--mandarin-style
+own`` speaks Chinese with each stock pack's own table instead of its Mandarin blend
+(stock_voices.MANDARIN_BLEND), to measure what the blend moves.
 """
 
 from __future__ import annotations
@@ -116,6 +119,7 @@ def main() -> None:
     parser.add_argument("--worst", type=int, default=5)
     parser.add_argument("--sets", nargs="+", default=["zh A", "zh B", "en", "mixed"], metavar="SET")
     parser.add_argument("--g2p", choices=["sandhi", "plain"], default="sandhi")
+    parser.add_argument("--mandarin-style", choices=["blend", "own"], default="blend")
     parser.add_argument("--speed", type=float, default=1.0, help="the speaking rate of every request")
     parser.add_argument("--json", type=Path, help="write every sentence's figures here")
     args = parser.parse_args()
@@ -153,6 +157,8 @@ def main() -> None:
                 services.loader.require_ready()
                 if args.g2p == "plain":  # the embedded engine's G2P swapped for one without tone sandhi
                     services.engine._phonemize = Phonemizer(tone_sandhi=False)  # type: ignore[attr-defined]
+                if args.mandarin_style == "own":  # every pack speaks Chinese with its own table
+                    services.engine._mandarin = {}  # type: ignore[attr-defined]
                 for voice in args.voices:
                     results[voice] = {}
                     for name, sentences in sets.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,7 @@ from megatts3_server.engines.base import (
 from megatts3_server.engines.kokoro.cloning import Cloning
 from megatts3_server.engines.kokoro.model_files import assemble_model, load_vocabulary, load_voice_packs
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge, speaker_judge_available
-from megatts3_server.engines.kokoro.stock_voices import StockMeasures, builtin_voices
+from megatts3_server.engines.kokoro.stock_voices import StockMeasures, builtin_voices, mandarin_tables
 from megatts3_server.engines.kokoro.style_search import SearchSettings
 from megatts3_server.errors import EngineNotReadyError, InvalidRequestError, SynthesisCancelledError
 
@@ -43,6 +44,17 @@ SAMPLE_RATE = 24_000
 # The model's context is 512 tokens including the two boundary tokens; its style tables have a row
 # per phoneme count up to 510.
 _MAX_PHONEMES = 510
+# Changes whenever what the built-in voices sound like for the same text changes (their style tables,
+# the G2P): part of their cache key, so a cache kept across an upgrade never serves the old audio.
+_BUILTIN_REVISION = "builtin-2"
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+
+
+def _mostly_chinese(text: str) -> bool:
+    """A piece whose Han characters outnumber its Latin words is spoken as Chinese."""
+    han = len(_HAN.findall(text))
+    return han > 0 and han >= len(_LATIN_WORD.findall(text))
 
 
 def _split_phonemes(phonemes: str, limit: int) -> list[str]:
@@ -91,6 +103,7 @@ class KokoroEngine(Engine):
         self._phonemize_lock = threading.Lock()
         self._vocab: dict[str, int] = {}
         self._packs: dict[str, np.ndarray] = {}
+        self._mandarin: dict[str, np.ndarray] = {}  # the style a stock pack speaks Chinese with
         self._phonemize = None
         self._judge = SpeakerJudge() if speaker_judge_available() else None
         self._cloning: Cloning | None = None
@@ -127,6 +140,7 @@ class KokoroEngine(Engine):
             session = self._session_with(self._threads)
             self._vocab = load_vocabulary()
             self._packs = load_voice_packs()
+            self._mandarin = mandarin_tables(self._packs)
             self._phonemize = Phonemizer()
             self._session = session
             stock = StockMeasures(
@@ -177,15 +191,19 @@ class KokoroEngine(Engine):
     def builtin_context(self, voice_id: str) -> VoiceContext:
         for voice in self.builtin_voices():
             if voice.id == voice_id:
-                return VoiceContext(voice_id=voice_id, meta={"pack": voice.name})
+                return VoiceContext(voice_id=voice_id, meta={"pack": voice.name}, version=_BUILTIN_REVISION)
         raise KeyError(voice_id)
 
-    def _style_table(self, voice: VoiceContext) -> np.ndarray:
+    def _style_table(self, voice: VoiceContext, text: str) -> np.ndarray:
+        """The style a voice speaks ``text`` with: its own table, or a stock pack's (for Chinese text,
+        its Mandarin table: stock_voices.MANDARIN_BLEND)."""
         if "style" in voice.arrays:
             return voice.arrays["style"]
         pack = voice.meta.get("pack")
         if pack not in self._packs:
             raise InvalidRequestError(f"voice {voice.voice_id!r} refers to an unknown Kokoro pack {pack!r}")
+        if pack in self._mandarin and _mostly_chinese(text):
+            return self._mandarin[pack]
         return self._packs[pack]
 
     def _run(
@@ -225,7 +243,7 @@ class KokoroEngine(Engine):
             return self._phonemize(text)  # type: ignore[misc]
 
     def _speak(self, item: BatchItem, session: InferenceSession) -> np.ndarray:
-        style = self._style_table(item.voice)
+        style = self._style_table(item.voice, item.text)
         pieces = []
         for chunk in _split_phonemes(self.phonemes(item.text), _MAX_PHONEMES):
             if item.cancel is not None and item.cancel.cancelled:
