@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import av
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support.audio import decode, encode
+from tests.support.audio import decode, encode, encode_as
 from tests.support.malformed import (
     Answer,
     Fuzzer,
@@ -788,21 +787,6 @@ def test_wav_headers_under_the_platforms_field_name(fuzz: Fuzzer) -> None:
 # Recordings: other containers, cut or faked, and files that are not audio
 
 
-def _av_encode(samples: np.ndarray, rate: int, fmt: str, codec: str) -> bytes:
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=rate, layout="mono")
-        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-        for start in range(0, len(pcm), 960):
-            frame = av.AudioFrame.from_ndarray(pcm[None, start : start + 960], format="s16", layout="mono")
-            frame.sample_rate = rate
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buffer.getvalue()
-
-
 def _container_cases() -> list[tuple[str, bytes]]:
     mono = REAL.samples[:, 0]
     mp3, flac, m4a, ogg = (encode(mono, REAL.rate, kind) for kind in ("mp3", "flac", "m4a", "ogg"))
@@ -829,15 +813,15 @@ def _container_cases() -> list[tuple[str, bytes]]:
         ("ogg opus cut at 50 %", ogg[: len(ogg) // 2]),
         (
             "webm opus (not a supported format)",
-            _av_encode(
+            encode_as(
                 np.interp(np.arange(0, len(mono), 1 / 3), np.arange(len(mono)), mono).astype(np.float32),
                 48_000,
                 "webm",
                 "libopus",
             ),
         ),
-        ("aiff (not a supported format)", _av_encode(mono, REAL.rate, "aiff", "pcm_s16be")),
-        ("au (not a supported format)", _av_encode(mono, REAL.rate, "au", "pcm_s16be")),
+        ("aiff (not a supported format)", encode_as(mono, REAL.rate, "aiff", "pcm_s16be")),
+        ("au (not a supported format)", encode_as(mono, REAL.rate, "au", "pcm_s16be")),
         (
             "an HLS playlist naming a URL",
             b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nhttp://127.0.0.1:9/a.wav\n#EXT-X-ENDLIST\n",

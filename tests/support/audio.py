@@ -24,6 +24,11 @@ def encode(samples: np.ndarray, sample_rate: int, container: str) -> bytes:
     if rate != sample_rate:
         positions = np.arange(0, len(samples), sample_rate / rate)
         samples = np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
+    return encode_as(samples, rate, fmt, codec)
+
+
+def encode_as(samples: np.ndarray, rate: int, fmt: str, codec: str) -> bytes:
+    """Encode float32 mono samples at ``rate`` with any PyAV format and codec (also ones the service refuses)."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=fmt) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
