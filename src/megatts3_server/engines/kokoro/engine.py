@@ -34,6 +34,7 @@ from megatts3_server.engines.kokoro.speaker import SpeakerJudge, speaker_judge_a
 from megatts3_server.engines.kokoro.stock_voices import StockMeasures, builtin_voices, mandarin_tables
 from megatts3_server.engines.kokoro.style_search import SearchSettings
 from megatts3_server.errors import EngineNotReadyError, InvalidRequestError, SynthesisCancelledError
+from megatts3_server.text.script import HAN
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -47,7 +48,7 @@ _MAX_PHONEMES = 510
 # Changes whenever what the built-in voices sound like for the same text changes (their style tables,
 # the G2P): part of their cache key, so a cache kept across an upgrade never serves the old audio.
 _BUILTIN_REVISION = "builtin-2"
-_HAN = re.compile(r"[\u3400-\u9fff]")
+_HAN = re.compile(f"[{HAN}]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 
