@@ -1,0 +1,96 @@
+"""The Kokoro voice catalogue as data: every pack's language and gender, the numbered voices, aliases.
+
+Kokoro v1.0 names its 54 packs ``<language><gender>_<name>``: ``zf_xiaoxiao`` is a Mandarin female
+voice, ``am_onyx`` an American English male one. Every pack present is a built-in voice under that
+name. ``voice_001`` … ``voice_005`` (the integration guide's ids, asked for Chinese) are the best
+native Mandarin packs by bench/intelligibility.py; where the full pack set is not installed they fall
+back to the five packs that ship with the model on PyPI (Japanese speakers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+# The first letter of a pack's name: the language its speaker was recorded in (BCP 47).
+LANGUAGES: dict[str, str] = {
+    "a": "en-US",
+    "b": "en-GB",
+    "z": "zh",
+    "j": "ja",
+    "e": "es",
+    "f": "fr",
+    "h": "hi",
+    "i": "it",
+    "p": "pt-BR",
+}
+GENDERS: dict[str, str] = {"f": "female", "m": "male"}
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    name: str
+    language: str
+    gender: str
+
+    @property
+    def family(self) -> str:
+        """The language without its region ("en" for en-US and en-GB): what a text run is matched on."""
+        return self.language.split("-")[0]
+
+
+def pack_info(name: str) -> PackInfo:
+    """Language and gender from a Kokoro pack name (KeyError when the name does not follow the scheme)."""
+    if len(name) < 4 or name[2] != "_" or name[0] not in LANGUAGES or name[1] not in GENDERS:
+        raise KeyError(name)
+    return PackInfo(name, LANGUAGES[name[0]], GENDERS[name[1]])
+
+
+# voice_00N -> the packs it may be, best first: a native Mandarin pack, else (only the PyPI packs
+# installed) the Japanese pack it was before the full set was used.
+NUMBERED_VOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("voice_001", ("zf_xiaoxiao", "jf_alpha")),
+    ("voice_002", ("zf_xiaoyi", "jf_gongitsune")),
+    ("voice_003", ("zf_xiaobei", "jf_nezumi")),
+    ("voice_004", ("zm_yunxi", "jf_tebukuro")),
+    ("voice_005", ("zm_yunxia", "jm_kumo")),
+)
+
+# OpenAI's voice names -> Kokoro's own pack of that name where one exists, else a pack of the gender
+# OpenAI's voice has.
+OPENAI_ALIASES: dict[str, tuple[str, ...]] = {
+    "alloy": ("af_alloy", "voice_001"),
+    "echo": ("am_echo", "voice_005"),
+    "fable": ("bm_fable", "voice_005"),
+    "nova": ("af_nova", "voice_002"),
+    "onyx": ("am_onyx", "voice_005"),
+    "shimmer": ("af_bella", "voice_003"),
+    "coral": ("af_heart", "voice_001"),
+    "sage": ("af_sarah", "voice_002"),
+    "ballad": ("bm_lewis", "voice_004"),
+    "ash": ("am_michael", "voice_005"),
+    "verse": ("am_adam", "voice_005"),
+    "marin": ("af_jessica", "voice_004"),
+    "cedar": ("bm_george", "voice_005"),
+}
+
+
+def numbered_packs(present: Collection[str]) -> dict[str, str]:
+    """voice_00N -> the pack it speaks with, among the packs ``present``."""
+    chosen = {}
+    for voice_id, candidates in NUMBERED_VOICES:
+        pack = next((name for name in candidates if name in present), None)
+        if pack is not None:
+            chosen[voice_id] = pack
+    return chosen
+
+
+def openai_aliases(present: Collection[str]) -> dict[str, str]:
+    """OpenAI voice name -> the built-in voice id it speaks with, among the packs ``present``."""
+    numbered = numbered_packs(present)
+    aliases = {}
+    for alias, candidates in OPENAI_ALIASES.items():
+        target = next((name for name in candidates if name in present or name in numbered), None)
+        if target is not None:
+            aliases[alias] = target
+    return aliases
