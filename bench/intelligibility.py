@@ -1,13 +1,16 @@
 """How well a listener (Whisper-base, the suite's judge) understands the embedded engine's speech.
 
-    python bench/intelligibility.py [--voices voice_001 voice_005] [--sets zh A, zh B, en, mixed]
-                                    [--limit N] [--worst 5] [--g2p sandhi|plain] [--speed 1.0]
-                                    [--mandarin-style blend|own]
+    python bench/intelligibility.py [--voices voice_001 af_heart "af_bella(2)+af_sky(1)" | numbered | all
+                                              | language:zh | language:en ...]
+                                    [--sets zh A, zh B, en, mixed] [--limit N] [--worst 5]
+                                    [--g2p sandhi|plain] [--speed 1.0] [--prosody transplant|own]
                                     [--json out.json]
 
 Speaks every sentence of bench/data/intelligibility_sentences.py (60 Chinese in two halves A and B,
-30 English, 15 mixed) in each built-in voice through the service's own pipeline (normalization,
-splitting, the engine; in process, cache off), transcribes it back and prints per voice:
+30 English, 15 mixed) in each voice asked for (any voice id the service speaks: a numbered voice, a
+Kokoro pack, a recipe; ``numbered``, ``all`` or ``language:<code>`` for groups of built-in voices)
+through the service's own pipeline (normalization, splitting, the engine; in process, cache off),
+transcribes it back and prints per voice:
 - Chinese CER over Han characters, for half A and half B (a choice tuned on one is confirmed on the other);
 - toneless-pinyin error: the syllable error rate of the transcript's pinyin against the text's
   (homophones are not errors here: what is left is what the listener could not make out);
@@ -17,9 +20,9 @@ splitting, the engine; in process, cache off), transcribes it back and prints pe
 Both the text and the transcript are normalized the way the service normalizes text (numbers spelled
 out), so "2024年" and "二零二四年" are the same. A figure, not a test: the regression guard is
 tests/integration/test_intelligibility.py. ``--g2p plain`` speaks without tone sandhi (every syllable
-at its dictionary tone, misaki's own Chinese G2P), to measure what sandhi moves; ``--mandarin-style
-own`` speaks Chinese with each stock pack's own table instead of its Mandarin blend
-(stock_voices.MANDARIN_BLEND), to measure what the blend moves.
+at its dictionary tone, misaki's own Chinese G2P), to measure what sandhi moves; ``--prosody own``
+speaks every run with the voice's own table instead of a native donor's prosody for runs in other
+languages (engines/kokoro/prosody.py), to measure what the transplant moves.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from tests.support.speech import transcribe  # noqa: E402
 from bench.data.intelligibility_sentences import CHINESE_A, CHINESE_B, ENGLISH, MIXED  # noqa: E402
 from megatts3_server.config import load_settings  # noqa: E402
 from megatts3_server.engines.kokoro.phonemes import Phonemizer  # noqa: E402
+from megatts3_server.engines.kokoro.prosody import VoiceStyles  # noqa: E402
 from megatts3_server.ratelimit import unlimited  # noqa: E402
 from megatts3_server.service.speech import SpeechRequest  # noqa: E402
 from megatts3_server.service.synthesis import SynthesisParameters  # noqa: E402
@@ -54,6 +58,27 @@ from megatts3_server.service.wiring import build_services  # noqa: E402
 from megatts3_server.text import normalize  # noqa: E402
 
 VOICES = ["voice_001", "voice_002", "voice_003", "voice_004", "voice_005"]
+
+
+def _expand(asked: list[str], builtin: list) -> list[str]:
+    """Voice ids, with the groups ``numbered``, ``all`` and ``language:<code>`` (``zh``, ``en``...:
+    the built-in voices of that language, a family matching its regions) written out."""
+    voices: list[str] = []
+    for item in asked:
+        if item == "numbered":
+            voices += [voice.id for voice in builtin if voice.id.startswith("voice_")]
+        elif item == "all":
+            voices += [voice.id for voice in builtin if not voice.id.startswith("voice_")]
+        elif item.startswith("language:"):
+            code = item.split(":", 1)[1]
+            voices += [
+                voice.id
+                for voice in builtin
+                if not voice.id.startswith("voice_") and voice.language.split("-")[0] == code.split("-")[0]
+            ]
+        else:
+            voices.append(item)
+    return list(dict.fromkeys(voices))
 
 
 def _han(text: str) -> str:
@@ -119,7 +144,7 @@ def main() -> None:
     parser.add_argument("--worst", type=int, default=5)
     parser.add_argument("--sets", nargs="+", default=["zh A", "zh B", "en", "mixed"], metavar="SET")
     parser.add_argument("--g2p", choices=["sandhi", "plain"], default="sandhi")
-    parser.add_argument("--mandarin-style", choices=["blend", "own"], default="blend")
+    parser.add_argument("--prosody", choices=["transplant", "own"], default="transplant")
     parser.add_argument("--speed", type=float, default=1.0, help="the speaking rate of every request")
     parser.add_argument("--json", type=Path, help="write every sentence's figures here")
     args = parser.parse_args()
@@ -157,9 +182,9 @@ def main() -> None:
                 services.loader.require_ready()
                 if args.g2p == "plain":  # the embedded engine's G2P swapped for one without tone sandhi
                     services.engine._phonemize = Phonemizer(tone_sandhi=False)  # type: ignore[attr-defined]
-                if args.mandarin_style == "own":  # every pack speaks Chinese with its own table
-                    services.engine._mandarin = {}  # type: ignore[attr-defined]
-                for voice in args.voices:
+                if args.prosody == "own":  # no donors: every run is spoken with the voice's own table
+                    services.engine._styles = VoiceStyles({})  # type: ignore[attr-defined]
+                for voice in _expand(args.voices, services.engine.builtin_voices()):
                     results[voice] = {}
                     for name, sentences in sets.items():
                         audio = await _speak_all(services, voice, sentences, args.speed)
@@ -188,13 +213,15 @@ def _mean(values: list[float]) -> float:
 def _report(results: dict[str, dict[str, list[Heard]]], sets: dict[str, list[str]], worst: int) -> None:
     counts = ", ".join(f"{name} {len(sentences)}" for name, sentences in sets.items())
     print(f"sentences: {counts}; judge: Whisper-base (int8, beam 1)")
-    header = "voice       zh CER A  zh CER B  pinyin err  tone err  en WER  mixed CER  mixed WER"
-    print(header)
+    width = max([10, *(len(voice) for voice in results)])
+    print(f"{'voice':<{width}}  zh CER A  zh CER B  zh max  pinyin err  tone err  en WER  mixed CER  mixed WER")
     for voice, by_set in results.items():
         chinese = by_set["zh A"] + by_set["zh B"]
         tones = sum(h.tones_wrong for h in chinese) / max(1, sum(h.tones_compared for h in chinese))
+        worst = max((h.cer for h in chinese), default=float("nan"))
         print(
-            f"{voice:<10}  {_mean([h.cer for h in by_set['zh A']]):8.3f}  {_mean([h.cer for h in by_set['zh B']]):8.3f}"
+            f"{voice:<{width}}  {_mean([h.cer for h in by_set['zh A']]):8.3f}"
+            f"  {_mean([h.cer for h in by_set['zh B']]):8.3f}  {worst:6.2f}"
             f"  {_mean([h.pinyin_error for h in chinese]):10.3f}  {tones:8.3f}"
             f"  {_mean([h.wer for h in by_set['en']]):6.3f}  {_mean([h.cer for h in by_set['mixed']]):9.3f}"
             f"  {_mean([h.wer for h in by_set['mixed']]):9.3f}"

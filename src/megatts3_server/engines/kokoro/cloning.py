@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from megatts3_server.audio import DecodedAudio
-from megatts3_server.engines.base import CancelToken, EnrollmentProgress, PreparedVoice
+from megatts3_server.engines.base import CancelToken, EnrollmentProgress, PreparedVoice, VoiceContext
+from megatts3_server.engines.kokoro.catalogue import UNCLEAR_PACKS
+from megatts3_server.engines.kokoro.prosody import identity
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge
 from megatts3_server.engines.kokoro.stock_voices import StockMeasures
 from megatts3_server.engines.kokoro.style_search import SearchSettings, StyleSearch
@@ -39,7 +41,8 @@ class Cloning:
         search: SearchSettings,
         sample_rate: int,
     ) -> None:
-        self._packs = packs
+        # Where a clone may start: a pack it would speak its own language badly with is no start.
+        self._packs = {name: table for name, table in packs.items() if name not in UNCLEAR_PACKS}
         self._stock = stock
         self._phonemize = phonemize
         self._speak = speak
@@ -57,7 +60,11 @@ class Cloning:
     def closest(self, reference: DecodedAudio) -> PreparedVoice:
         """No search: the stock pack whose pitch and timbre are closest to the reference."""
         target = voice_features(reference.samples, reference.sample_rate)
-        scores = {pack: distance(target, features) for pack, features in self._stock.features().items()}
+        scores = {
+            pack: distance(target, features)
+            for pack, features in self._stock.features().items()
+            if pack in self._packs
+        }
         best = min(scores, key=scores.__getitem__)
         return PreparedVoice(
             meta={"pack": best, "match_distance": round(scores[best], 4), "reference_f0": round(target.median_f0, 1)},
@@ -103,18 +110,28 @@ class Cloning:
             result.evaluations,
             result.seconds,
         )
+        start = identity(VoiceContext("", {"start": result.start}))
+        meta = {
+            # Whose prosody the voice has (the search moves only the timbre half): prosody.py
+            "language": start.language,
+            "gender": start.gender,
+            "start": result.start,
+            "start_similarity": round(result.start_similarity, 4),
+            "similarity": round(result.similarity, 4),
+            "evaluations": result.evaluations,
+            "enroll_seconds": round(result.seconds, 1),
+        }
+        similarity = f"similarity {result.start_similarity:.2f} -> {result.similarity:.2f}"
+        if result.start in self._packs and np.array_equal(result.style, self._packs[result.start]):
+            # Nothing the search found beat the closest pack: the voice is that stock voice.
+            return PreparedVoice(
+                meta={**meta, "pack": result.start},
+                summary=f"the stock voice {result.start} is the closest to the reference speaker ({similarity})",
+                similarity=result.similarity,
+            )
         return PreparedVoice(
-            meta={
-                "start": result.start,
-                "start_similarity": round(result.start_similarity, 4),
-                "similarity": round(result.similarity, 4),
-                "evaluations": result.evaluations,
-                "enroll_seconds": round(result.seconds, 1),
-            },
+            meta=meta,
             arrays={"style": result.style},
-            summary=(
-                f"a style pack searched from {result.start} towards the reference speaker "
-                f"(similarity {result.start_similarity:.2f} -> {result.similarity:.2f})"
-            ),
+            summary=f"a style pack searched from {result.start} towards the reference speaker ({similarity})",
             similarity=result.similarity,
         )

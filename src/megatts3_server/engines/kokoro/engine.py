@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,13 +27,15 @@ from megatts3_server.engines.base import (
     PreparedVoice,
     VoiceContext,
 )
+from megatts3_server.engines.kokoro.catalogue import builtin_voices
 from megatts3_server.engines.kokoro.cloning import Cloning
 from megatts3_server.engines.kokoro.model_files import assemble_model, load_vocabulary, load_voice_packs
+from megatts3_server.engines.kokoro.phonemes import join, runs_by_language
+from megatts3_server.engines.kokoro.prosody import VoiceStyles
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge, speaker_judge_available
-from megatts3_server.engines.kokoro.stock_voices import StockMeasures, builtin_voices, mandarin_tables
+from megatts3_server.engines.kokoro.stock_voices import StockMeasures
 from megatts3_server.engines.kokoro.style_search import SearchSettings
 from megatts3_server.errors import EngineNotReadyError, InvalidRequestError, SynthesisCancelledError
-from megatts3_server.text.script import HAN
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -48,16 +49,6 @@ _MAX_PHONEMES = 510
 # Changes whenever what the built-in voices sound like for the same text changes (their style tables,
 # the G2P): part of their cache key, so a cache kept across an upgrade never serves the old audio.
 _BUILTIN_REVISION = "builtin-2"
-_HAN = re.compile(f"[{HAN}]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
-
-
-def _mostly_chinese(text: str) -> bool:
-    """A piece whose Han characters outnumber its Latin words is spoken as Chinese."""
-    han = len(_HAN.findall(text))
-    return han > 0 and han >= len(_LATIN_WORD.findall(text))
-
-
 def _split_phonemes(phonemes: str, limit: int) -> list[str]:
     """Cut an over-long phoneme string at word boundaries (the text splitter normally prevents this)."""
     chunks: list[str] = []
@@ -104,7 +95,7 @@ class KokoroEngine(Engine):
         self._phonemize_lock = threading.Lock()
         self._vocab: dict[str, int] = {}
         self._packs: dict[str, np.ndarray] = {}
-        self._mandarin: dict[str, np.ndarray] = {}  # the style a stock pack speaks Chinese with
+        self._styles = VoiceStyles({})
         self._phonemize = None
         self._judge = SpeakerJudge() if speaker_judge_available() else None
         self._cloning: Cloning | None = None
@@ -140,8 +131,11 @@ class KokoroEngine(Engine):
             self._model = model
             session = self._session_with(self._threads)
             self._vocab = load_vocabulary()
-            self._packs = load_voice_packs()
-            self._mandarin = mandarin_tables(self._packs)
+            self._packs = load_voice_packs() | {  # TEMP until the pack installer lands
+                path.stem: np.fromfile(path, "<f4").reshape(510, 256)
+                for path in sorted((self._cache_dir / "kokoro" / "voices").glob("*.bin"))
+            }
+            self._styles = VoiceStyles(self._packs)
             self._phonemize = Phonemizer()
             self._session = session
             stock = StockMeasures(
@@ -187,7 +181,7 @@ class KokoroEngine(Engine):
             raise EngineNotReadyError("the engine is still loading")
 
     def builtin_voices(self) -> list[BuiltinVoice]:
-        return builtin_voices()
+        return builtin_voices(self._packs)
 
     def builtin_context(self, voice_id: str) -> VoiceContext:
         for voice in self.builtin_voices():
@@ -195,17 +189,29 @@ class KokoroEngine(Engine):
                 return VoiceContext(voice_id=voice_id, meta={"pack": voice.name}, version=_BUILTIN_REVISION)
         raise KeyError(voice_id)
 
-    def _style_table(self, voice: VoiceContext, text: str) -> np.ndarray:
-        """The style a voice speaks ``text`` with: its own table, or a stock pack's (for Chinese text,
-        its Mandarin table: stock_voices.MANDARIN_BLEND)."""
+    def _own_table(self, voice: VoiceContext) -> np.ndarray:
+        """The style a voice was made with: its own table (cloned, blended), or its stock pack's."""
         if "style" in voice.arrays:
             return voice.arrays["style"]
         pack = voice.meta.get("pack")
         if pack not in self._packs:
             raise InvalidRequestError(f"voice {voice.voice_id!r} refers to an unknown Kokoro pack {pack!r}")
-        if pack in self._mandarin and _mostly_chinese(text):
-            return self._mandarin[pack]
         return self._packs[pack]
+
+    def styled_runs(self, voice: VoiceContext, text: str) -> list[tuple[str | None, str]]:
+        """``text`` as phoneme runs, each with the donor whose prosody it is spoken with (None: the
+        voice's own table; prosody.py); neighbouring runs with the same style joined."""
+        self._require_loaded()
+        with self._phonemize_lock:
+            segments = self._phonemize.segments(text)  # type: ignore[union-attr]
+        runs: list[tuple[str | None, list[str]]] = []
+        for run in runs_by_language(segments):
+            donor = self._styles.donor(voice, run.language)
+            if runs and runs[-1][0] == donor:
+                runs[-1][1].append(run.phonemes)
+            else:
+                runs.append((donor, [run.phonemes]))
+        return [(donor, join(phonemes)) for donor, phonemes in runs]
 
     def _run(
         self, session: InferenceSession, phonemes: str, style: np.ndarray, speed: float, cancel: CancelToken | None
@@ -244,12 +250,14 @@ class KokoroEngine(Engine):
             return self._phonemize(text)  # type: ignore[misc]
 
     def _speak(self, item: BatchItem, session: InferenceSession) -> np.ndarray:
-        style = self._style_table(item.voice, item.text)
+        own = self._own_table(item.voice)
         pieces = []
-        for chunk in _split_phonemes(self.phonemes(item.text), _MAX_PHONEMES):
-            if item.cancel is not None and item.cancel.cancelled:
-                raise SynthesisCancelledError("synthesis was cancelled")
-            pieces.append(self._run(session, chunk, style, item.speed, item.cancel))
+        for donor, phonemes in self.styled_runs(item.voice, item.text):
+            style = self._styles.table(item.voice, own, donor)
+            for chunk in _split_phonemes(phonemes, _MAX_PHONEMES):
+                if item.cancel is not None and item.cancel.cancelled:
+                    raise SynthesisCancelledError("synthesis was cancelled")
+                pieces.append(self._run(session, chunk, style, item.speed, item.cancel))
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
     def synthesize(
@@ -268,7 +276,10 @@ class KokoroEngine(Engine):
         return list(self._batch_pool.map(lambda item: self._speak(item, session), items))
 
     def voice_used(self, voice: VoiceContext) -> str:
-        return "custom style" if "style" in voice.arrays else str(voice.meta.get("pack", voice.voice_id))
+        if "style" not in voice.arrays:
+            return str(voice.meta.get("pack", voice.voice_id))
+        made_from = voice.meta.get("recipe") or voice.meta.get("start")
+        return f"custom style from {made_from}" if made_from else "custom style"
 
     def max_piece_chars(self) -> int:
         # Mandarin runs ~4 phoneme symbols per character: 100 characters stay inside the 510 budget.

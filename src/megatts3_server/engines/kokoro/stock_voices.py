@@ -1,4 +1,4 @@
-"""The five stock voices that ship with the model data: the catalogue, and what they sound like.
+"""What the stock voice packs sound like.
 
 Two measures of the stock packs are the same for every request, so they are taken once per model
 cache and kept beside the model (atomically written .npz files): the pitch/timbre features that pick
@@ -17,56 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from megatts3_server.engines.base import BuiltinVoice
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge
 from megatts3_server.engines.kokoro.style_search import SpeechMeasures, StockCheck
 from megatts3_server.engines.kokoro.voice_match import VoiceFeatures, voice_features
 
-# The five packs, in the order they become voice_001 … voice_005.
-STOCK_VOICES: tuple[tuple[str, str, str], ...] = (
-    ("jf_alpha", "female", "bright, clear female voice"),
-    ("jf_gongitsune", "female", "soft storytelling female voice"),
-    ("jf_nezumi", "female", "light, youthful female voice"),
-    ("jf_tebukuro", "female", "warm, calm female voice"),
-    ("jm_kumo", "male", "deep, steady male voice"),
-)
-# How each pack speaks Mandarin: these are Japanese speakers, and some render Mandarin tones poorly.
-# For Chinese text a pack's whole style table is moved part of the way toward the pack Whisper-base
-# understands best in Chinese among those of its gender (jf_gongitsune; jm_kumo is the only male and
-# already the best). bench/intelligibility.py, chosen on set A and confirmed on set B: jf_alpha's CER
-# 0.258 -> 0.168 (A), 0.307 -> 0.243 (B); the speaker embedding of the result stays 0.98 of the pack's
-# own (the two packs themselves are 0.73 apart). Weight 0.3 over 0.5: the voice stays itself (README).
-MANDARIN_BLEND: Mapping[str, tuple[str, float]] = {
-    "jf_alpha": ("jf_gongitsune", 0.3),
-    "jf_nezumi": ("jf_gongitsune", 0.3),
-    "jf_tebukuro": ("jf_gongitsune", 0.3),
-}
 _MATCH_SENTENCE = "The rainbow is a division of white light into many beautiful colors. 彩虹是白光分成的许多美丽颜色。"
 
 SpeakText = Callable[[str, np.ndarray], np.ndarray]
 """Speaks a text with a style table; returns audio at the engine's sample rate."""
-
-
-def builtin_voices() -> list[BuiltinVoice]:
-    return [
-        BuiltinVoice(
-            id=f"voice_{index:03d}",
-            name=pack,
-            description=f"Kokoro stock voice {pack}: {description}",
-            language="multi",
-            gender=gender,
-        )
-        for index, (pack, gender, description) in enumerate(STOCK_VOICES, start=1)
-    ]
-
-
-def mandarin_tables(packs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The style table each pack speaks Chinese with, where it differs from the pack (MANDARIN_BLEND)."""
-    return {
-        pack: ((1.0 - weight) * packs[pack] + weight * packs[anchor]).astype(np.float32)
-        for pack, (anchor, weight) in MANDARIN_BLEND.items()
-        if pack in packs and anchor in packs
-    }
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -114,18 +72,24 @@ class StockMeasures:
         self._features: dict[str, VoiceFeatures] | None = None
         self._checks: dict[str, StockCheck] | None = None
 
+    def _tag(self, sentence: str) -> str:
+        """Names a measure's file by what it depends on: the sentence and the packs."""
+        return hashlib.sha256(f"{sentence}|{sorted(self._packs)}".encode()).hexdigest()[:12]
+
     def features(self) -> dict[str, VoiceFeatures]:
         """Pitch and timbre of each stock voice speaking a fixed sentence (closest-voice matching)."""
         with self._lock:
             if self._features is None:
-                path = self._folder / "stock_voice_features.npz"
-                self._features = _read_features(path) or self._measure_features(path)
+                path = self._folder / f"stock_voice_features_{self._tag(_MATCH_SENTENCE)}.npz"
+                features = _read_features(path)
+                if features is None or set(features) != set(self._packs):
+                    features = self._measure_features(path)
+                self._features = features
             return self._features
 
     def _measure_features(self, path: Path) -> dict[str, VoiceFeatures]:
         features = {
-            pack: voice_features(self._speak(_MATCH_SENTENCE, self._packs[pack]), self._rate)
-            for pack, _, _ in STOCK_VOICES
+            pack: voice_features(self._speak(_MATCH_SENTENCE, table), self._rate) for pack, table in self._packs.items()
         }
         packs = list(features)
         _save_npz(
@@ -141,8 +105,7 @@ class StockMeasures:
         hears it: the same for every reference."""
         with self._lock:
             if self._checks is None:
-                tag = hashlib.sha256(f"{sentence}|{sorted(self._packs)}".encode()).hexdigest()[:12]
-                path = self._folder / f"stock_check_speech_{tag}.npz"
+                path = self._folder / f"stock_check_speech_{self._tag(sentence)}.npz"
                 checks = _read_checks(path)
                 if checks is None or set(checks) != set(self._packs):
                     checks = self._measure_checks(path, sentence, judge)

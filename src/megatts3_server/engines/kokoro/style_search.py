@@ -40,6 +40,9 @@ _VOICED_RATIO = 0.7
 _REJECTED = -1.0
 # Search candidates re-scored on the check sentence at the end.
 _FINALISTS = 3
+# The blends of the best stock packs a start tries, in order: weights of the first, second... best.
+_START_BLENDS: tuple[tuple[float, ...], ...] = ((0.7, 0.3), (0.5, 0.5), (0.5, 0.25, 0.25), (0.4, 0.3, 0.3))
+_TIMBRE_DIMS = 128
 # Share of the budget after which choosing the start tries no blends.
 _START_SHARE = 0.4
 # At most this share of the budget is kept back for the finalists' check (a small one-shot budget
@@ -230,16 +233,19 @@ class StyleSearch:
         return {name: (pack, *self._check.score(pack)) for name, pack in self._packs.items()}
 
     def _start(self, budget: _Budget) -> tuple[str, np.ndarray, float, SpeechMeasures]:
-        """The best stock pack by the check sentence, or a blend of the two best when that scores
-        higher and the budget leaves time to try it; with its check score and speech."""
+        """The best stock pack by the check sentence, or a blend of the best few (their timbre halves,
+        the best pack's prosody) when one scores higher and the budget leaves time to try it; with its
+        check score and speech."""
         checked = self._stock_scores()
         ranked = sorted(checked, key=lambda name: checked[name][1], reverse=True)
         best = ranked[0]
-        for weight in (0.7, 0.5):
-            if len(ranked) < 2 or not budget.fits(self._check_cost(), until=_START_SHARE * budget.seconds):
+        for weights in _START_BLENDS:
+            if len(ranked) < len(weights) or not budget.fits(self._check_cost(), until=_START_SHARE * budget.seconds):
                 break
-            blend = weight * self._packs[ranked[0]] + (1 - weight) * self._packs[ranked[1]]
-            name = f"{weight:g}*{ranked[0]}+{1 - weight:g}*{ranked[1]}"
+            parts = list(zip(weights, ranked, strict=False))
+            blend = np.array(self._packs[ranked[0]], np.float32, copy=True)
+            blend[:, :_TIMBRE_DIMS] = sum(weight * self._packs[name][:, :_TIMBRE_DIMS] for weight, name in parts)
+            name = "+".join(f"{weight:g}*{pack}" for weight, pack in parts)
             checked[name] = (blend, *self._check.score(blend))
             if checked[name][1] > checked[best][1]:
                 best = name
