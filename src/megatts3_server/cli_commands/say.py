@@ -14,6 +14,7 @@ from megatts3_server.cli_commands.common import (
     ApiConfig,
     ApiKey,
     ModelConfig,
+    ServerUrl,
     Timeout,
     byte_progress,
     describe_saved,
@@ -24,7 +25,6 @@ from megatts3_server.cli_commands.common import (
 )
 from megatts3_server.client import (
     AUDIO_FORMATS,
-    DEFAULT_URL,
     AudioFileWriter,
     SavedAudio,
     SpeechParams,
@@ -78,7 +78,7 @@ def say(
     emotion: Annotated[
         str | None, typer.Option(help="Emotion; one the engine cannot render is spoken neutrally, with a warning")
     ] = None,
-    url: Annotated[str | None, typer.Option("--url", help=f"Base URL of the service (default {DEFAULT_URL})")] = None,
+    url: ServerUrl = None,
     api_key: ApiKey = None,
     timeout: Timeout = 300.0,
     in_process: Annotated[
