@@ -36,11 +36,13 @@ from megatts3_server.config import Settings
 async def _speak_locally(
     settings: Settings, text: str, voice_id: str, fmt_name: str, params: SpeechParams, output: Path
 ) -> SavedAudio:
+    from megatts3_server.logs import quiet_libraries
     from megatts3_server.ratelimit import unlimited
     from megatts3_server.service.speech import SpeechRequest
     from megatts3_server.service.synthesis import SynthesisParameters
     from megatts3_server.service.wiring import build_services
 
+    quiet_libraries()  # no log is configured here, but jieba prints its dictionary's build by itself
     services = build_services(settings)
     # A reader of the voice store: a server beside it may be writing, so nothing is "recovered" here.
     async with services.running(writer=False):
