@@ -14,11 +14,15 @@ from megatts3_server.service.speech import Speech
 from megatts3_server.service.synthesis import AudioDescription, SynthesisResult
 
 AUDIO_RESPONSES = {200: {"content": {"audio/wav": {}}, "description": "The synthesized audio"}}
+# Printable ASCII but "%": what a header value shows as written.
+_HEADER_SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
 
 
 def header_value(value: str) -> str:
-    """HTTP header values are latin-1: percent-encode anything a client sent that is not plain ASCII."""
-    return quote(value, safe=" '-_.,;:()/=")
+    """A header value that reads as written where it is printable ASCII; "%", control characters and
+    anything beyond ASCII (header values are latin-1) are percent-encoded as UTF-8, so one unquote()
+    gives the text back and no value can end the header early."""
+    return quote(value, safe=_HEADER_SAFE)
 
 
 # What a file name must not hold: path separators, quotes, what Windows refuses, and control characters.
