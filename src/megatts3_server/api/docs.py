@@ -48,16 +48,21 @@ def _page(page: HTMLResponse) -> HTMLResponse:
 router = APIRouter(include_in_schema=False)
 
 
+def _asset(request: Request, name: str) -> str:
+    """An asset's URL, under the prefix a proxy serves the app at (root_path), like the OpenAPI URL."""
+    return f"{request.scope.get('root_path', '')}{ASSETS_URL}/{name}"
+
+
 @router.get(DOCS_URL, name="docs_swagger_ui")
 async def swagger_ui(request: Request) -> HTMLResponse:
-    app, root = request.app, request.scope.get("root_path", "")
+    app: FastAPI = request.app
     return _page(
         get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
+            openapi_url=f"{request.scope.get('root_path', '')}{app.openapi_url}",
             title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+            swagger_js_url=_asset(request, "swagger-ui-bundle.js"),
+            swagger_css_url=_asset(request, "swagger-ui.css"),
+            swagger_favicon_url=_asset(request, "favicon.png"),
             swagger_ui_parameters=app.swagger_ui_parameters,
         )
     )
@@ -65,16 +70,15 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get(REDOC_URL, name="docs_redoc")
 async def redoc(request: Request) -> HTMLResponse:
-    app, root = request.app, request.scope.get("root_path", "")
-    return _page(
-        get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-            with_google_fonts=False,
-        )
+    app: FastAPI = request.app
+    page = get_redoc_html(
+        openapi_url=f"{request.scope.get('root_path', '')}{app.openapi_url}",
+        title=f"{app.title} - ReDoc",
+        redoc_js_url=_asset(request, "redoc.standalone.js"),
+        redoc_favicon_url=_asset(request, "favicon.png"),
+        with_google_fonts=False,
     )
+    return _page(page)
 
 
 def install_docs(app: FastAPI) -> None:
