@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from megatts3_server import __version__
 from megatts3_server.api import headers as h
 from megatts3_server.api import health, info, jobs, lexicon, openai_compat, tts, voices, web
+from megatts3_server.api.docs import install_docs
 from megatts3_server.api.errors import install_error_handlers
 from megatts3_server.api.middleware import (
     BodySizeLimitMiddleware,
@@ -39,6 +40,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         version=__version__,
         description="Text-to-speech engine service: synthesis, voice storage and zero-shot voice cloning.",
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load their scripts from a CDN; api/docs.py serves them itself.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     app.state.metrics = services.metrics
@@ -67,6 +71,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         web.router,
     ):
         app.include_router(router)
+    install_docs(app)
     return app
 
 

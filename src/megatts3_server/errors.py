@@ -98,6 +98,13 @@ class VoiceNotReadyError(ServiceError):
     code = "voice_not_ready"
 
 
+class VoiceEnrollingError(ServiceError):
+    """The voice's enrollment is already pending or running: another is not queued beside it."""
+
+    status = 409
+    code = "voice_enrolling"
+
+
 class VoiceReadOnlyError(ServiceError):
     status = 403
     code = "voice_read_only"

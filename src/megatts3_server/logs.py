@@ -5,12 +5,42 @@ from __future__ import annotations
 import contextvars
 import logging
 import logging.handlers
+import warnings
 
 from megatts3_server.config import LoggingSettings
 
 
+def _warning_or_worse(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+def _not_a_word_count_mismatch(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("words count mismatch")
+
+
+def quiet_libraries() -> None:
+    """Silence what libraries say that tells an operator nothing, each thing where it starts, and
+    nothing else (idempotent; before the engine loads, so before those libraries are imported):
+
+    - jieba's dictionary build ("Building prefix dict ...", "Loading model cost ...") at DEBUG, printed
+      by a handler of its own and again by ours. jieba sets its logger's level when imported, so a
+      filter on that logger keeps its warnings and errors only.
+    - setuptools' "pkg_resources is deprecated" UserWarning, raised where jieba and webrtcvad
+      (Resemblyzer's, with the cloning extra) import pkg_resources; setuptools is pinned below 81.
+    - phonemizer's "words count mismatch": espeak counts a line's words differently once punctuation
+      is kept ("costs $3.50 - a bargain"), which changes none of the phonemes.
+    """
+    logging.getLogger("jieba").addFilter(_warning_or_worse)
+    logging.getLogger("phonemizer").addFilter(_not_a_word_count_mismatch)
+    warnings.filterwarnings(
+        "ignore", message="pkg_resources is deprecated", category=UserWarning, module=r"(jieba\._compat|webrtcvad)$"
+    )
+
+
 def configure_logging(settings: LoggingSettings) -> None:
-    """Install the service's handlers on the root logger (idempotent: replaces earlier ones)."""
+    """Install the service's handlers on the root logger (idempotent: replaces earlier ones), and
+    quiet the libraries' chatter (quiet_libraries)."""
+    quiet_libraries()
     formatter = logging.Formatter(settings.format)
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if settings.file is not None:

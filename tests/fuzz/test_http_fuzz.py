@@ -53,6 +53,7 @@ ROUTES: dict[str, set[str]] = {
     "/api/v1/voices/voice_001": {"GET", "DELETE"},
     # GET and DELETE of /api/v1/voices/upload are the voice routes, for a voice whose id is "upload".
     "/api/v1/voices/upload": {"POST", "GET", "DELETE"},
+    "/api/v1/voices/voice_001/enroll": {"POST"},
     SYNTHESIZE: {"POST"},
     SYNTHESIZE_FILE: {"POST"},
     SPEECH: {"POST"},

@@ -27,6 +27,14 @@ def test_health_reports_loaded_model_and_real_memory(client: httpx.Client) -> No
     assert body["engine"]["sample_rate"] == 24000
 
 
+def test_info_names_the_model_the_engine_runs(client: httpx.Client) -> None:
+    info = client.get("/api/v1/info").json()
+    assert info["engine"]["name"] == "kokoro-82m-int8"
+    assert info["model"] == {"name": "Kokoro-82M", "type": "styletts2", "version": "1.0"}
+    # The integration guide's model keys, as configured, under their own name.
+    assert info["configured_model"] == {"name": "MegaTTS3-DIT", "type": "diffusion_transformer", "version": "1.0.0"}
+
+
 def test_unknown_path_is_a_json_404(client: httpx.Client) -> None:
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404

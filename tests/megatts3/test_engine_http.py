@@ -75,6 +75,12 @@ def test_health_reports_the_megatts3_engine(http: httpx.Client) -> None:
     assert health["engine"]["sample_rate"] == SAMPLE_RATE
 
 
+def test_info_names_the_megatts3_model(http: httpx.Client) -> None:
+    info = http.get("/api/v1/info").json()
+    assert info["engine"]["name"] == "megatts3"
+    assert info["model"] == {"name": "MegaTTS3-DIT", "type": "diffusion_transformer", "version": "1.0.0"}
+
+
 def test_uploaded_voice_keeps_its_prepared_alignment(http: httpx.Client, voice: str) -> None:
     info = http.get(f"/api/v1/voices/{voice}").json()
     assert info["has_latent"] is True

@@ -176,3 +176,16 @@ def test_api_key_from_option_or_environment(keyed: ServerProcess) -> None:
     assert invoke("voices", "list", "--api-key", "cli-key", *url).exit_code == 0
     assert invoke("voices", "list", *url, env={"MEGATTS3_API_KEY": "cli-key"}).exit_code == 0
     assert invoke("healthcheck", *url).exit_code == 0  # /health needs no key
+
+
+def test_client_commands_find_the_service_from_the_environment(server: ServerProcess) -> None:
+    """--url, else MEGATTS3_URL, else the port the service is configured with (MEGATTS3_PORT here)."""
+    by_port = invoke("healthcheck", env={"MEGATTS3_PORT": str(server.port)})
+    assert by_port.exit_code == 0, by_port.output
+    by_url = invoke("voices", "list", "--json", env={"MEGATTS3_URL": server.base_url})
+    assert by_url.exit_code == 0, by_url.output
+    assert "voice_001" in by_url.stdout
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    assert invoke("healthcheck", "--url", server.base_url, env={"MEGATTS3_URL": nowhere}).exit_code == 0
+    down = invoke("healthcheck", "--timeout", "2", env={"MEGATTS3_URL": nowhere})
+    assert down.exit_code == 1 and "status: down" in down.stdout

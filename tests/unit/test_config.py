@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from megatts3_server.config import load_settings
+from megatts3_server.config import load_settings, service_url
 from megatts3_server.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,3 +121,28 @@ def test_unreadable_yaml_is_a_config_error(tmp_path: Path) -> None:
 def test_missing_explicit_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(MODEL_CONFIG, tmp_path / "nope.yaml", env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "url"),
+    [
+        ({}, "http://localhost:9000"),
+        ({"MEGATTS3_PORT": "9611"}, "http://localhost:9611"),
+        ({"API_PORT": "9612"}, "http://localhost:9612"),
+        ({"API_PORT": "9612", "MEGATTS3_PORT": "9611"}, "http://localhost:9611"),
+        ({"MEGATTS3_HOST": "127.0.0.2", "MEGATTS3_PORT": "9611"}, "http://127.0.0.2:9611"),
+        ({"MEGATTS3_HOST": "::1"}, "http://[::1]:9000"),
+        ({"MEGATTS3_URL": "http://tts.internal:8080/", "MEGATTS3_PORT": "9611"}, "http://tts.internal:8080"),
+    ],
+)
+def test_a_client_finds_the_service_where_its_settings_put_it(tmp_path: Path, env: dict[str, str], url: str) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("{}\n")
+    files = {"MEGATTS3_API_CONFIG": str(empty), "MEGATTS3_MODEL_CONFIG": str(empty)}
+    assert service_url({**files, **env}) == url
+
+
+def test_a_client_reads_the_port_from_the_services_config_file(tmp_path: Path) -> None:
+    api = tmp_path / "api.yaml"
+    api.write_text("api:\n  host: 127.0.0.1\n  port: 9700\n")
+    assert service_url({"MEGATTS3_API_CONFIG": str(api), "MEGATTS3_MODEL_CONFIG": str(api)}) == "http://127.0.0.1:9700"

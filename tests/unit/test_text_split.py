@@ -42,7 +42,7 @@ def test_pieces_with_nothing_to_speak_are_dropped() -> None:
     assert [p.text for p in split_sentences("你好。\n……\n再见。", 10)] == ["你好。", "再见。"]
 
 
-@given(st.text(alphabet="ab 一二，。,.!?\n", max_size=300), st.integers(min_value=1, max_value=40))
+@given(st.text(alphabet="ab 一二，。,.!?\n“”\"「」’", max_size=300), st.integers(min_value=1, max_value=40))
 def test_no_piece_is_longer_than_the_limit_and_no_word_is_lost(text: str, limit: int) -> None:
     pieces = split_sentences(text, limit)
     assert all(1 <= len(p.text) <= limit for p in pieces)
@@ -63,3 +63,32 @@ def test_first_piece_can_be_shorter_but_only_at_clause_breaks() -> None:
     ]
     unbroken = split_sentences("一二三四五六七八九十一二三四五。", 100, first_max_chars=5)
     assert [p.text for p in unbroken] == ["一二三四五六七八九十一二三四五。"]
+
+
+def test_a_quoted_utterance_is_one_piece_with_its_closing_mark() -> None:
+    def texts(text: str, limit: int = 100) -> list[str]:
+        return [p.text for p in split_sentences(text, limit)]
+
+    assert texts("“你还没睡？已经十二点半了。”") == ["“你还没睡？已经十二点半了。”"]
+    assert texts("他说：“你还没睡？已经十二点半了。”她点点头。") == ["他说：“你还没睡？已经十二点半了。”", "她点点头。"]
+    assert texts("「你還沒睡？已經十二點半了。」她問。") == ["「你還沒睡？已經十二點半了。」", "她問。"]
+    assert texts('"Are you awake? It\'s half past twelve." She nodded.') == [
+        '"Are you awake? It\'s half past twelve."',
+        "She nodded.",
+    ]
+    # An apostrophe (’) closes no quotation.
+    assert texts("“I’m tired. Go away.” He left.") == ["“I’m tired. Go away.”", "He left."]
+    # A quotation that ends in the middle of a sentence: the sentences as they are.
+    assert texts("“你好。”他说，“再见。”") == ["“你好。”", "他说，“再见。”"]
+
+
+def test_a_closing_mark_ends_with_its_sentence() -> None:
+    assert [p.text for p in split_sentences('"Go home." She left.', 100)] == ['"Go home."', "She left."]
+    assert [p.text for p in split_sentences("『好。』走吧。", 100)] == ["『好。』", "走吧。"]
+
+
+def test_a_quotation_too_long_for_one_piece_or_never_closed_is_cut_at_its_sentences() -> None:
+    pieces = split_sentences("“第一句话很长。第二句话也很长。”", 10)
+    assert [p.text for p in pieces] == ["“第一句话很长。", "第二句话也很长。”"]
+    assert pieces[0].pause_after == PAUSE_SENTENCE
+    assert [p.text for p in split_sentences("“你好。再见。", 100)] == ["“你好。", "再见。"]

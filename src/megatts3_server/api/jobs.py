@@ -12,8 +12,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from megatts3_server.api import headers as h
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
+from megatts3_server.api.responses import attachment
 from megatts3_server.api.schemas import LexiconIn, SynthesisParametersIn
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
 from megatts3_server.audio import MEDIA_TYPES, AudioFormat
@@ -130,9 +132,10 @@ async def delete_job(job_id: str, services: Services = Depends(get_services)) ->
 
 @router.get("/{job_id}/audio", summary="The whole track (HTTP Range supported)")
 async def job_audio(job_id: str, services: Services = Depends(get_services)) -> FileResponse:
-    path = await anyio.to_thread.run_sync(services.jobs.result, job_id, "track")
-    fmt = AudioFormat(path.suffix.removeprefix("."))
-    return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=path.name)
+    found = await anyio.to_thread.run_sync(services.jobs.result, job_id, "track")
+    extension = found.path.suffix.removeprefix(".")
+    disposition = {h.CONTENT_DISPOSITION: attachment(found.title, extension)}
+    return FileResponse(found.path, media_type=MEDIA_TYPES[AudioFormat(extension)], headers=disposition)
 
 
 @router.get("/{job_id}/timestamps", summary="Every segment's and sentence's start and end, speaker and text")
@@ -143,10 +146,12 @@ async def job_timestamps(job_id: str, services: Services = Depends(get_services)
 @router.get("/{job_id}/subtitles.srt", summary="Subtitles (SubRip), a cue per sentence")
 async def job_srt(job_id: str, services: Services = Depends(get_services)) -> PlainTextResponse:
     stamps = await anyio.to_thread.run_sync(services.jobs.timestamps, job_id)
-    return PlainTextResponse(track.srt(stamps), media_type="application/x-subrip")
+    disposition = {h.CONTENT_DISPOSITION: attachment(stamps["title"], "srt")}
+    return PlainTextResponse(track.srt(stamps), media_type="application/x-subrip", headers=disposition)
 
 
 @router.get("/{job_id}/subtitles.vtt", summary="Subtitles (WebVTT), a cue per sentence with its speaker")
 async def job_vtt(job_id: str, services: Services = Depends(get_services)) -> PlainTextResponse:
     stamps = await anyio.to_thread.run_sync(services.jobs.timestamps, job_id)
-    return PlainTextResponse(track.vtt(stamps), media_type="text/vtt")
+    disposition = {h.CONTENT_DISPOSITION: attachment(stamps["title"], "vtt")}
+    return PlainTextResponse(track.vtt(stamps), media_type="text/vtt", headers=disposition)

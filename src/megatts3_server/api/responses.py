@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote
 
@@ -12,11 +14,40 @@ from megatts3_server.service.speech import Speech
 from megatts3_server.service.synthesis import AudioDescription, SynthesisResult
 
 AUDIO_RESPONSES = {200: {"content": {"audio/wav": {}}, "description": "The synthesized audio"}}
+# Printable ASCII but "%": what a header value shows as written.
+_HEADER_SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
 
 
 def header_value(value: str) -> str:
-    """HTTP header values are latin-1: percent-encode anything a client sent that is not plain ASCII."""
-    return quote(value, safe=" '-_.,;:()/=")
+    """A header value that reads as written where it is printable ASCII; "%", control characters and
+    anything beyond ASCII (header values are latin-1) are percent-encoded as UTF-8, so one unquote()
+    gives the text back and no value can end the header early."""
+    return quote(value, safe=_HEADER_SAFE)
+
+
+# What a file name must not hold: path separators, quotes, what Windows refuses, and control characters.
+_UNSAFE_IN_NAME = re.compile(r'[/\\:*?"<>|%\x00-\x1f\x7f-\x9f]+')
+_MAX_NAME_CHARS = 100
+
+
+def _file_name(text: str) -> str:
+    visible = "".join(char for char in text if unicodedata.category(char) not in ("Cf", "Zl", "Zp"))
+    return " ".join(_UNSAFE_IN_NAME.sub("_", visible).split()).strip(" ._")
+
+
+def attachment(title: str, extension: str, fallback: str = "track") -> str:
+    """A Content-Disposition that saves a download as ``<title>.<extension>`` (RFC 6266): an ASCII
+    ``filename`` for old clients and the whole name as UTF-8 in ``filename*`` (RFC 8187), so a Chinese
+    title survives. Separators, quotes and control characters become "_"; no title: ``fallback``."""
+    name = _file_name(title[: 2 * _MAX_NAME_CHARS])[:_MAX_NAME_CHARS] or fallback
+    # Compatibility forms first: "Ｃｈａｐｔｅｒ" and "é" keep their letters in ASCII ("Chapter", "e").
+    ascii_name = _file_name(unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode())
+    if not any(char.isalnum() for char in ascii_name):
+        ascii_name = fallback
+    disposition = f'attachment; filename="{ascii_name}.{extension}"'
+    if ascii_name != name:
+        disposition += f"; filename*=UTF-8''{quote(f'{name}.{extension}', safe='')}"
+    return disposition
 
 
 def audio_headers(description: AudioDescription) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The voice catalogue: upload, list, show, delete."""
+"""The voice catalogue: upload, list, show, delete, enroll anew."""
 
 from __future__ import annotations
 
@@ -60,6 +60,23 @@ async def list_voices(services: Services = Depends(get_services)) -> VoiceListOu
 async def get_voice(voice_id: str, services: Services = Depends(get_services)) -> VoiceOut:
     info = await anyio.to_thread.run_sync(services.voices.get, voice_id)
     return VoiceOut(**asdict(info))
+
+
+@router.post(
+    "/{voice_id}/enroll",
+    status_code=202,
+    response_model=VoiceUploadOut,
+    summary="Enroll an uploaded voice anew from its stored reference (engine and budget now in force)",
+)
+async def enroll_voice(
+    voice_id: str, services: Services = Depends(get_services), quota: Quota = Depends(checked_quota)
+) -> JSONResponse:
+    """202 with the voice, pending until enrolled (follow ``status_url``); 404 for no such voice, 403
+    for a built-in one, 409 while its enrollment is pending or running."""
+    info = await services.voices.enroll(voice_id, quota)
+    message = f"voice {info.id!r} queued for enrollment"
+    body = VoiceUploadOut(**asdict(info), message=message, status_url=f"{router.prefix}/{info.id}")
+    return JSONResponse(body.model_dump(), status_code=202)
 
 
 @router.delete("/{voice_id}", summary="Delete an uploaded voice and its files", dependencies=CHARGED)

@@ -20,8 +20,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from megatts3_server.client import DEFAULT_URL, MegaTTS3Client, MegaTTS3Error, SavedAudio
-from megatts3_server.config import Settings, load_settings
+from megatts3_server.client import MegaTTS3Client, MegaTTS3Error, SavedAudio
+from megatts3_server.config import URL_VARIABLE, Settings, load_settings, service_url
 from megatts3_server.errors import ConfigError, ServiceError
 from megatts3_server.voices.status import VoiceStatus
 
@@ -35,7 +35,14 @@ ModelConfig = Annotated[
     Path | None,
     typer.Option("--model-config", help="Model config file (default configs/model_config.yaml)", exists=True),
 ]
-ServerUrl = Annotated[str, typer.Option("--url", help="Base URL of the service")]
+ServerUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help=f"Base URL of the service (default: ${URL_VARIABLE}, else the api.host and api.port the service "
+        "is configured with: MEGATTS3_PORT, API_PORT, configs/api_config.yaml; else http://localhost:9000)",
+    ),
+]
 ApiKey = Annotated[
     str | None,
     typer.Option(
@@ -55,8 +62,21 @@ def load_cli_settings(api_config: Path | None, model_config: Path | None, overri
         raise typer.Exit(code=2) from exc
 
 
+def server_url(url: str | None) -> str:
+    """The service's base URL: ``--url``, else where the environment and the settings put it
+    (config.service_url); exit 2 with the message when the settings are invalid."""
+    if url:
+        return url
+    try:
+        return service_url()
+    except ConfigError as exc:
+        typer.echo(f"megatts3-server: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
 def open_client(url: str | None, api_key: str | None, timeout: float, retries: int = 3) -> MegaTTS3Client:
-    return MegaTTS3Client(url or DEFAULT_URL, api_key=api_key, timeout=timeout, retries=retries)
+    """A client of the service at ``url`` (None: see server_url)."""
+    return MegaTTS3Client(server_url(url), api_key=api_key, timeout=timeout, retries=retries)
 
 
 @contextmanager

@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 
 from megatts3_server.cli_commands.common import ApiKey, JsonOutput, ServerUrl, open_client, print_fields, print_json
-from megatts3_server.client import DEFAULT_URL, MegaTTS3Error
+from megatts3_server.client import MegaTTS3Error
 
 
 def healthcheck(
-    url: ServerUrl = DEFAULT_URL,
+    url: ServerUrl = None,
     api_key: ApiKey = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the answer", min=0.1)] = 10.0,
     as_json: JsonOutput = False,

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from megatts3_server.cli_commands.common import ApiKey, open_client, reported_errors, stderr_console
-from megatts3_server.client import DEFAULT_URL, audio_format_for
+from megatts3_server.cli_commands.common import ApiKey, ServerUrl, open_client, reported_errors, stderr_console
+from megatts3_server.client import audio_format_for
 
 # "name：text" (or "name: text") on most non-empty lines makes a text file a screenplay.
 _SCREENPLAY_SHARE = 0.8
@@ -47,7 +47,7 @@ def narrate(
     ] = None,
     voice: Annotated[str | None, typer.Option("--voice", "-v", help="A chapter's voice (default: the default)")] = None,
     title: Annotated[str, typer.Option(help="The job's title")] = "",
-    url: Annotated[str | None, typer.Option("--url", help=f"Base URL of the service (default {DEFAULT_URL})")] = None,
+    url: ServerUrl = None,
     api_key: ApiKey = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the whole job", min=1)] = 6 * 3600,
 ) -> None:

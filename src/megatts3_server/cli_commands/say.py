@@ -14,6 +14,7 @@ from megatts3_server.cli_commands.common import (
     ApiConfig,
     ApiKey,
     ModelConfig,
+    ServerUrl,
     Timeout,
     byte_progress,
     describe_saved,
@@ -24,7 +25,6 @@ from megatts3_server.cli_commands.common import (
 )
 from megatts3_server.client import (
     AUDIO_FORMATS,
-    DEFAULT_URL,
     AudioFileWriter,
     SavedAudio,
     SpeechParams,
@@ -36,11 +36,13 @@ from megatts3_server.config import Settings
 async def _speak_locally(
     settings: Settings, text: str, voice_id: str, fmt_name: str, params: SpeechParams, output: Path
 ) -> SavedAudio:
+    from megatts3_server.logs import quiet_libraries
     from megatts3_server.ratelimit import unlimited
     from megatts3_server.service.speech import SpeechRequest
     from megatts3_server.service.synthesis import SynthesisParameters
     from megatts3_server.service.wiring import build_services
 
+    quiet_libraries()  # no log is configured here, but jieba prints its dictionary's build by itself
     services = build_services(settings)
     # A reader of the voice store: a server beside it may be writing, so nothing is "recovered" here.
     async with services.running(writer=False):
@@ -78,7 +80,7 @@ def say(
     emotion: Annotated[
         str | None, typer.Option(help="Emotion; one the engine cannot render is spoken neutrally, with a warning")
     ] = None,
-    url: Annotated[str | None, typer.Option("--url", help=f"Base URL of the service (default {DEFAULT_URL})")] = None,
+    url: ServerUrl = None,
     api_key: ApiKey = None,
     timeout: Timeout = 300.0,
     in_process: Annotated[

@@ -22,9 +22,9 @@ from megatts3_server.cli_commands.common import (
     print_fields,
     print_json,
     reported_errors,
+    server_url,
     voice_progress,
 )
-from megatts3_server.client import DEFAULT_URL
 from megatts3_server.voices import PostgresVoiceStore, StoredVoice, VoiceStore
 from megatts3_server.voices.status import VoiceStatus
 from megatts3_server.voices.store import DATABASE_FILE
@@ -40,7 +40,7 @@ VoiceId = Annotated[str, typer.Argument(help="The voice's id")]
 
 @app.command("list")
 def list_voices(
-    url: ServerUrl = DEFAULT_URL, api_key: ApiKey = None, timeout: Timeout = 60.0, as_json: JsonOutput = False
+    url: ServerUrl = None, api_key: ApiKey = None, timeout: Timeout = 60.0, as_json: JsonOutput = False
 ) -> None:
     """List every voice, built-in and uploaded."""
     with reported_errors(), open_client(url, api_key, timeout) as client:
@@ -72,7 +72,7 @@ def upload(
         bool, typer.Option("--wait/--no-wait", help="Wait (with a progress bar) until the voice is ready")
     ] = True,
     wait_timeout: Annotated[float, typer.Option(help="Seconds to wait for the voice to be ready", min=1)] = 600.0,
-    url: ServerUrl = DEFAULT_URL,
+    url: ServerUrl = None,
     api_key: ApiKey = None,
     timeout: Timeout = 300.0,
     as_json: JsonOutput = False,
@@ -94,7 +94,7 @@ def upload(
 @app.command("show")
 def show(
     voice_id: VoiceId,
-    url: ServerUrl = DEFAULT_URL,
+    url: ServerUrl = None,
     api_key: ApiKey = None,
     timeout: Timeout = 60.0,
     as_json: JsonOutput = False,
@@ -112,13 +112,13 @@ def show(
 def delete(
     voice_id: VoiceId,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
-    url: ServerUrl = DEFAULT_URL,
+    url: ServerUrl = None,
     api_key: ApiKey = None,
     timeout: Timeout = 60.0,
 ) -> None:
     """Delete an uploaded voice and its files (built-in voices cannot be deleted)."""
     if not yes:
-        typer.confirm(f"Delete voice {voice_id!r} from {url}?", abort=True)
+        typer.confirm(f"Delete voice {voice_id!r} from {server_url(url)}?", abort=True)
     with reported_errors(), open_client(url, api_key, timeout) as client:
         client.delete_voice(voice_id)
     typer.echo(f"deleted voice {voice_id}")

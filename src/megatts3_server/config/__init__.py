@@ -22,12 +22,13 @@ from megatts3_server.config.schema import (
     StorageSettings,
     VocoderSettings,
 )
-from megatts3_server.config.sources import ENV_ALIASES, ENV_OVERRIDES, load_settings
+from megatts3_server.config.sources import ENV_ALIASES, ENV_OVERRIDES, URL_VARIABLE, load_settings, service_url
 
 __all__ = [
     "ENV_ALIASES",
     "ENV_OVERRIDES",
     "INFORMATIONAL_KEYS",
+    "URL_VARIABLE",
     "ApiKeySettings",
     "ApiSettings",
     "AuthSettings",
@@ -47,4 +48,5 @@ __all__ = [
     "StorageSettings",
     "VocoderSettings",
     "load_settings",
+    "service_url",
 ]

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, IPvAnyNetwork, fiel
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 # Keys of the integration guide that are accepted (so its files load unchanged) but change nothing
-# here, and why. model.name / type / version are not among them: /api/v1/info reports them.
+# here, and why. model.name / type / version are not among them: /api/v1/info reports them (configured_model).
 INFORMATIONAL_KEYS: dict[str, str] = {
     "model.checkpoint_path": "the guide's DiT file; the MegaTTS3 engine reads model.megatts3.checkpoint_dir",
     "model.config_path": "the guide's DiT config; read from model.megatts3.checkpoint_dir as well",
@@ -98,6 +98,7 @@ class CloningSettings(_Section):
 
 
 class ModelSettings(_Section):
+    # /api/v1/info reports these as its configured_model; its model is what the engine actually runs.
     name: str = Field("MegaTTS3-DIT", description="The deployment's model name, reported by /api/v1/info")
     type: str = Field("diffusion_transformer", description="Reported by /api/v1/info")
     version: str = Field("1.0.0", description="The deployment's model version, reported by /api/v1/info")

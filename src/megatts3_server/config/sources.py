@@ -46,6 +46,8 @@ ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_DATABASE_URL": "storage.database_url",
     "MEGATTS3_ENROLLMENT": "api.enrollment",
 }
+# Where a client (the CLI's client commands) finds the service, when not told with --url.
+URL_VARIABLE = "MEGATTS3_URL"
 # Variables holding a list, written comma-separated.
 _LIST_VARIABLES = frozenset({"MEGATTS3_API_KEYS", "MEGATTS3_UNLIMITED_API_KEYS", "MEGATTS3_TRUSTED_NETWORKS"})
 ENV_ALIASES: dict[str, str] = {
@@ -160,3 +162,20 @@ def load_settings(
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, ", ".join(used) + " + environment" if used else "environment")) from exc
+
+
+def service_url(env: Mapping[str, str] | None = None) -> str:
+    """Where a client finds the service: ``MEGATTS3_URL``, else the address the service itself is
+    configured to listen on (api.host / api.port from the same files and variables, MEGATTS3_PORT or
+    API_PORT say), reached through localhost when it listens on every address. With nothing set,
+    ``http://localhost:9000``. Raises ConfigError when the settings are invalid."""
+    env = os.environ if env is None else env
+    if env.get(URL_VARIABLE):
+        return env[URL_VARIABLE].rstrip("/")
+    api = load_settings(env=env).api
+    host = api.host
+    if host in ("", "0.0.0.0", "::"):
+        host = "localhost"
+    elif ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"http://{host}:{api.port}"

@@ -19,6 +19,16 @@ from megatts3_server.audio import DecodedAudio
 
 
 @dataclass(frozen=True)
+class ModelInfo:
+    """The model an engine runs, as /api/v1/info reports it."""
+
+    name: str
+    type: str
+    """Its architecture, snake_case (``diffusion_transformer``)."""
+    version: str
+
+
+@dataclass(frozen=True)
 class EngineCapabilities:
     """What an engine can do, reported by /health and used to validate requests."""
 
@@ -38,6 +48,8 @@ class EngineCapabilities:
     readings: bool = False
     """True when synthesize() takes text with readings marked (``[重]{chong2}``, text/pronunciation.py);
     an engine without gets the written words."""
+    model: ModelInfo | None = None
+    """The model the engine runs; None for an engine with no model of its own (a test's stand-in)."""
 
 
 @dataclass(frozen=True)

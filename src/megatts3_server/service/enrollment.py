@@ -188,6 +188,22 @@ class EnrollmentJobs:
             self._submitted.add(voice_id)
             self._wake.notify_all()
 
+    def requeue(self, voice_id: str) -> bool:
+        """Enroll a stored voice anew, by this engine within this budget: pending again from 0 %, its
+        attempts, error and similarity cleared, for any worker; False when the voice is gone."""
+        requeued = self._store.update_job(
+            voice_id,
+            status=VoiceStatus.PENDING,
+            progress=0.0,
+            similarity=None,
+            error="",
+            attempts=0,
+            engine=self._engine.capabilities.name,
+        )
+        if requeued:
+            self.submit(voice_id)
+        return requeued
+
     def cancel(self, voice_id: str) -> None:
         """Stop a voice's running job here (called when the voice is deleted; a job running on
         another replica stops at its next heartbeat, when the store refuses the renewal)."""

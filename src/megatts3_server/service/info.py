@@ -25,10 +25,18 @@ def service_info(settings: Settings, loader: EngineLoader, engine_speed: float |
     honoured = capabilities.sampling_options
     sampling = settings.model.megatts3
     rate = settings.api.rate_limit
+    model = capabilities.model
     return {
         "service": "megatts3-server",
         "version": __version__,
+        # What the engine actually runs; the deployment's own naming (the guide's model.name, type and
+        # version keys) follows as configured_model.
         "model": {
+            "name": model.name if model else capabilities.name,
+            "type": model.type if model else None,
+            "version": model.version if model else None,
+        },
+        "configured_model": {
             "name": settings.model.name,
             "type": settings.model.type,
             "version": settings.model.version,

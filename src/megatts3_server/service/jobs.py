@@ -98,6 +98,14 @@ class _Made:
 
 
 @dataclass(frozen=True)
+class JobResult:
+    """A finished job's result file, with the job's title (what a download is named after)."""
+
+    path: Path
+    title: str
+
+
+@dataclass(frozen=True)
 class JobView:
     record: JobRecord
     progress: float
@@ -302,9 +310,9 @@ class JobService:
             self._current[1].cancel()
         return "cancelled"
 
-    def result(self, job_id: str, name: str) -> Path:
-        """The path of a finished job's result file (``track`` or ``timestamps.json``), built from the
-        stored segments first where this machine lacks it (another replica made the job)."""
+    def result(self, job_id: str, name: str) -> JobResult:
+        """A finished job's result file (``track`` or ``timestamps.json``), built from the stored
+        segments first where this machine lacks it (another replica made the job)."""
         record = self._record(job_id)
         if record.status != DONE:
             raise JobNotFinishedError(
@@ -318,13 +326,15 @@ class JobService:
                     log.info("job %s: building its results here from the stored segments", job_id)
                     rate = self._loader.engine.capabilities.sample_rate
                     track.write_results(self._store, job_id, self._store.segments(job_id), fmt, rate)
-        return self._store.result_path(job_id, track.track_name(fmt) if name == "track" else name)
+        path = self._store.result_path(job_id, track.track_name(fmt) if name == "track" else name)
+        return JobResult(path, record.title)
 
     def timestamps(self, job_id: str) -> dict:
-        self.result(job_id, "timestamps.json")
+        """The job's title, its duration and the times of its segments and sentences."""
+        title = self.result(job_id, "timestamps.json").title
         stamps = track.read_timestamps(self._store, job_id)
         assert stamps is not None
-        return stamps
+        return {"title": title, **stamps}
 
     # -- the runner ------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from megatts3_server.config import CloningSettings, StorageSettings
 from megatts3_server.engines.base import PreparedVoice, VoiceContext
 from megatts3_server.errors import (
     InvalidRequestError,
+    VoiceEnrollingError,
     VoiceExistsError,
     VoiceNotFoundError,
     VoiceNotReadyError,
@@ -40,7 +42,7 @@ from megatts3_server.voices import (
     parse_latent,
     validate_voice_id,
 )
-from megatts3_server.voices.status import VoiceStatus
+from megatts3_server.voices.status import UNFINISHED, VoiceStatus
 
 MIN_REFERENCE_SECONDS = 1.0
 # One-shot references prepared recently, by content: a client that sends the same reference again
@@ -243,7 +245,9 @@ class VoiceService:
                 f"voice {voice_id!r} is still {stored.status} ({stored.progress:.0f} %); "
                 f"GET /api/v1/voices/{voice_id} says when it is ready"
             )
-        version = f"{stored.created_at}:{stored.content_sha256}"
+        # What the voice sounds like: its reference, and what enrollment made of it (enrolled anew: new meta).
+        made = hashlib.sha256(json.dumps(stored.meta, sort_keys=True).encode()).hexdigest()[:12]
+        version = f"{stored.created_at}:{stored.content_sha256}:{made}"
         arrays = self.arrays.get(stored.id, version, lambda: self._store.load_arrays(stored.id))
         return VoiceContext(voice_id=stored.id, meta=stored.meta, arrays=arrays, version=version)
 
@@ -395,6 +399,26 @@ class VoiceService:
         else:
             message = f"voice {voice_id!r} stored; {prepared.summary}".rstrip("; ")
         return UploadOutcome(info=info, ready=prepared is not None, message=message)
+
+    async def enroll(self, voice_id: str, quota: Quota) -> VoiceInfo:
+        """Enroll an uploaded voice anew from its stored reference, by the engine and budget in force
+        now (one stored before the cloning extra was installed, with no search budget, or whose
+        enrollment failed): pending, so not spoken with, until a worker has enrolled it."""
+        voice_id = canonical_voice_id(voice_id)
+        if self._is_builtin(voice_id):
+            raise VoiceReadOnlyError(f"{voice_id!r} is a built-in voice; only uploaded voices are enrolled")
+        stored = await anyio.to_thread.run_sync(self._store.get, voice_id)
+        if stored is None:
+            raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
+        if stored.status in UNFINISHED:
+            raise VoiceEnrollingError(
+                f"voice {voice_id!r} is already {stored.status}; GET /api/v1/voices/{voice_id} follows it"
+            )
+        await quota.charge()
+        if not await anyio.to_thread.run_sync(self.jobs.requeue, voice_id):
+            raise VoiceNotFoundError(f"no voice with id {voice_id!r}")
+        await self._changed(voice_id)
+        return await anyio.to_thread.run_sync(self.get, voice_id)
 
     async def remove(self, voice_id: str) -> None:
         """Delete an uploaded voice (cancelling its enrollment) and tell the listeners."""

@@ -14,7 +14,11 @@ PAUSE_CLAUSE = 0.15
 PAUSE_CUT = 0.05
 
 _PARAGRAPHS = re.compile(r"\n\s*\n")
-_SENTENCES = re.compile(r".+?(?:[。！？!?；;…]+[”’\"')）]*|\.(?=\s|$)[\"')]*|\n|$)", re.S)
+# Marks that close a quotation or a parenthesis: they end with the sentence they follow.
+_CLOSERS = "”’\"')）」』»》〉"
+_SENTENCES = re.compile(rf".+?(?:[。！？!?；;…]+[{_CLOSERS}]*|\.[{_CLOSERS}]*(?=\s|$)|\n|$)", re.S)
+# Quotation marks by the mark that closes each; a straight double quote closes itself.
+_QUOTE_OPENERS = {"”": "“", "’": "‘", "」": "「", "』": "『", "»": "«"}
 _CLAUSES = re.compile(r".+?(?:[，,、：:—]+|$)", re.S)
 # A word character, or a mark hidden as one placeholder (pronunciation.hide).
 _SPEAKABLE = re.compile(rf"[\w{PLACEHOLDER_CLASS}]")
@@ -41,6 +45,7 @@ def split_sentences(text: str, max_chars: int, first_max_chars: int | None = Non
     pieces: list[Sentence] = []
     for paragraph in _PARAGRAPHS.split(text):
         sentences = [m[0] for m in _SENTENCES.finditer(paragraph.strip()) if m[0].strip()]
+        sentences = _keep_quotations_whole(sentences, max_chars)
         for index, sentence in enumerate(sentences):
             last = index == len(sentences) - 1
             pieces.extend(_fit(sentence.strip(), max_chars, PAUSE_PARAGRAPH if last else PAUSE_SENTENCE))
@@ -51,6 +56,43 @@ def split_sentences(text: str, max_chars: int, first_max_chars: int | None = Non
     if pieces:
         pieces[-1] = Sentence(pieces[-1].text, 0.0)
     return pieces
+
+
+def _open_quotes(text: str, before: str = "") -> str:
+    """The quotation marks still open after ``text`` (innermost last), given those open before it.
+    A closing mark that closes nothing (’ as an apostrophe) changes nothing; a straight double quote
+    also closes a curly one (English normalization writes ” straight)."""
+    stack = before
+    for char in text:
+        if char in _QUOTE_OPENERS.values():
+            stack += char
+        elif char in _QUOTE_OPENERS:
+            opener = _QUOTE_OPENERS[char]
+            if opener in stack:
+                stack = stack[: stack.rindex(opener)]
+        elif char == '"':
+            stack = stack[:-1] if stack.endswith(('"', "“")) else stack + '"'
+    return stack
+
+
+def _keep_quotations_whole(sentences: list[str], max_chars: int) -> list[str]:
+    """A quotation of several sentences (``“你还没睡？已经十二点半了。”``) joined back into one piece,
+    with what leads into it, when it fits ``max_chars``: one utterance, one engine call and one
+    subtitle cue. A longer one (or one never closed) stays cut at its sentences."""
+    joined: list[str] = []
+    start = 0
+    while start < len(sentences):
+        end, stack = start, _open_quotes(sentences[start])
+        while stack and end + 1 < len(sentences):
+            if len("".join(sentences[start : end + 2]).strip()) > max_chars:
+                break
+            end += 1
+            stack = _open_quotes(sentences[end], stack)
+        if stack:  # not closed within max_chars: the sentences as they were
+            end = start
+        joined.append("".join(sentences[start : end + 1]))
+        start = end + 1
+    return joined
 
 
 def _fit(sentence: str, max_chars: int, pause: float, *, cut: bool = True) -> list[Sentence]:

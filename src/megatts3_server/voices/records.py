@@ -46,8 +46,8 @@ COLUMNS = (
     "error",
     "attempts",
 )
-JOB_FIELDS = frozenset({"status", "progress", "similarity", "error", "attempts"})
-"""The columns update_job may change."""
+JOB_FIELDS = frozenset({"status", "progress", "similarity", "error", "attempts", "engine"})
+"""The columns update_job may change (``engine``: the engine a voice is enrolled anew by)."""
 
 
 def canonical_voice_id(voice_id: str) -> str:

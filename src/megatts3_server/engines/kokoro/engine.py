@@ -24,6 +24,7 @@ from megatts3_server.engines.base import (
     Engine,
     EngineCapabilities,
     EnrollmentProgress,
+    ModelInfo,
     PreparedVoice,
     VoiceContext,
 )
@@ -110,6 +111,7 @@ class KokoroEngine(Engine):
             accepts_latent=False,
             device="cpu",
             readings=True,
+            model=ModelInfo(name="Kokoro-82M", type="styletts2", version="1.0"),
         )
 
     @property

@@ -25,6 +25,7 @@ from megatts3_server.engines.base import (
     CancelToken,
     Engine,
     EngineCapabilities,
+    ModelInfo,
     PreparedVoice,
     VoiceContext,
 )
@@ -94,6 +95,7 @@ class MegaTTS3Engine(Engine):
             accepts_latent=True,
             device=str(self._device),
             sampling_options=frozenset({"time_step", "p_w", "t_w", "seed"}),
+            model=ModelInfo(name="MegaTTS3-DIT", type="diffusion_transformer", version="1.0.0"),
         )
 
     @property
