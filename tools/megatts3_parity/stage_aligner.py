@@ -1,11 +1,15 @@
 """Parity stage: our aligner front end against the reference's ``Whisper`` aligner and its ``align`` function.
 
 Both sides load ``<checkpoint_root>/aligner_lm`` (ours through ``load_aligner``, the reference through its
-``load_ckpt``; the reference's sizes are fixed, so the folder must hold full-size weights). Compared:
+``load_ckpt`` into its own classes built at the folder's sizes). Compared:
 resampling (ours vs librosa), the log-mel (ours vs ``whisper.log_mel_spectrogram``), the encoder output,
-decoder logits on a fixed token prefix, greedy tokens (our cached decoding vs the reference's loop of full
-recomputes; 768 steps on CUDA, fewer on CPU), and the token parser (the reference's own ``align`` run with
-a stand-in model that writes scripted tokens). Run through ``run.py``.
+greedy tokens end to end (our cached decoding vs the reference's loop of full recomputes; 768 steps on CUDA,
+fewer on CPU; a random-weight tree's aligner is scripted and stops after its 21 tokens), and the token parser
+(the reference's own ``align`` run with a stand-in model that writes scripted tokens).
+
+The decoder itself is compared on live random weights of the same sizes (``aligner_decoder``): both
+encoders on the prompt, then both decoders teacher-forced on one scripted 129-step sequence, logits at every
+step (printed). Run through ``run.py``.
 """
 
 from __future__ import annotations
@@ -15,12 +19,22 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
+from aligner_decoder import (
+    compare_decoders,
+    describe_steps,
+    live_aligner_weights,
+    load_live_weights,
+    reference_whisper,
+    scripted_inputs,
+)
+from differences import Row, tensor_row
 from reference_code import import_reference
 
 from megatts3_server.engines.megatts3.aligner import (
     END_TOKEN,
     START_TOKEN,
     AlignerConfig,
+    WhisperAligner,
     load_aligner,
     log_mel,
     resample,
@@ -68,50 +82,40 @@ def _scripts(n_frames: int) -> dict[str, list[int]]:
     }
 
 
-def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[tuple[str, float]]:
-    """(name, max |ours − reference|) per compared quantity (token comparisons count mismatches)."""
+def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[Row]:
+    """One row per compared quantity (token comparisons count mismatches)."""
     import_reference(reference_root)
     import librosa
     import whisper
     from tts.frontend_function import align as reference_align
-    from tts.modules.aligner.whisper_small import Whisper
     from tts.modules.ar_dur.commons.nar_tts_modules import LengthRegulator
     from tts.utils.commons.ckpt_utils import load_ckpt
 
     folder = checkpoint_root / FOLDER
-    ours, _ = load_aligner(folder, device=device)
-    reference = Whisper()
+    ours, config = load_aligner(folder, device=device)
+    reference = reference_whisper(config)
     load_ckpt(reference, str(folder), "model", silent=True)
     reference = reference.eval().to(device)
-    results: list[tuple[str, float]] = []
 
     wav = _prompt(seed)
     wav16_ref = librosa.resample(wav, orig_sr=24000, target_sr=16000)
     wav16_ours = resample(wav, 24000, 16000)
-    results.append(("aligner/resample 24k→16k (ours vs librosa)", float(np.abs(wav16_ours - wav16_ref).max())))
+    results = [
+        tensor_row(
+            "aligner/resample 24k→16k (ours vs librosa)", torch.from_numpy(wav16_ours), torch.from_numpy(wav16_ref)
+        )
+    ]
     mel_ref = whisper.log_mel_spectrogram(wav16_ref)
-    results.append(
-        ("aligner/log-mel, same 16 kHz input", float((log_mel(torch.from_numpy(wav16_ref)) - mel_ref).abs().max()))
-    )
+    results.append(tensor_row("aligner/log-mel, same 16 kHz input", log_mel(torch.from_numpy(wav16_ref)), mel_ref))
     frames = mel_ref.shape[-1] // 8 * 8
     mel_ours = prompt_mel(wav)
-    results.append(("aligner/log-mel of the 24 kHz prompt", float((mel_ours - mel_ref[None, :, :frames]).abs().max())))
-    results.append(("aligner/frame count", float(abs(mel_ours.shape[-1] - frames))))
+    results.append(tensor_row("aligner/log-mel of the 24 kHz prompt", mel_ours, mel_ref[None, :, :frames]))
+    results.append(Row("aligner/frame count", float(abs(mel_ours.shape[-1] - frames))))
 
     mel = mel_ref[None, :, :frames].to(device)
     with torch.inference_mode():
         audio_ours, audio_ref = ours.embed_audio(mel), reference.embed_audio(mel)
-        results.append(("aligner/encoder output", float((audio_ours - audio_ref).abs().max())))
-        generator = torch.Generator().manual_seed(seed)
-        phones = torch.randint(3, 788, (12,), generator=generator)
-        stamps = torch.sort(torch.randint(800, 800 + frames, (12,), generator=generator)).values
-        prefix = torch.cat([torch.tensor([START_TOKEN]), torch.stack([phones, stamps], 1).flatten()])[None].to(device)
-        logits_ours, logits_ref = ours.decoder(prefix, audio_ref), reference.logits(prefix, audio_ref)
-        results.append(("aligner/decoder logits, 25-token prefix", float((logits_ours - logits_ref).abs().max())))
-        step_cache = ours.new_cache(audio_ref, prefix.shape[1])
-        stepped = torch.stack([ours.decoder.step(prefix[:, i], i, step_cache) for i in range(prefix.shape[1])], 1)
-        results.append(("aligner/decoder logits, cached steps", float((stepped - logits_ref).abs().max())))
-
+        results.append(tensor_row("aligner/encoder output", audio_ours, audio_ref))
         steps = 768 if str(device).startswith("cuda") else CPU_GREEDY_STEPS
         (greedy_ours,) = ours.greedy_decode(audio_ours, max_steps=steps)
         tokens = torch.tensor([[START_TOKEN]], device=device)
@@ -123,7 +127,10 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
         greedy_ref = tokens[0, 1:].tolist()
         mismatches = sum(a != b for a, b in zip(greedy_ours, greedy_ref, strict=False))
         mismatches += abs(len(greedy_ours) - len(greedy_ref))
-        results.append((f"aligner/greedy tokens, {steps} steps (mismatches)", float(mismatches)))
+        results.append(
+            Row(f"aligner/greedy tokens, {len(greedy_ref)} of {steps} steps (mismatches)", float(mismatches))
+        )
+    results += _compare_live(reference, config, mel, device, seed)
 
     # The parser: the reference's align() with a model that writes scripted tokens, against parse_alignment.
     regulator = LengthRegulator()
@@ -143,5 +150,23 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
             float((parsed.tone - tone_ref[0].long()).abs().max()),
             float((parsed.mel2ph - mel2ph_ref[0]).abs().max()) if parsed.mel2ph.numel() == mel2ph_ref.shape[1] else 1e9,
         )
-        results.append((f"aligner/parse ({name}): ph, tone, mel2ph", difference))
+        results.append(Row(f"aligner/parse ({name}): ph, tone, mel2ph", difference))
     return results
+
+
+def _compare_live(
+    reference: torch.nn.Module, config: AlignerConfig, mel: torch.Tensor, device: str, seed: int
+) -> list[Row]:
+    """Both models again with live random weights (``reference`` is reloaded in place): the encoders on the
+    prompt, then the decoders teacher-forced on the reference encoder's output; prints the per-step figures."""
+    weights = live_aligner_weights(config, seed + 11)
+    ours = load_live_weights(WhisperAligner(config), weights).eval().to(device)
+    load_live_weights(reference, weights)
+    with torch.inference_mode():
+        audio_ref = reference.embed_audio(mel)
+        rows = [tensor_row("aligner/live encoder output", ours.embed_audio(mel), audio_ref)]
+    inputs = scripted_inputs(mel.shape[-1], seed + 12).to(device)
+    decoder_rows, per_step = compare_decoders(ours, reference.logits, audio_ref, inputs)
+    print(f"aligner live decoder, max |ours − reference| logits per step ({len(per_step)} cached steps):")
+    print(describe_steps(per_step))
+    return rows + decoder_rows

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import torch
+from differences import Row, tensor_row
 from reference_code import import_reference
 
 from megatts3_server.engines.megatts3.dit import CHECKPOINT_NAME, load_dit
@@ -86,8 +87,8 @@ def _reference_inputs(item: DiTItem, device: str) -> dict[str, torch.Tensor]:
     )
 
 
-def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[tuple[str, float]]:
-    """Max absolute differences, per stage, between the reference DiT and ours (fp32 on ``device``)."""
+def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[Row]:
+    """Differences, per stage, between the reference DiT and ours (fp32 on ``device``)."""
     import_reference(reference_root)
     from tts.modules.ar_dur.ar_dur_predictor import expand_states
     from tts.modules.llm_dit.dit import Diffusion
@@ -103,16 +104,16 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
     item = make_item(seed, ref_phones=24, ref_frames=200, phones=30, frames=240, noise_seed=seed + 1)
     other = make_item(seed + 7, ref_phones=11, ref_frames=96, phones=9, frames=100, noise_seed=seed + 8)
     inputs = _reference_inputs(item, device)
-    results: list[tuple[str, float]] = []
+    results: list[Row] = []
     with torch.inference_mode():
         ling_ref = ref.forward_ling_encoder(inputs["phone"], inputs["tone"])
         ling_ref = ref.ling_pre_net(expand_states(ling_ref, inputs["dur"]).transpose(1, 2)).transpose(1, 2)
         alone = prepare_batch(ours, [item])
         ling = ours.encode_ling(alone.phones, alone.tones, alone.mel2ph, alone.frames)
-        results.append(("dit.x_ling", (ling - ling_ref).abs().max().item()))
+        results.append(tensor_row("dit.x_ling", ling, ling_ref))
         both = prepare_batch(ours, [other, item])
         ling_b = ours.encode_ling(both.phones, both.tones, both.mel2ph, both.frames)[3:, : ling_ref.shape[1]]
-        results.append(("dit.x_ling_batched", (ling_b - ling_ref).abs().max().item()))
+        results.append(tensor_row("dit.x_ling_batched", ling_b, ling_ref))
 
         # One guided velocity at an interior time of the 32-step schedule.
         t = time_schedule(32)[8:9].to(device)
@@ -122,11 +123,11 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
         cond = ours.condition(ling, alone.lat_ctx, alone.ctx_mask)
         rope = ours.rope(x.shape[1], torch.device(device))
         v_rows = ours(x.repeat(3, 1, 1), cond, alone.ctx_mask, ours.time_embedding(t), rope, alone.key_mask)
-        results.append(("dit.velocity_cfg", (guide(v_rows, P_W, T_W) - v_ref).abs().max().item()))
+        results.append(tensor_row("dit.velocity_cfg", guide(v_rows, P_W, T_W), v_ref))
 
         with _seeded_randn(seed + 1):
             x_ref = ref.inference(inputs, timesteps=SAMPLER_STEPS, seq_cfg_w=[P_W, T_W]).float()
         x_ref[:, : item.prompt_latent.shape[0]] = item.prompt_latent.to(device)
         (latent,) = sample_latents(ours, [item], steps=SAMPLER_STEPS, p_w=P_W, t_w=T_W)
-        results.append((f"dit.sampler_{SAMPLER_STEPS}_steps", (latent - x_ref[0]).abs().max().item()))
+        results.append(tensor_row(f"dit.sampler_{SAMPLER_STEPS}_steps", latent, x_ref[0]))
     return results

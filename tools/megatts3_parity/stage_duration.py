@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
+from differences import Row, tensor_row
 from reference_code import import_reference
 
 from megatts3_server.engines.megatts3.duration_model import (
@@ -61,8 +62,8 @@ def _inputs(seed: int, length: int, first_sil: bool) -> tuple[torch.Tensor, torc
     return phones, tones
 
 
-def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[tuple[str, float]]:
-    """(stage, max absolute difference) for the encoder output, the prompt pass's per-step outputs, the
+def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[Row]:
+    """Rows for the encoder output, the prompt pass's per-step outputs, the
     raw predicted tokens, and the final frames per phone with and without jitter (as mel2ph)."""
     folder = checkpoint_root / FOLDER
     ours, config = load_duration_lm(folder, device=device, dtype=torch.float32)
@@ -78,13 +79,10 @@ def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int)
     dur_ref = torch.randint(0, 40, (PROMPT_PHONES,), generator=torch.Generator().manual_seed(seed + 1))
     dur_ref[3] = 150  # beyond the code table: exercises the clamp
     ph, tone = _inputs(seed + 2, SEGMENT_PHONES, first_sil=True)
-    results: list[tuple[str, float]] = []
+    results: list[Row] = []
 
     def record(name: str, a: torch.Tensor, b: torch.Tensor) -> None:
-        if a.shape != b.shape:
-            results.append((f"duration.{name} (shape {tuple(a.shape)} vs {tuple(b.shape)})", float("inf")))
-            return
-        results.append((f"duration.{name}", float((a.float().cpu() - b.float().cpu()).abs().max())))
+        results.append(tensor_row(f"duration.{name}", a, b))
 
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the reference's torch.cuda.amp.autocast on a CPU run

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from differences import Row, tensor_row
 from reference_code import import_reference
 
 from megatts3_server.engines.megatts3.wavvae import CHECKPOINT_NAME, load_wavvae_decoder
@@ -37,18 +38,18 @@ def _reference_decoder(reference_root: Path, folder: Path, device: str) -> torch
     return model.eval().to(device)
 
 
-def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[tuple[str, float]]:
-    """(stage, max absolute difference) for the projection, the latent upsampler, each generator stage,
+def compare(reference_root: Path, checkpoint_root: Path, device: str, seed: int) -> list[Row]:
+    """Rows for the projection, the latent upsampler, each generator stage,
     the pre-Tanh signal and the decoded audio."""
     folder = checkpoint_root / FOLDER
     ours, config = load_wavvae_decoder(folder, device=torch.device(device), dtype=torch.float32)
     reference = _reference_decoder(reference_root, folder, device)
     latent = torch.randn(1, LATENT_FRAMES, config.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
 
-    results: list[tuple[str, float]] = []
+    results: list[Row] = []
 
     def record(name: str, a: torch.Tensor, b: torch.Tensor) -> None:
-        results.append((f"wavvae.{name}", float((a.float() - b.float()).abs().max())))
+        results.append(tensor_row(f"wavvae.{name}", a, b))
 
     with torch.inference_mode():
         x = ours.proj_to_decoder(latent).transpose(1, 2)
