@@ -40,6 +40,7 @@ async def _speak_locally(
     from megatts3_server.service.speech import SpeechRequest
     from megatts3_server.service.synthesis import SynthesisParameters
     from megatts3_server.service.wiring import build_services
+    from megatts3_server.tenancy import Caller
 
     services = build_services(settings)
     # A reader of the voice store: a server beside it may be writing, so nothing is "recovered" here.
@@ -47,7 +48,8 @@ async def _speak_locally(
         with stderr_console().status("loading the engine"):
             await anyio.to_thread.run_sync(services.loader.wait)
         request = SpeechRequest(text, voice_id, SynthesisParameters(**params), fmt_name, stream=True)
-        opened = await services.speech.speak(request, unlimited())
+        # The operator, beside the store: any tenant's voice speaks (ids are unique across tenants).
+        opened = await services.speech.speak(request, unlimited(), Caller(admin=True))
         with byte_progress(f"speaking into {output.name}") as on_progress, AudioFileWriter(output, on_progress) as out:
             async for chunk in opened.chunks:  # type: ignore[union-attr]
                 out.write(chunk)
