@@ -16,7 +16,9 @@ from megatts3_server.tenancy import Caller
 
 router = APIRouter(prefix="/api/v1/lexicon", tags=["lexicon"], dependencies=GUARDS)
 
-_OWNER = Query(None, min_length=1, max_length=200, description="Admins only: the tenant whose entries to read or change")
+_OWNER = Query(
+    None, min_length=1, max_length=200, description="Admins only: the tenant whose entries to read or change"
+)
 
 
 @router.get("", summary="Every entry the caller's requests read: word, reading and source (file, shared or api)")
