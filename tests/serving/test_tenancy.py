@@ -169,6 +169,17 @@ def test_the_cache_and_one_shot_references_are_kept_per_tenant(tenants) -> None:
     assert engine.preparations == 2
 
 
+def test_a_trusted_network_is_the_default_tenant_unless_it_names_a_key(tmp_path: Path) -> None:
+    settings = tone_settings(tmp_path, api={"auth": AUTH, "trusted_networks": ["10.0.0.0/8"]})
+    with tone_app(settings, client=("10.1.2.3", 40000)) as (http, _):
+        assert _upload(http, "backends", {}).status_code == 201
+        assert _upload(http, "alices", ALICE).status_code == 201
+        assert _ids(http, "/api/v1/voices", "voices", {}) >= {"backends"}
+        assert "alices" not in _ids(http, "/api/v1/voices", "voices", {})
+        assert "backends" not in _ids(http, "/api/v1/voices", "voices", ALICE)
+        assert http.get("/api/v1/voices/backends", headers=ROOT).status_code == 200
+
+
 def test_a_forged_forwarded_address_buys_no_trust(tmp_path: Path) -> None:
     api = {"auth": {"api_keys": ["k"]}, "trusted_networks": ["10.0.0.0/8"]}
     claim = {"X-Forwarded-For": "10.1.2.3"}

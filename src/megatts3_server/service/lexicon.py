@@ -107,12 +107,12 @@ class LexiconService:
             else:
                 held = _TenantEntries(raw, _parse_stored(raw), time.monotonic())
             self._tenants[tenant] = held
-            while len(self._tenants) > _TENANTS_KEPT:
-                self._tenants.popitem(last=False)
         self._tenants.move_to_end(tenant)
+        while len(self._tenants) > _TENANTS_KEPT:
+            self._tenants.popitem(last=False)
         return held
 
-    async def current(self, tenant: str = DEFAULT_TENANT) -> Lexicon:
+    async def current(self, tenant: str) -> Lexicon:
         """The lexicon ``tenant``'s requests read: the file's entries, the shared stored ones winning,
         then its own (made, and compiled, once per change of any of them)."""
         shared = (await self._entries_of(DEFAULT_TENANT)).stored
@@ -122,7 +122,7 @@ class LexiconService:
             own.base, own.base_over = (base if tenant == DEFAULT_TENANT else base.merged(own.stored)), shared
         return own.base
 
-    async def for_request(self, entries: Mapping[str, str] | None, tenant: str = DEFAULT_TENANT) -> Lexicon:
+    async def for_request(self, entries: Mapping[str, str] | None, tenant: str) -> Lexicon:
         """The lexicon one request of ``tenant``'s reads with: its tenant's, ``entries`` winning (422
         names a bad one)."""
         base = await self.current(tenant)
