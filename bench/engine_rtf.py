@@ -29,6 +29,7 @@ from megatts3_server.engines.kokoro import KokoroEngine  # noqa: E402
 from megatts3_server.ratelimit import unlimited  # noqa: E402
 from megatts3_server.service.speech import SpeechRequest  # noqa: E402
 from megatts3_server.service.wiring import build_services  # noqa: E402
+from megatts3_server.tenancy import Caller  # noqa: E402
 
 TEXTS = {
     "zh": "在一个阳光明媚的早晨，小明背着书包走进了学校，他看见同学们正在操场上做早操，老师微笑着向他挥手。",
@@ -58,7 +59,7 @@ def _in_process_pipeline(settings, engine: KokoroEngine, text: str, runs: int) -
             times = []
             for _ in range(runs + 1):
                 started = time.perf_counter()
-                await services.speech.speak(request, unlimited())
+                await services.speech.speak(request, unlimited(), Caller())
                 times.append(time.perf_counter() - started)
             return statistics.median(times[1:])
 

@@ -55,6 +55,7 @@ from megatts3_server.ratelimit import unlimited  # noqa: E402
 from megatts3_server.service.speech import SpeechRequest  # noqa: E402
 from megatts3_server.service.synthesis import SynthesisParameters  # noqa: E402
 from megatts3_server.service.wiring import build_services  # noqa: E402
+from megatts3_server.tenancy import Caller  # noqa: E402
 from megatts3_server.text import normalize  # noqa: E402
 
 VOICES = ["voice_001", "voice_002", "voice_003", "voice_004", "voice_005"]
@@ -132,7 +133,7 @@ async def _speak_all(services, voice: str, sentences: list[str], speed: float) -
     spoken = []
     for sentence in sentences:
         request = SpeechRequest(sentence, voice, SynthesisParameters(speed=speed))
-        result = await services.speech.speak(request, unlimited())
+        result = await services.speech.speak(request, unlimited(), Caller())
         spoken.append(result.audio)
     return spoken
 

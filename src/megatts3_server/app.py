@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from megatts3_server import __version__
 from megatts3_server.api import headers as h
@@ -60,6 +61,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=int(settings.api.max_request_size))
     app.add_middleware(RequestIdMiddleware, metrics=services.metrics)
     app.add_middleware(HeadAsGetMiddleware)
+    if settings.api.forwarded_allow_ips.strip():
+        # Outermost: a proxy named in the config (and only one) may name the client, before anything
+        # (trusted networks, rate limits, logs) looks at its address. Here, not in the server, so that
+        # every way of serving the app (and the tests) trusts exactly the configured proxies.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.api.forwarded_allow_ips)
     for router in (
         health.router,
         info.router,

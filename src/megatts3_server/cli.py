@@ -42,9 +42,9 @@ def serve(
         "log_config": None,
         # SIGTERM: no new connections, /ready 503 (draining), requests in flight get up to api.timeout.
         "timeout_graceful_shutdown": int(settings.api.timeout) + 5,
-        # X-Forwarded-For from these proxies (nginx) becomes the client address used by rate limits.
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.api.forwarded_allow_ips,
+        # The app itself trusts X-Forwarded-For from api.forwarded_allow_ips only (app.py); uvicorn's
+        # own default would trust it from any local process.
+        "proxy_headers": False,
     }
     try:
         # Builds the engine, which checks that its weights are where the settings say (not yet loading them).

@@ -140,6 +140,13 @@ class LexiconEntryNotFoundError(ServiceError):
     code = "lexicon_entry_not_found"
 
 
+class OwnerNotFoundError(ServiceError):
+    """A caller named an owner (tenant) whose data it may not see: not found, as for one that does not exist."""
+
+    status = 404
+    code = "owner_not_found"
+
+
 class StorageFullError(ServiceError):
     """The disk (or quota) holding the voice store is full: nothing was stored."""
 

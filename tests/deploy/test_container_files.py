@@ -165,3 +165,29 @@ def test_the_replicas_share_postgres_and_redis_behind_the_balancer() -> None:
     voices = conf.split("location /api/v1/voices {")[1].split("}")[0]
     assert "proxy_next_upstream error timeout;" in voices, "a read of the voices is tried on a live replica"
     assert "non_idempotent" not in voices, "an upload is never sent twice"
+
+
+def test_the_service_trusts_x_forwarded_for_from_nginx_alone_and_nginx_sets_it() -> None:
+    """Both compose files give nginx a fixed address on a network of its own and name it alone in
+    MEGATTS3_FORWARDED_ALLOW_IPS; both nginx files replace a client's X-Forwarded-For with its address
+    (tests/deploy/test_nginx.py sends a forged one through them). The metrics listener, loopback by
+    default, takes every interface inside the containers, where Prometheus scrapes it."""
+    default = yaml.safe_load(COMPOSE.read_text())
+    scale = yaml.safe_load(SCALE.read_text())
+    for compose, services, network in (
+        (default, ["megatts3"], "megatts3-proxy"),
+        (scale, [name for name in scale["services"] if name.startswith("megatts3-")], "default"),
+    ):
+        nginx = compose["services"]["nginx"]
+        assert list(nginx["networks"]) == [network]
+        address = nginx["networks"][network]["ipv4_address"]
+        assert address.startswith("${MEGATTS3_PROXY_ADDRESS:-")
+        assert "subnet" in compose["networks"][network]["ipam"]["config"][0]
+        for name in services:
+            environment = compose["services"][name]["environment"]
+            assert environment["MEGATTS3_FORWARDED_ALLOW_IPS"] == address, name
+            assert environment["MEGATTS3_METRICS_HOST"] == "0.0.0.0", name
+    for conf in (COMPOSE.parent / "nginx.conf", REPLICAS_NGINX):
+        text = conf.read_text()
+        assert "proxy_set_header X-Forwarded-For $remote_addr;" in text, conf.name
+        assert "$proxy_add_x_forwarded_for" not in text, conf.name

@@ -46,7 +46,12 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "cacheUrl": "redis://:pw@redis.voice.svc:6379/0",
             "rateLimitUrl": "redis://:pw@redis.voice.svc:6379/1",
         },
-        "auth": {"apiKeys": ["k1", "k2"], "unlimitedKeys": ["batch"], "trustedNetworks": ["10.244.0.0/16"]},
+        "auth": {
+            "apiKeys": ["k1", "k2"],
+            "unlimitedKeys": ["batch"],
+            "adminKeys": ["ops"],
+            "trustedNetworks": ["10.244.0.0/16"],
+        },
         "forwardedAllowIps": "*",
         "env": {"LOG_LEVEL": "DEBUG", "MEGATTS3_MAX_QUEUE": 64},
         "extraEnv": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
@@ -250,6 +255,8 @@ def test_probes_hit_health_and_ready_on_the_container_port(port: int) -> None:
     env = one(objects, "ConfigMap", f"{FULLNAME}-env")["data"]
     assert env["MEGATTS3_PORT"] == str(port)
     assert env["MEGATTS3_METRICS_PORT"] == "9090"
+    # Prometheus scrapes the pod's address: the listener may not stay on its default, loopback.
+    assert env["MEGATTS3_METRICS_HOST"] == "0.0.0.0"
     service = one(objects, "Service", FULLNAME)
     assert service["spec"]["type"] == "ClusterIP"
     assert {(p["name"], p["targetPort"]) for p in service["spec"]["ports"]} == {
@@ -453,7 +460,8 @@ def test_config_map_holds_both_files_and_they_load_as_the_settings(tmp_path: Pat
     settings = load_settings(model, api, env=_pod_environment(objects))
     assert settings.model.engine == "kokoro"
     assert (settings.api.host, settings.api.port, settings.api.timeout) == ("0.0.0.0", 9000, 300)
-    assert settings.api.monitoring.metrics_port == 9090
+    assert (settings.api.monitoring.metrics_host, settings.api.monitoring.metrics_port) == ("0.0.0.0", 9090)
+    assert settings.api.forwarded_allow_ips == "", "no proxy may name the client unless forwardedAllowIps says"
     assert settings.storage.backend == "sqlite"
     assert settings.storage.voice_samples_dir == Path("/app/storage/voices")
     assert settings.logging.file == Path("/app/logs/megatts3.log")
@@ -492,6 +500,7 @@ def test_everything_set_loads_as_the_settings(tmp_path: Path) -> None:
     assert settings.model.cache.redis.url == "redis://:pw@redis.voice.svc:6379/0"
     assert settings.api.rate_limit.storage == "redis://:pw@redis.voice.svc:6379/1"
     assert settings.api.auth.api_keys == ["k1", "k2"] and settings.api.auth.unlimited_keys == ["batch"]
+    assert settings.api.auth.admin_keys == ["ops"]
     assert [str(n) for n in settings.api.trusted_networks] == ["10.244.0.0/16"]
     assert settings.api.forwarded_allow_ips == "*"
     assert (settings.logging.level, settings.api.scheduler.max_queue) == ("DEBUG", 64)
@@ -539,6 +548,7 @@ def test_existing_secrets_are_used_instead_of_the_charts(tmp_path: Path) -> None
     ("values", "named"),
     [
         ({"secret": {"existingSecret": "tts-keys"}, "auth": {"apiKeys": ["k"]}}, "auth.apiKeys"),
+        ({"secret": {"existingSecret": "tts-keys"}, "auth": {"adminKeys": ["k"]}}, "auth.adminKeys"),
         ({"secret": {"existingSecret": "tts-keys"}, "postgres": {"url": DATABASE_URL}}, "postgres.url"),
         ({"secret": {"existingSecret": "tts-keys"}, "redis": {"cacheUrl": "redis://r:6379/0"}}, "redis.cacheUrl"),
         ({"postgres": {"url": DATABASE_URL, "existingSecret": "tts-db"}}, "not both"),

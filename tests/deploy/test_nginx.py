@@ -10,11 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from megatts3_server.app import create_app
 from tests.support.nginx import running_nginx
 from tests.support.server import ServerProcess
+from tests.support.standins import ToneEngine, served_in_thread, tone_settings
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "docker" / "megatts3" / "nginx.conf"
+REPLICAS_CONFIG = REPO / "docker" / "megatts3" / "nginx-replicas.conf"
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +56,19 @@ def test_body_over_the_limit_is_refused_by_the_proxy(proxy: str) -> None:
     too_big = b"\0" * (61 * 1024 * 1024)
     response = httpx.post(f"{proxy}/api/v1/voices/upload", content=too_big, timeout=60)
     assert response.status_code == 413
+
+
+@pytest.mark.parametrize("config", [CONFIG, REPLICAS_CONFIG], ids=lambda path: path.name)
+def test_a_client_cannot_name_its_address_through_the_proxy(config: Path, tmp_path: Path) -> None:
+    """The service trusts nginx's X-Forwarded-For (as the compose files configure it) and a trusted
+    network; nginx replaces what the client sent, so a claim to come from that network buys nothing."""
+    api = {"auth": {"api_keys": ["k"]}, "trusted_networks": ["10.0.0.0/8"], "forwarded_allow_ips": "127.0.0.1"}
+    app = create_app(tone_settings(tmp_path / "service", api=api), engine=ToneEngine())
+    claim = {"X-Forwarded-For": "10.1.2.3", "X-Real-IP": "10.1.2.3"}
+    with served_in_thread(app) as base_url:
+        upstream = [int(base_url.rsplit(":", 1)[1])]
+        with running_nginx(config, tmp_path / "nginx", upstream) as nginx:
+            voices = f"{nginx.base_url}/api/v1/voices"
+            refused = httpx.get(voices, headers=claim, timeout=30)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (401, "unauthorized")
+            assert httpx.get(voices, headers={**claim, "Authorization": "Bearer k"}, timeout=30).status_code == 200

@@ -25,6 +25,8 @@ LONG_TEXT = "这是一个很长的句子，用来让合成花上好几秒钟的�
 _GUARDS = {
     "max_request_size": "200KB",
     "auth": {"api_keys": KEYS},
+    # Nothing here comes from 10/8: a request may only claim to (test_a_forged_forwarded_address_buys_nothing).
+    "trusted_networks": ["10.0.0.0/8"],
     "rate_limit": {"enabled": True, "requests_per_minute": 5, "burst_size": 5},
     "scheduler": {"workers": 1, "max_queue": 2},
 }
@@ -69,6 +71,18 @@ def test_api_key_is_required_except_for_health(guarded: ServerProcess) -> None:
         assert anonymous.get("/api/v1/voices", headers={"Authorization": "Bearer wrong"}).status_code == 401
     with _client(guarded, "key-auth") as keyed:
         assert keyed.get("/api/v1/voices").status_code == 200
+
+
+def test_a_forged_forwarded_address_buys_nothing(guarded: ServerProcess) -> None:
+    """No proxy is configured (api.forwarded_allow_ips is empty by default): a local process that claims
+    a trusted network's address in X-Forwarded-For still needs a key, and writes nothing."""
+    claim = {"X-Forwarded-For": "10.1.2.3"}
+    with _client(guarded) as anonymous:
+        written = anonymous.put("/api/v1/lexicon/重庆", json={"reading": "zhong4 qing4"}, headers=claim)
+        assert (written.status_code, written.json()["error"]["code"]) == (401, "unauthorized")
+        assert anonymous.get("/api/v1/voices", headers={**claim, "X-Real-IP": "10.1.2.3"}).status_code == 401
+    with _client(guarded, "key-auth") as keyed:
+        assert keyed.get("/api/v1/lexicon").json()["entries"] == []
 
 
 def test_request_id_is_echoed_or_made(guarded: ServerProcess) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from megatts3_server.config import load_settings, service_url
+from megatts3_server.config import Settings, load_settings, service_url
 from megatts3_server.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,6 +32,20 @@ def test_shipped_configs_load_with_every_key_of_the_guide() -> None:
     assert settings.logging.backup_count == 5
     assert settings.storage.max_voice_file_size == 50 * 10**6
     assert settings.storage.supported_formats == ["wav", "mp3", "flac", "m4a", "ogg"]
+
+
+def test_metrics_stay_on_loopback_and_no_proxy_is_trusted_unless_configured() -> None:
+    for settings in (load_settings(MODEL_CONFIG, API_CONFIG, env={}), Settings()):  # the files, the defaults
+        assert settings.api.monitoring.metrics_host == "127.0.0.1"
+        assert settings.api.forwarded_allow_ips == ""
+    env = {
+        "MEGATTS3_METRICS_HOST": "0.0.0.0",
+        "MEGATTS3_FORWARDED_ALLOW_IPS": "10.0.0.7",
+        "MEGATTS3_ADMIN_API_KEYS": "ops-1, ops-2",
+    }
+    settings = load_settings(MODEL_CONFIG, API_CONFIG, env=env)
+    assert (settings.api.monitoring.metrics_host, settings.api.forwarded_allow_ips) == ("0.0.0.0", "10.0.0.7")
+    assert [(key.key, key.admin) for key in settings.api.auth.all_keys()] == [("ops-1", True), ("ops-2", True)]
 
 
 def test_production_cors_does_not_allow_every_origin() -> None:

@@ -15,6 +15,7 @@ from megatts3_server.jobs.records import CANCELLED, DONE, SentenceTime
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
 from megatts3_server.jobs.store_interface import JobStoreInterface
+from megatts3_server.tenancy import Caller
 
 
 def _store(folder: Path) -> JobStore:
@@ -36,7 +37,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStoreIn
 
 
 def _two_segments(store: JobStoreInterface) -> str:
-    return store.create("t", "wav", [Segment("v", "一。", "v", 300), Segment("v", "二。", "v", 300)]).id
+    return store.create("t", "wav", [Segment("v", "一。", "v", 300), Segment("v", "二。", "v", 300)], Caller()).id
 
 
 def test_finished_jobs_expire_and_their_unused_segments_go_with_them(store: JobStoreInterface) -> None:

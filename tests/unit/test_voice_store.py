@@ -99,8 +99,8 @@ def test_list_find_by_content_and_unfinished(store: VoiceStoreInterface) -> None
         voice = stored_voice(voice_id, created_at=created_at, status=status, content_sha256=same_audio)
         store.save_atomic(voice, NewVoiceFiles(b"RIFF"))
     assert [voice.id for voice in store.list()] == ["z1", "a2", "b2"]
-    assert store.find_by_content(same_audio, "test").id == "z1"
-    assert store.find_by_content(same_audio, "another engine") is None
+    assert store.find_by_content(same_audio, "test", "default").id == "z1"
+    assert store.find_by_content(same_audio, "another engine", "default") is None
     assert [voice.id for voice in store.unfinished()] == ["z1"]
     store.check()
 
@@ -129,13 +129,13 @@ def test_enrollment_state_is_updated_and_completed_atomically(store: VoiceStoreI
 
 
 def test_lexicon_entries_are_added_replaced_and_removed(store: VoiceStoreInterface) -> None:
-    assert store.lexicon() == {}
-    store.put_lexicon({"重庆": "chong2 qing4", "API": "/ˌApiˈI/"})
-    store.put_lexicon({"重庆": "zhong4 qing4"})
-    assert store.lexicon() == {"API": "/ˌApiˈI/", "重庆": "zhong4 qing4"}
-    assert store.delete_lexicon("API") is True
-    assert store.delete_lexicon("API") is False
-    assert store.lexicon() == {"重庆": "zhong4 qing4"}
+    assert store.lexicon("default") == {}
+    store.put_lexicon({"重庆": "chong2 qing4", "API": "/ˌApiˈI/"}, "default")
+    store.put_lexicon({"重庆": "zhong4 qing4"}, "default")
+    assert store.lexicon("default") == {"API": "/ˌApiˈI/", "重庆": "zhong4 qing4"}
+    assert store.delete_lexicon("API", "default") is True
+    assert store.delete_lexicon("API", "default") is False
+    assert store.lexicon("default") == {"重庆": "zhong4 qing4"}
 
 
 def test_open_removes_crash_leftovers(tmp_path: Path) -> None:

@@ -17,12 +17,13 @@ from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import attachment
 from megatts3_server.api.schemas import LexiconIn, SynthesisParametersIn
-from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
+from megatts3_server.api.security import CHARGED, GUARDS, checked_quota, current_caller
 from megatts3_server.audio import MEDIA_TYPES, AudioFormat
 from megatts3_server.jobs import track
 from megatts3_server.jobs.records import FINISHED
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.jobs import JobRequest, JobView
+from megatts3_server.tenancy import Caller
 
 router = APIRouter(prefix="/api/v1/tts/jobs", tags=["jobs"], dependencies=GUARDS)
 
@@ -80,7 +81,10 @@ def _job_json(view: JobView) -> dict[str, Any]:
 
 @router.post("", status_code=202, summary="Make a chapter, script or screenplay into one track")
 async def create_job(
-    body: JobIn, services: Services = Depends(get_services), quota: Quota = Depends(checked_quota)
+    body: JobIn,
+    services: Services = Depends(get_services),
+    quota: Quota = Depends(checked_quota),
+    caller: Caller = Depends(current_caller),
 ) -> JSONResponse:
     request = JobRequest(
         text=body.text,
@@ -93,26 +97,32 @@ async def create_job(
         title=body.title,
         lexicon=body.lexicon,
     )
-    record = await services.jobs.create(request, quota)
-    view = await anyio.to_thread.run_sync(services.jobs.view, record.id)
+    record = await services.jobs.create(request, quota, caller)
+    view = await anyio.to_thread.run_sync(services.jobs.view, record.id, caller)
     return JSONResponse(_job_json(view), status_code=202)
 
 
-@router.get("", summary="Every stored job")
-async def list_jobs(services: Services = Depends(get_services)) -> dict[str, Any]:
-    views = await anyio.to_thread.run_sync(services.jobs.views)
+@router.get("", summary="The caller's stored jobs")
+async def list_jobs(
+    services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    views = await anyio.to_thread.run_sync(services.jobs.views, caller)
     return {"jobs": [_job_json(view) for view in views]}
 
 
 @router.get("/{job_id}", summary="A job's state: status, progress, time left, per-segment errors")
-async def get_job(job_id: str, services: Services = Depends(get_services)) -> dict[str, Any]:
-    view = await anyio.to_thread.run_sync(services.jobs.view, job_id)
+async def get_job(
+    job_id: str, services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    view = await anyio.to_thread.run_sync(services.jobs.view, job_id, caller)
     return {**_job_json(view), "segments": view.segments}
 
 
 @router.get("/{job_id}/events", summary="The job's state as Server-Sent Events until it ends")
-async def job_events(job_id: str, services: Services = Depends(get_services)) -> StreamingResponse:
-    views = await services.jobs.watch(job_id, _EVENT_POLL_SECONDS)  # 404 before the stream starts
+async def job_events(
+    job_id: str, services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> StreamingResponse:
+    views = await services.jobs.watch(job_id, _EVENT_POLL_SECONDS, caller)  # 404 before the stream starts
 
     async def events() -> AsyncIterator[bytes]:
         async for view in views:
@@ -125,33 +135,43 @@ async def job_events(job_id: str, services: Services = Depends(get_services)) ->
 
 
 @router.delete("/{job_id}", summary="Cancel a running job, or delete a finished one", dependencies=CHARGED)
-async def delete_job(job_id: str, services: Services = Depends(get_services)) -> dict[str, Any]:
-    outcome = await services.jobs.delete(job_id)
+async def delete_job(
+    job_id: str, services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    outcome = await services.jobs.delete(job_id, caller)
     return {"id": job_id, outcome: True}
 
 
 @router.get("/{job_id}/audio", summary="The whole track (HTTP Range supported)")
-async def job_audio(job_id: str, services: Services = Depends(get_services)) -> FileResponse:
-    found = await anyio.to_thread.run_sync(services.jobs.result, job_id, "track")
+async def job_audio(
+    job_id: str, services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> FileResponse:
+    found = await anyio.to_thread.run_sync(services.jobs.result, job_id, "track", caller)
     extension = found.path.suffix.removeprefix(".")
     disposition = {h.CONTENT_DISPOSITION: attachment(found.title, extension)}
     return FileResponse(found.path, media_type=MEDIA_TYPES[AudioFormat(extension)], headers=disposition)
 
 
 @router.get("/{job_id}/timestamps", summary="Every segment's and sentence's start and end, speaker and text")
-async def job_timestamps(job_id: str, services: Services = Depends(get_services)) -> dict[str, Any]:
-    return await anyio.to_thread.run_sync(services.jobs.timestamps, job_id)
+async def job_timestamps(
+    job_id: str, services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> dict[str, Any]:
+    return await anyio.to_thread.run_sync(services.jobs.timestamps, job_id, caller)
 
 
 @router.get("/{job_id}/subtitles.srt", summary="Subtitles (SubRip), a cue per sentence")
-async def job_srt(job_id: str, services: Services = Depends(get_services)) -> PlainTextResponse:
-    stamps = await anyio.to_thread.run_sync(services.jobs.timestamps, job_id)
+async def job_srt(
+    job_id: str, services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> PlainTextResponse:
+    stamps = await anyio.to_thread.run_sync(services.jobs.timestamps, job_id, caller)
     disposition = {h.CONTENT_DISPOSITION: attachment(stamps["title"], "srt")}
     return PlainTextResponse(track.srt(stamps), media_type="application/x-subrip", headers=disposition)
 
 
 @router.get("/{job_id}/subtitles.vtt", summary="Subtitles (WebVTT), a cue per sentence with its speaker")
-async def job_vtt(job_id: str, services: Services = Depends(get_services)) -> PlainTextResponse:
-    stamps = await anyio.to_thread.run_sync(services.jobs.timestamps, job_id)
+async def job_vtt(
+    job_id: str, services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> PlainTextResponse:
+    stamps = await anyio.to_thread.run_sync(services.jobs.timestamps, job_id, caller)
     disposition = {h.CONTENT_DISPOSITION: attachment(stamps["title"], "vtt")}
     return PlainTextResponse(track.vtt(stamps), media_type="text/vtt", headers=disposition)

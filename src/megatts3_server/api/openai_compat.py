@@ -26,11 +26,12 @@ from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import speech_response
 from megatts3_server.api.schemas import LexiconIn
-from megatts3_server.api.security import GUARDS, checked_quota
+from megatts3_server.api.security import GUARDS, checked_quota, current_caller
 from megatts3_server.errors import ServiceError, StreamAbortedError
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.speech import SpeechRequest
 from megatts3_server.service.synthesis import SynthesisParameters
+from megatts3_server.tenancy import Caller
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=GUARDS)
 
@@ -78,7 +79,10 @@ class OpenAISpeechRequest(BaseModel):
 
 @router.post("/audio/speech", summary="OpenAI-compatible text to speech")
 async def speech(
-    body: OpenAISpeechRequest, services: Services = Depends(get_services), quota: Quota = Depends(checked_quota)
+    body: OpenAISpeechRequest,
+    services: Services = Depends(get_services),
+    quota: Quota = Depends(checked_quota),
+    caller: Caller = Depends(current_caller),
 ) -> Response:
     if body.model not in MODELS:
         raise ModelNotFoundError(f"model {body.model!r} does not exist; GET /v1/models lists them")
@@ -91,7 +95,7 @@ async def speech(
         stream=body.stream or sse,
         lexicon=body.lexicon,
     )
-    spoken = await services.speech.speak(request, quota)
+    spoken = await services.speech.speak(request, quota, caller)
     note = {h.INSTRUCTIONS_APPLIED: "false"} if body.instructions else None
     if sse:
         return speech_response(spoken, note, wrap=_sse, media_type="text/event-stream")
@@ -133,8 +137,10 @@ def _model_card(name: str) -> dict[str, object]:
 
 
 @router.get("/audio/voices", summary="Voices usable in /v1/audio/speech")
-async def voices(services: Services = Depends(get_services)) -> dict[str, object]:
-    infos = await anyio.to_thread.run_sync(services.voices.list)
+async def voices(
+    services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> dict[str, object]:
+    infos = await anyio.to_thread.run_sync(services.voices.list, caller)
     return {
         "voices": [{"id": info.id, "name": info.name, "type": info.type} for info in infos],
         "aliases": OPENAI_VOICES,

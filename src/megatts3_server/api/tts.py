@@ -13,26 +13,30 @@ from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import AUDIO_RESPONSES, speech_response
 from megatts3_server.api.schemas import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE, SynthesizeRequest
-from megatts3_server.api.security import GUARDS, checked_quota
+from megatts3_server.api.security import GUARDS, checked_quota, current_caller
 from megatts3_server.api.uploads import lexicon_form_field, one_of, read_limited
 from megatts3_server.engines.base import SamplingOptions
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.speech import ReferenceUpload, SpeechRequest
 from megatts3_server.service.synthesis import SynthesisParameters
+from megatts3_server.tenancy import Caller
 
 router = APIRouter(prefix="/api/v1/tts", tags=["tts"], dependencies=GUARDS)
 
 
 @router.post("/synthesize", responses=AUDIO_RESPONSES, summary="Speak text in a stored or built-in voice")
 async def synthesize(
-    body: SynthesizeRequest, services: Services = Depends(get_services), quota: Quota = Depends(checked_quota)
+    body: SynthesizeRequest,
+    services: Services = Depends(get_services),
+    quota: Quota = Depends(checked_quota),
+    caller: Caller = Depends(current_caller),
 ) -> Response:
     chosen = body.parameters
     params = SynthesisParameters(
         speed=chosen.speed, pitch=chosen.pitch, emotion=chosen.emotion, options=chosen.sampling_options()
     )
     request = SpeechRequest(body.text, body.voice_id, params, body.format, body.stream, body.lexicon)
-    return speech_response(await services.speech.speak(request, quota))
+    return speech_response(await services.speech.speak(request, quota, caller))
 
 
 @router.post(
@@ -56,6 +60,7 @@ async def synthesize_file(
     lexicon: UnicodeStr | None = Form(None, description="This request's readings: a JSON object word -> reading"),
     services: Services = Depends(get_services),
     quota: Quota = Depends(checked_quota),
+    caller: Caller = Depends(current_caller),
 ) -> Response:
     recording = one_of({"voice_file": voice_file, "audio_file": audio_file}, required=True)
     latent = one_of({"voice_latent": voice_latent, "latent_file": latent_file}, required=False)
@@ -67,4 +72,4 @@ async def synthesize_file(
     options = SamplingOptions(time_step=time_step, p_w=p_w, t_w=t_w, seed=seed)
     params = SynthesisParameters(speed=speed, pitch=pitch, emotion=emotion, options=options)
     request = SpeechRequest(text, None, params, format, stream, lexicon_form_field(lexicon))
-    return speech_response(await services.speech.speak_with_reference(request, reference, quota))
+    return speech_response(await services.speech.speak_with_reference(request, reference, quota, caller))

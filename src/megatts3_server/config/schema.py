@@ -136,7 +136,10 @@ class ApiKeySettings(_Section):
     """A key with its own budget (``unlimited``, or its own rate; unset numbers: api.rate_limit's)."""
 
     key: str = Field(..., min_length=1)
-    name: str = Field("", description="Who holds the key (logs and metrics only)")
+    name: str = Field(
+        "", description="Who holds the key: its tenant is key:<name> (keys sharing a name share their data)"
+    )
+    admin: bool = Field(False, description="Sees and manages every tenant's voices, jobs and lexicon entries")
     unlimited: bool = False
     requests_per_minute: int | None = Field(None, ge=1)
     burst_size: int | None = Field(None, ge=1)
@@ -147,13 +150,17 @@ class AuthSettings(_Section):
 
     api_keys: list[str] = Field(default_factory=list, description="Bearer keys with the default rate limit")
     unlimited_keys: list[str] = Field(default_factory=list, description="Bearer keys that are never rate limited")
+    admin_keys: list[str] = Field(
+        default_factory=list, description="Bearer keys that see and manage every tenant's data (default rate limit)"
+    )
     keys: list[ApiKeySettings] = Field(default_factory=list, description="Keys with their own rate limits")
 
     def all_keys(self) -> list[ApiKeySettings]:
-        """Every configured key with its budget (api_keys and unlimited_keys as entries of ``keys``)."""
+        """Every configured key with its budget (the lists of plain keys as entries of ``keys``)."""
         return (
             [ApiKeySettings(key=key) for key in self.api_keys]
             + [ApiKeySettings(key=key, unlimited=True) for key in self.unlimited_keys]
+            + [ApiKeySettings(key=key, admin=True) for key in self.admin_keys]
             + list(self.keys)
         )
 
@@ -165,6 +172,11 @@ class SchedulerSettings(_Section):
 
 class MonitoringSettings(_Section):
     enabled: bool = True
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address the metrics listener binds: loopback unless a scraper must reach it from elsewhere "
+        "(0.0.0.0 in a container scraped over its network)",
+    )
     metrics_port: int = Field(9090, ge=0, le=65535)
     health_check_interval: int = Field(30, ge=1, description="Informational (see INFORMATIONAL_KEYS)")
 
@@ -206,11 +218,14 @@ class ApiSettings(_Section):
     max_request_size: ByteSize = ByteSize(60 * 10**6)
     jobs: JobsSettings = JobsSettings()
     forwarded_allow_ips: str = Field(
-        "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client address"
+        "",
+        description="Proxies (comma-separated addresses or CIDRs) whose X-Forwarded-For names the client; "
+        "empty: none, the peer's own address counts",
     )
     trusted_networks: list[IPvAnyNetwork] = Field(
         default_factory=list,
-        description="Callers from these networks need no API key and are never rate limited (a trusted backend)",
+        description="Callers from these networks need no API key and are never rate limited (a trusted backend); "
+        "matched against the peer's address, or the one a proxy of forwarded_allow_ips names",
     )
     enrollment: bool = Field(
         True,

@@ -35,11 +35,13 @@ ENV_OVERRIDES: dict[str, str] = {
     "TORCH_THREADS": "model.inference.threads",
     "MEGATTS3_API_KEYS": "api.auth.api_keys",
     "MEGATTS3_UNLIMITED_API_KEYS": "api.auth.unlimited_keys",
+    "MEGATTS3_ADMIN_API_KEYS": "api.auth.admin_keys",
     "MEGATTS3_TRUSTED_NETWORKS": "api.trusted_networks",
     "MEGATTS3_REDIS_URL": "model.cache.redis.url",
     "MEGATTS3_CACHE_BACKEND": "model.cache.backend",
     "MEGATTS3_RATE_LIMIT_STORAGE": "api.rate_limit.storage",
     "MEGATTS3_MAX_QUEUE": "api.scheduler.max_queue",
+    "MEGATTS3_METRICS_HOST": "api.monitoring.metrics_host",
     "MEGATTS3_METRICS_PORT": "api.monitoring.metrics_port",
     "MEGATTS3_FORWARDED_ALLOW_IPS": "api.forwarded_allow_ips",
     "MEGATTS3_STORAGE_BACKEND": "storage.backend",
@@ -49,7 +51,9 @@ ENV_OVERRIDES: dict[str, str] = {
 # Where a client (the CLI's client commands) finds the service, when not told with --url.
 URL_VARIABLE = "MEGATTS3_URL"
 # Variables holding a list, written comma-separated.
-_LIST_VARIABLES = frozenset({"MEGATTS3_API_KEYS", "MEGATTS3_UNLIMITED_API_KEYS", "MEGATTS3_TRUSTED_NETWORKS"})
+_LIST_VARIABLES = frozenset(
+    {"MEGATTS3_API_KEYS", "MEGATTS3_UNLIMITED_API_KEYS", "MEGATTS3_ADMIN_API_KEYS", "MEGATTS3_TRUSTED_NETWORKS"}
+)
 ENV_ALIASES: dict[str, str] = {
     "API_HOST": "api.host",
     "API_PORT": "api.port",

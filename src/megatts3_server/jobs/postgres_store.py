@@ -45,11 +45,12 @@ from megatts3_server.jobs.records import (
     segment_from_row,
 )
 from megatts3_server.jobs.script import Segment
+from megatts3_server.tenancy import Caller
 from megatts3_server.voices.postgres_store import PostgresVoiceStore, open_pool
 
 _SUMMARY = """
     SELECT jobs.id, jobs.title, jobs.format, jobs.status, jobs.created_at, jobs.started_at, jobs.finished_at,
-           jobs.error, COUNT(s.idx) AS segments_total,
+           jobs.error, jobs.tenant, jobs.by_admin, COUNT(s.idx) AS segments_total,
            COUNT(*) FILTER (WHERE s.status = 'done') AS segments_done,
            COUNT(*) FILTER (WHERE s.status = 'failed') AS segments_failed,
            COALESCE(SUM(CASE WHEN s.status = 'done' THEN s.duration + CASE
@@ -102,12 +103,13 @@ class PostgresJobStore(LocalResults):
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    def create(self, title: str, fmt: str, segments: list[Segment]) -> JobRecord:
+    def create(self, title: str, fmt: str, segments: list[Segment], caller: Caller) -> JobRecord:
         job_id = uuid.uuid4().hex
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO jobs (id, title, format, status, created_at) VALUES (%s, %s, %s, %s, %s)",
-                (job_id, title, fmt, QUEUED, time.time()),
+                "INSERT INTO jobs (id, title, format, status, created_at, tenant, by_admin)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (job_id, title, fmt, QUEUED, time.time(), caller.tenant, caller.admin),
             )
             with db.cursor() as cursor:
                 cursor.executemany(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from megatts3_server.jobs.script import Segment
+from megatts3_server.tenancy import DEFAULT_TENANT
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
@@ -50,6 +51,10 @@ class JobRecord:
     segments_done: int
     segments_failed: int
     audio_seconds: float
+    tenant: str = DEFAULT_TENANT
+    """Who owns the job (tenancy.py); its segments speak that tenant's voices and read its lexicon."""
+    by_admin: bool = False
+    """Submitted by an admin: its segments may speak any tenant's voices, as the admin could."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ def record_from_row(row: Mapping[str, Any]) -> JobRecord:
         segments_done=row["segments_done"] or 0,
         segments_failed=row["segments_failed"] or 0,
         audio_seconds=float(row["audio"] or 0.0),
+        tenant=row["tenant"],
+        by_admin=bool(row["by_admin"]),
     )
 
 

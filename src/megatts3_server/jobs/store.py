@@ -43,6 +43,7 @@ from megatts3_server.jobs.records import (
     segment_from_row,
 )
 from megatts3_server.jobs.script import Segment
+from megatts3_server.tenancy import DEFAULT_TENANT, Caller
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -71,6 +72,9 @@ CREATE TABLE IF NOT EXISTS job_segments (
     PRIMARY KEY (job_id, idx)
 );
 """
+# Columns added after the first release (open() adds those an older database lacks): a store older
+# than tenancy holds the default tenant's jobs.
+_ADDED_COLUMNS = {"tenant": f"TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'", "by_admin": "INTEGER NOT NULL DEFAULT 0"}
 
 
 class JobStore(LocalResults):
@@ -90,6 +94,10 @@ class JobStore(LocalResults):
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(_SCHEMA)
+        present = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+        for column, definition in _ADDED_COLUMNS.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {definition}")
         self._db = db
         self._claimed.clear()
         self.drop_partial_files()
@@ -116,12 +124,13 @@ class JobStore(LocalResults):
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    def create(self, title: str, fmt: str, segments: list[Segment]) -> JobRecord:
+    def create(self, title: str, fmt: str, segments: list[Segment], caller: Caller) -> JobRecord:
         job_id = uuid.uuid4().hex
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO jobs (id, title, format, status, created_at) VALUES (?, ?, ?, ?, ?)",
-                (job_id, title, fmt, QUEUED, time.time()),
+                "INSERT INTO jobs (id, title, format, status, created_at, tenant, by_admin)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (job_id, title, fmt, QUEUED, time.time(), caller.tenant, int(caller.admin)),
             )
             db.executemany(
                 "INSERT INTO job_segments (job_id, idx, voice_id, speaker, text, pause_ms, parameters)"

@@ -8,6 +8,9 @@ each loudness-normalized and stored as it finishes, and writes the track once al
 restart resumes every unfinished job from its first unfinished segment; a segment already made for
 any job (same voice version, text and parameters) is reused, not synthesized again. Any replica
 answers for any job; one that lacks a finished job's track builds it from the stored segments.
+
+A job belongs to the tenant that submitted it (tenancy.py): to anyone else but an admin it does not
+exist (404). Its segments speak that tenant's voices, read its lexicon and reuse only its segments.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from megatts3_server.service.enrollment import worker_id
 from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.synthesis import SynthesisParameters, SynthesisService
 from megatts3_server.service.voices import VoiceService
+from megatts3_server.tenancy import Caller
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +182,11 @@ class JobService:
 
     # -- requests --------------------------------------------------------------------------------
 
-    async def create(self, request: JobRequest, quota: Quota) -> JobRecord:
-        """Check a job whole, store it and queue it (quota charged once, when it is accepted)."""
+    async def create(self, request: JobRequest, quota: Quota, caller: Caller) -> JobRecord:
+        """Check a job whole, store it as ``caller``'s and queue it (quota charged once, when it is accepted)."""
         self._require_running()
         fmt = parse_format(request.format)
-        lexicon = await self._lexicon.for_request(request.lexicon)
+        lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
         segments = self._segments(request)
         if request.lexicon:
             segments = [
@@ -197,9 +201,9 @@ class JobService:
         )
         for segment in segments:
             self._synthesis.check_text(segment.text, lexicon)
-        await self._check_voices({segment.voice_id for segment in segments})
+        await self._check_voices({segment.voice_id for segment in segments}, caller)
         await quota.charge()
-        record = await anyio.to_thread.run_sync(self._store.create, request.title, fmt.value, segments)
+        record = await anyio.to_thread.run_sync(self._store.create, request.title, fmt.value, segments, caller)
         assert self._wake is not None
         self._wake.set()
         log.info("job %s queued: %d segments, %s", record.id, len(segments), fmt.value)
@@ -221,11 +225,11 @@ class JobService:
         assert request.screenplay is not None
         return screenplay_segments(request.screenplay, request.voices, request.parameters, self._pauses)
 
-    async def _check_voices(self, voice_ids: set[str]) -> None:
+    async def _check_voices(self, voice_ids: set[str], caller: Caller) -> None:
         problems: dict[str, str] = {}
         for voice_id in sorted(voice_ids):
             try:
-                await anyio.to_thread.run_sync(self._voices.context, voice_id)
+                await anyio.to_thread.run_sync(self._voices.context, voice_id, caller)
             except ServiceError as exc:
                 problems[voice_id] = exc.message
         if problems:
@@ -239,21 +243,22 @@ class JobService:
         if self._wake is None:
             raise JobsUnavailableError("long-form jobs are turned off on this server (api.jobs.enabled)")
 
-    def _record(self, job_id: str) -> JobRecord:
+    def _record(self, job_id: str, caller: Caller) -> JobRecord:
+        """The job, if ``caller`` sees it (another tenant's is not found, as one that does not exist)."""
         self._require_running()
         record = self._store.get(job_id)
-        if record is None:
+        if record is None or not caller.sees(record.tenant):
             raise JobNotFoundError(f"no job {job_id!r}; GET /api/v1/tts/jobs lists them")
         return record
 
-    def view(self, job_id: str) -> JobView:
-        return self._view(self._record(job_id))
+    def view(self, job_id: str, caller: Caller) -> JobView:
+        return self._view(self._record(job_id, caller))
 
-    async def watch(self, job_id: str, every: float) -> AsyncIterator[JobView]:
+    async def watch(self, job_id: str, every: float, caller: Caller) -> AsyncIterator[JobView]:
         """The job's view now (a missing job raises here, before any is yielded), then again each time
         its status or a segment's outcome changes, looked at every ``every`` seconds, until it ends or
         is deleted. Between changes only the job's own row is read, not its segments."""
-        view = await anyio.to_thread.run_sync(self.view, job_id)
+        view = await anyio.to_thread.run_sync(self.view, job_id, caller)
 
         async def changes() -> AsyncIterator[JobView]:
             current = view
@@ -294,14 +299,14 @@ class JobService:
             ],
         )
 
-    def views(self) -> list[JobView]:
-        """Every stored job's view, oldest first."""
+    def views(self, caller: Caller) -> list[JobView]:
+        """The view of every stored job ``caller`` sees, oldest first."""
         self._require_running()
-        return [self._view(record) for record in self._store.list()]
+        return [self._view(record) for record in self._store.list() if caller.sees(record.tenant)]
 
-    async def delete(self, job_id: str) -> str:
+    async def delete(self, job_id: str, caller: Caller) -> str:
         """Cancel an unfinished job ("cancelled"), or delete a finished one ("deleted")."""
-        record = self._record(job_id)
+        record = self._record(job_id, caller)
         if record.status in FINISHED:
             await anyio.to_thread.run_sync(self._store.delete, job_id)
             return "deleted"
@@ -310,10 +315,10 @@ class JobService:
             self._current[1].cancel()
         return "cancelled"
 
-    def result(self, job_id: str, name: str) -> JobResult:
+    def result(self, job_id: str, name: str, caller: Caller) -> JobResult:
         """A finished job's result file (``track`` or ``timestamps.json``), built from the stored
         segments first where this machine lacks it (another replica made the job)."""
-        record = self._record(job_id)
+        record = self._record(job_id, caller)
         if record.status != DONE:
             raise JobNotFinishedError(
                 f"job {job_id!r} is {record.status}; its results exist once it is done",
@@ -329,9 +334,9 @@ class JobService:
         path = self._store.result_path(job_id, track.track_name(fmt) if name == "track" else name)
         return JobResult(path, record.title)
 
-    def timestamps(self, job_id: str) -> dict:
+    def timestamps(self, job_id: str, caller: Caller) -> dict:
         """The job's title, its duration and the times of its segments and sentences."""
-        title = self.result(job_id, "timestamps.json").title
+        title = self.result(job_id, "timestamps.json", caller).title
         stamps = track.read_timestamps(self._store, job_id)
         assert stamps is not None
         return {"title": title, **stamps}
@@ -418,15 +423,16 @@ class JobService:
             return
         rows = [row for row in self._store.segments(job_id) if row.status == "pending"]
         began, spoken = time.monotonic(), 0
+        owner = Caller(record.tenant, admin=record.by_admin)
         # One segment ahead: the engine speaks segment n + 1 while segment n is normalized and stored,
         # so the job keeps the engine as busy as back-to-back requests would.
-        ahead = self._start_segment(rows[0].segment, None) if rows else None
+        ahead = self._start_segment(rows[0].segment, None, owner) if rows else None
         try:
             for number, row in enumerate(rows):
                 assert ahead is not None
                 made = await ahead
                 following = rows[number + 1].segment if number + 1 < len(rows) else None
-                ahead = self._start_segment(following, made) if following is not None else None
+                ahead = self._start_segment(following, made, owner) if following is not None else None
                 key, duration, reused, error = await self._store_segment(made)
                 held = await anyio.to_thread.run_sync(
                     self._store.renew, job_id, self._owner, self._settings.lease_seconds
@@ -462,23 +468,25 @@ class JobService:
         self._store.set_status(job_id, DONE)
         log.info("job %s done: %d segments", job_id, len(rows))
 
-    def _start_segment(self, segment: Segment, before: _Made | None) -> asyncio.Task[_Made]:
-        return asyncio.get_running_loop().create_task(self._speak_segment(segment, before))
+    def _start_segment(self, segment: Segment, before: _Made | None, owner: Caller) -> asyncio.Task[_Made]:
+        return asyncio.get_running_loop().create_task(self._speak_segment(segment, before, owner))
 
-    async def _speak_segment(self, segment: Segment, before: _Made | None) -> _Made:
+    async def _speak_segment(self, segment: Segment, before: _Made | None, owner: Caller) -> _Made:
         """A segment's audio from the engine, or its content key if a segment with that key is stored
         already or is the one ``before`` it (being stored now), or the reason it cannot be spoken (the
         voice was deleted since, say: an error of the segment's own, not the job's end)."""
         params = synthesis_parameters(segment.parameters)
         try:
-            lexicon = await self._lexicon.for_request(segment.parameters.get("lexicon"))
+            lexicon = await self._lexicon.for_request(segment.parameters.get("lexicon"), owner.tenant)
             text = self._synthesis.check_text(segment.text, lexicon)
-            voice = await anyio.to_thread.run_sync(self._voices.context, segment.voice_id)
+            voice = await anyio.to_thread.run_sync(self._voices.context, segment.voice_id, owner)
         except ServiceError as exc:
             return _Made(error=exc.message)
         settings = self._settings
         sound = f"{settings.loudness_lufs}:{settings.true_peak_dbtp}"
-        key = hashlib.sha256(f"{self._synthesis.segment_key(voice, text, params)}:{sound}".encode()).hexdigest()
+        # The tenant too: a segment is reused only from the same tenant's jobs.
+        made_for = f"{self._synthesis.segment_key(voice, text, params)}:{sound}:{owner.tenant}"
+        key = hashlib.sha256(made_for.encode()).hexdigest()
         if (before is not None and before.key == key) or await anyio.to_thread.run_sync(self._store.has_segment, key):
             return _Made(key=key)
         try:

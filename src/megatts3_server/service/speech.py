@@ -22,6 +22,7 @@ from megatts3_server.service.synthesis import (
     SynthesisStream,
 )
 from megatts3_server.service.voices import VoiceService
+from megatts3_server.tenancy import Caller
 
 Speech = SynthesisResult | SynthesisStream
 
@@ -55,23 +56,30 @@ class SpeechService:
         self._lexicon = lexicon
         self._default_voice = default_voice
 
-    async def speak(self, request: SpeechRequest, quota: Quota) -> Speech:
-        """Speak in a stored or built-in voice."""
+    async def speak(self, request: SpeechRequest, quota: Quota, caller: Caller) -> Speech:
+        """Speak in a built-in voice or a stored one ``caller`` sees, with its tenant's lexicon."""
         fmt = parse_format(request.format)
-        text = self._synthesis.check_text(request.text, await self._lexicon.for_request(request.lexicon))
-        voice = await anyio.to_thread.run_sync(self._voices.context, request.voice_id or self._default_voice)
-        return await self._synthesis.speak(text, voice, request.params, fmt, stream=request.stream, quota=quota)
+        lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
+        text = self._synthesis.check_text(request.text, lexicon)
+        voice_id = request.voice_id or self._default_voice
+        voice = await anyio.to_thread.run_sync(self._voices.context, voice_id, caller)
+        return await self._synthesis.speak(
+            text, voice, request.params, fmt, stream=request.stream, quota=quota, tenant=caller.tenant
+        )
 
-    async def speak_with_reference(self, request: SpeechRequest, reference: ReferenceUpload, quota: Quota) -> Speech:
-        """Speak in the voice of an uploaded reference recording (prepared once, then reused)."""
+    async def speak_with_reference(
+        self, request: SpeechRequest, reference: ReferenceUpload, quota: Quota, caller: Caller
+    ) -> Speech:
+        """Speak in the voice of an uploaded reference recording (prepared once per tenant, then reused)."""
         fmt = parse_format(request.format)
-        text = self._synthesis.check_text(request.text, await self._lexicon.for_request(request.lexicon))
+        lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
+        text = self._synthesis.check_text(request.text, lexicon)
         decoded = await anyio.to_thread.run_sync(self._voices.read_reference, reference.audio, reference.latent)
-        if not self._voices.knows_one_shot(decoded):
+        if not self._voices.one_shot.knows(decoded, caller.tenant):
             await quota.charge()  # preparing a new reference is work, even if its audio is then cached
-        voice = await anyio.to_thread.run_sync(self._voices.one_shot_voice, decoded)
+        voice = await anyio.to_thread.run_sync(self._voices.one_shot.voice, decoded, caller.tenant)
         speech = await self._synthesis.speak(
-            text, voice.context, request.params, fmt, stream=request.stream, quota=quota
+            text, voice.context, request.params, fmt, stream=request.stream, quota=quota, tenant=caller.tenant
         )
         description = dataclasses.replace(
             speech.description, voice_prepared="reused" if voice.reused else "new", voice_note=voice.summary or None

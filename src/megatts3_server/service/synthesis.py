@@ -43,6 +43,7 @@ from megatts3_server.ratelimit import Quota, unlimited
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.scheduler import Scheduler, SynthesisJob
 from megatts3_server.service.speech_budget import SpeechBudget
+from megatts3_server.tenancy import DEFAULT_TENANT
 from megatts3_server.text import Sentence, normalize, split_sentences
 from megatts3_server.text.pronunciation import Lexicon, PronunciationError, check_marks, hide, restore, written
 from megatts3_server.text.script import unsupported_scripts
@@ -193,7 +194,14 @@ class SynthesisService:
         return requested if requested in self._engine.capabilities.emotions else "neutral"
 
     def _plan(
-        self, checked: CheckedText, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat, *, stream: bool
+        self,
+        checked: CheckedText,
+        voice: VoiceContext,
+        params: SynthesisParameters,
+        fmt: AudioFormat,
+        *,
+        stream: bool,
+        tenant: str,
     ) -> _Plan:
         text = checked.text
         hidden, marks = hide(text)
@@ -217,6 +225,8 @@ class SynthesisService:
             emotion=emotion,
             options=self._honoured_options(params.options),
             format=fmt.value,
+            # Each tenant's cache apart: a hit (X-Cache) must not tell one what another had spoken.
+            tenant=tenant,
         )
         description = AudioDescription(
             format=fmt,
@@ -263,11 +273,12 @@ class SynthesisService:
         *,
         stream: bool,
         quota: Quota | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> SynthesisResult | SynthesisStream:
-        """A whole response, or a stream that starts with the first sentence."""
+        """A whole response, or a stream that starts with the first sentence (cached for ``tenant``)."""
         if stream:
-            return await self.open_stream(text, voice, params, fmt, quota=quota)
-        return await self.synthesize(text, voice, params, fmt, quota=quota)
+            return await self.open_stream(text, voice, params, fmt, quota=quota, tenant=tenant)
+        return await self.synthesize(text, voice, params, fmt, quota=quota, tenant=tenant)
 
     async def synthesize(
         self,
@@ -277,11 +288,12 @@ class SynthesisService:
         fmt: AudioFormat,
         *,
         quota: Quota | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> SynthesisResult:
         """The whole response: from the cache (free), or synthesized within the request timeout
         (``quota`` is charged first)."""
         started = time.perf_counter()
-        plan = self._plan(text, voice, params, fmt, stream=False)
+        plan = self._plan(text, voice, params, fmt, stream=False, tenant=tenant)
         if hit := await self._lookup(plan):
             return SynthesisResult(
                 _cached(plan.description, hit), hit.audio, hit.duration, time.perf_counter() - started
@@ -326,10 +338,11 @@ class SynthesisService:
         fmt: AudioFormat,
         *,
         quota: Quota | None = None,
+        tenant: str = DEFAULT_TENANT,
     ) -> SynthesisStream:
         """Admit a streamed synthesis; errors (busy, over budget) are raised here, before any byte is sent."""
         started = time.perf_counter()
-        plan = self._plan(text, voice, params, fmt, stream=True)
+        plan = self._plan(text, voice, params, fmt, stream=True, tenant=tenant)
         if hit := await self._lookup(plan):
             return SynthesisStream(_cached(plan.description, hit), _single(hit.audio))
         await (quota or unlimited()).charge()

@@ -3,21 +3,23 @@
 An upload is stored at once; turning it into a voice (enrollment) runs within the request when the
 engine prepares quickly, else as a background job (service/enrollment.py) the client follows with
 GET /api/v1/voices/{id}. A voice is usable once its status is ready.
+
+A stored voice belongs to the tenant that uploaded it (tenancy.py): to any other caller but an admin
+it does not exist (404), in the list, to show, to speak with or to delete. Ids stay unique across
+tenants (one id space with the built-in voices), so a taken id is refused (409) whoever holds it.
 """
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import json
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
 import numpy as np
 
-from megatts3_server.audio import DecodedAudio, decode_audio, write_wav
+from megatts3_server.audio import decode_audio, write_wav
 from megatts3_server.audio.speech_check import speech_problem
 from megatts3_server.config import CloningSettings, StorageSettings
 from megatts3_server.engines.base import PreparedVoice, VoiceContext
@@ -32,7 +34,9 @@ from megatts3_server.errors import (
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
+from megatts3_server.service.one_shot import OneShotVoices, Reference
 from megatts3_server.service.voice_arrays import VoiceArrayCache
+from megatts3_server.tenancy import Caller
 from megatts3_server.voices import (
     NewVoiceFiles,
     StoredVoice,
@@ -45,9 +49,6 @@ from megatts3_server.voices import (
 from megatts3_server.voices.status import UNFINISHED, VoiceStatus
 
 MIN_REFERENCE_SECONDS = 1.0
-# One-shot references prepared recently, by content: a client that sends the same reference again
-# (a script read line by line) is not made to wait for the preparation again.
-_ONE_SHOT_CACHE_SIZE = 64
 # Peak below this (≈ -54 dBFS) is silence or a dead microphone, not a voice.
 _SILENCE_PEAK = 2e-3
 
@@ -71,29 +72,6 @@ class VoiceInfo:
     progress: float | None = None
     similarity: float | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A decoded reference recording with what it takes to identify and store it."""
-
-    audio: DecodedAudio
-    latent: np.ndarray | None
-    content_sha256: str
-    """Of the audio and the latent as uploaded: what the store keeps."""
-    preparation_key: str
-    """What the engine's voice depends on: the content hash, or the audio's alone where the engine
-    does not use latents (the same recording with or without its latent is one voice)."""
-
-
-@dataclass(frozen=True)
-class OneShotVoice:
-    """The voice a synthesize_file request speaks with."""
-
-    context: VoiceContext
-    reused: bool
-    """True when this reference was prepared before (seen lately, or stored as a voice)."""
-    summary: str
 
 
 @dataclass(frozen=True)
@@ -129,7 +107,9 @@ class VoiceService:
         self._storage = storage
         self._cloning = cloning
         # A one-shot search must leave the request time to speak.
-        self._one_shot_budget = min(cloning.one_shot_budget_seconds, timeout / 2)
+        self.one_shot = OneShotVoices(
+            store, loader.engine, budget_seconds=min(cloning.one_shot_budget_seconds, timeout / 2)
+        )
         self._enrollment = enrollment
         self.jobs = EnrollmentJobs(
             store,
@@ -139,10 +119,6 @@ class VoiceService:
             lease_seconds=cloning.lease_seconds,
             poll_seconds=cloning.poll_seconds,
         )
-        self._one_shot: collections.OrderedDict[str, PreparedVoice] = collections.OrderedDict()
-        self._one_shot_lock = threading.Lock()
-        # One preparation per reference at a time: a second request for it waits and reuses the first's.
-        self._preparing: dict[str, threading.Lock] = {}
         self._listeners: list[VoiceChanged] = []
         self.arrays = VoiceArrayCache()
         self.on_change(self._forget_arrays)
@@ -211,30 +187,34 @@ class VoiceService:
             error=voice.error or None,
         )
 
-    def list(self) -> list[VoiceInfo]:
-        return self._builtin_infos() + [self._stored_info(voice) for voice in self._store.list()]
+    def list(self, caller: Caller) -> list[VoiceInfo]:
+        """The built-in voices and the stored ones ``caller`` sees."""
+        stored = [self._stored_info(voice) for voice in self._store.list() if caller.sees(voice.tenant)]
+        return self._builtin_infos() + stored
 
     def _is_builtin(self, voice_id: str) -> bool:
         return any(voice.id.lower() == voice_id for voice in self._engine.builtin_voices())
 
-    def get(self, voice_id: str) -> VoiceInfo:
+    def _stored(self, voice_id: str, caller: Caller) -> StoredVoice:
+        """``caller``'s stored voice ``voice_id``; VoiceNotFoundError for another tenant's, as for none."""
+        stored = self._store.get(voice_id)
+        if stored is None or not caller.sees(stored.tenant):
+            raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
+        return stored
+
+    def get(self, voice_id: str, caller: Caller) -> VoiceInfo:
         voice_id = canonical_voice_id(voice_id)
         for info in self._builtin_infos():
             if info.id == voice_id:
                 return info
-        stored = self._store.get(voice_id)
-        if stored is None:
-            raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
-        return self._stored_info(stored)
+        return self._stored_info(self._stored(voice_id, caller))
 
-    def context(self, voice_id: str) -> VoiceContext:
-        """What the engine needs to speak in ``voice_id``."""
+    def context(self, voice_id: str, caller: Caller) -> VoiceContext:
+        """What the engine needs to speak in ``voice_id`` (a built-in voice, or one ``caller`` sees)."""
         voice_id = canonical_voice_id(voice_id)
         if self._is_builtin(voice_id):
             return self._engine.builtin_context(voice_id)
-        stored = self._store.get(voice_id)
-        if stored is None:
-            raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
+        stored = self._stored(voice_id, caller)
         if stored.status == VoiceStatus.FAILED:
             raise VoiceNotReadyError(
                 f"voice {voice_id!r} could not be enrolled: {stored.error}; "
@@ -291,67 +271,28 @@ class VoiceService:
         """Enroll within the request (engines that prepare quickly; CPU work: call it off the event loop)."""
         return self._engine.enroll_voice(reference.audio, reference.latent, budget_seconds=self._cloning.budget_seconds)
 
-    def _stored_by_content(self, reference: Reference) -> PreparedVoice | None:
-        """What enrollment made of a stored, ready voice with the same reference audio, if any."""
-        stored = self._store.find_by_content(reference.content_sha256, self._engine.capabilities.name)
-        if stored is None or stored.status != VoiceStatus.READY:
-            return None
-        arrays = self._store.load_arrays(stored.id)
-        return PreparedVoice(meta=stored.meta, arrays=arrays, summary=stored.summary, similarity=stored.similarity)
-
-    def knows_one_shot(self, reference: Reference) -> bool:
-        """Whether a one-shot voice for this reference is at hand (no preparation needed)."""
-        with self._one_shot_lock:
-            return reference.preparation_key in self._one_shot
-
-    def one_shot_voice(self, reference: Reference) -> OneShotVoice:
-        """The voice for a one-shot reference: prepared within the one-shot budget, or reused when the
-        same reference was seen lately or is stored as a voice (CPU work: call it off the event loop)."""
-        key = reference.preparation_key
-        with self._one_shot_lock:
-            lock = self._preparing.setdefault(key, threading.Lock())
-        try:
-            with lock:
-                prepared, reused = self._prepared_one_shot(reference)
-        finally:
-            with self._one_shot_lock:
-                if not lock.locked():
-                    self._preparing.pop(key, None)
-        context = VoiceContext(voice_id=f"upload-{key[:12]}", meta=prepared.meta, arrays=prepared.arrays, version=key)
-        return OneShotVoice(context=context, reused=reused, summary=prepared.summary)
-
-    def _prepared_one_shot(self, reference: Reference) -> tuple[PreparedVoice, bool]:
-        key = reference.preparation_key
-        with self._one_shot_lock:
-            prepared = self._one_shot.get(key)
-            if prepared is not None:
-                self._one_shot.move_to_end(key)
-                return prepared, True
-        prepared = self._stored_by_content(reference)
-        reused = prepared is not None
-        if prepared is None:
-            prepared = self._engine.enroll_voice(
-                reference.audio, reference.latent, budget_seconds=self._one_shot_budget
-            )
-        with self._one_shot_lock:
-            self._one_shot[key] = prepared
-            while len(self._one_shot) > _ONE_SHOT_CACHE_SIZE:
-                self._one_shot.popitem(last=False)
-        return prepared, reused
-
-    def check_new_id(self, voice_id: str) -> str:
-        """Validate an id for a new voice before any expensive work is done for it. A voice whose
-        enrollment failed may be uploaded again under its id (the upload replaces it). Returns the
-        id as stored (ids are case-insensitive: lower-cased)."""
+    def check_new_id(self, voice_id: str, caller: Caller) -> str:
+        """Validate an id for a new voice of ``caller``'s before any expensive work is done for it. Its
+        own voice whose enrollment failed may be uploaded again under its id (the upload replaces it).
+        Returns the id as stored (ids are case-insensitive: lower-cased)."""
         voice_id = canonical_voice_id(voice_id)
         validate_voice_id(voice_id)
         stored = None if self._is_builtin(voice_id) else self._store.get(voice_id)
+        if stored is not None and stored.tenant != caller.tenant:
+            # Taken by another tenant: said without a word about that voice.
+            raise VoiceExistsError(f"the voice id {voice_id!r} is taken; pick another id")
         if self._is_builtin(voice_id) or (stored is not None and stored.status != VoiceStatus.FAILED):
             raise VoiceExistsError(f"a voice with id {voice_id!r} already exists; delete it first or pick another id")
         return voice_id
 
     def save(
-        self, voice_id: str, name: str, description: str, reference: Reference, prepared: PreparedVoice | None
+        self,
+        voice_id: str,
+        name: str,
+        description: str,
+        reference: Reference,
+        prepared: PreparedVoice | None,
+        caller: Caller,
     ) -> VoiceInfo:
         """Store an uploaded voice with its canonical mono WAV and the engine's prepared state; without
         a prepared state the voice is stored pending and its enrollment job queued."""
@@ -372,6 +313,7 @@ class VoiceService:
             status=VoiceStatus.READY if prepared else VoiceStatus.PENDING,
             progress=100.0 if prepared else 0.0,
             similarity=prepared.similarity if prepared else None,
+            tenant=caller.tenant,
         )
         files = NewVoiceFiles(
             reference_wav=write_wav(reference.audio.samples, reference.audio.sample_rate),
@@ -384,15 +326,22 @@ class VoiceService:
         return info
 
     async def upload(
-        self, voice_id: str, name: str, description: str, audio: bytes, latent: bytes | None, quota: Quota
+        self,
+        voice_id: str,
+        name: str,
+        description: str,
+        audio: bytes,
+        latent: bytes | None,
+        quota: Quota,
+        caller: Caller,
     ) -> UploadOutcome:
-        """Check, store and enroll an uploaded reference: ready at once when the engine prepares
-        quickly, else stored pending while a background job enrolls it."""
-        voice_id = self.check_new_id(voice_id)
+        """Check, store and enroll an uploaded reference as ``caller``'s: ready at once when the engine
+        prepares quickly, else stored pending while a background job enrolls it."""
+        voice_id = self.check_new_id(voice_id, caller)
         reference = await anyio.to_thread.run_sync(self.read_reference, audio, latent)
         await quota.charge()
         prepared = None if self.jobs.in_background else await anyio.to_thread.run_sync(self.prepare, reference)
-        info = await anyio.to_thread.run_sync(self.save, voice_id, name, description, reference, prepared)
+        info = await anyio.to_thread.run_sync(self.save, voice_id, name, description, reference, prepared, caller)
         await self._changed(voice_id)
         if prepared is None:
             message = f"voice {voice_id!r} stored; enrolling it in the background"
@@ -400,16 +349,14 @@ class VoiceService:
             message = f"voice {voice_id!r} stored; {prepared.summary}".rstrip("; ")
         return UploadOutcome(info=info, ready=prepared is not None, message=message)
 
-    async def enroll(self, voice_id: str, quota: Quota) -> VoiceInfo:
-        """Enroll an uploaded voice anew from its stored reference, by the engine and budget in force
-        now (one stored before the cloning extra was installed, with no search budget, or whose
-        enrollment failed): pending, so not spoken with, until a worker has enrolled it."""
+    async def enroll(self, voice_id: str, quota: Quota, caller: Caller) -> VoiceInfo:
+        """Enroll an uploaded voice ``caller`` sees anew from its stored reference, by the engine and
+        budget in force now (one stored before the cloning extra was installed, with no search budget,
+        or whose enrollment failed): pending, so not spoken with, until a worker has enrolled it."""
         voice_id = canonical_voice_id(voice_id)
         if self._is_builtin(voice_id):
             raise VoiceReadOnlyError(f"{voice_id!r} is a built-in voice; only uploaded voices are enrolled")
-        stored = await anyio.to_thread.run_sync(self._store.get, voice_id)
-        if stored is None:
-            raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
+        stored = await anyio.to_thread.run_sync(self._stored, voice_id, caller)
         if stored.status in UNFINISHED:
             raise VoiceEnrollingError(
                 f"voice {voice_id!r} is already {stored.status}; GET /api/v1/voices/{voice_id} follows it"
@@ -418,19 +365,20 @@ class VoiceService:
         if not await anyio.to_thread.run_sync(self.jobs.requeue, voice_id):
             raise VoiceNotFoundError(f"no voice with id {voice_id!r}")
         await self._changed(voice_id)
-        return await anyio.to_thread.run_sync(self.get, voice_id)
+        return await anyio.to_thread.run_sync(self.get, voice_id, caller)
 
-    async def remove(self, voice_id: str) -> None:
-        """Delete an uploaded voice (cancelling its enrollment) and tell the listeners."""
+    async def remove(self, voice_id: str, caller: Caller) -> None:
+        """Delete an uploaded voice ``caller`` sees (cancelling its enrollment) and tell the listeners."""
         voice_id = canonical_voice_id(voice_id)
-        await anyio.to_thread.run_sync(self.delete, voice_id)
+        await anyio.to_thread.run_sync(self.delete, voice_id, caller)
         await self._changed(voice_id)
 
-    def delete(self, voice_id: str) -> None:
+    def delete(self, voice_id: str, caller: Caller) -> None:
         voice_id = canonical_voice_id(voice_id)
         if self._is_builtin(voice_id):
             raise VoiceReadOnlyError(f"{voice_id!r} is a built-in voice and cannot be deleted")
         validate_voice_id(voice_id)
+        self._stored(voice_id, caller)  # another tenant's voice is not found, and its enrollment goes on
         self.jobs.cancel(voice_id)
-        if not self._store.delete(voice_id):
+        if not self._store.delete(voice_id, caller.only):
             raise VoiceNotFoundError(f"no voice with id {voice_id!r}")

@@ -92,7 +92,7 @@ class Services:
             return None
         # With several worker processes only the first to bind the port serves it (each has its own figures).
         try:
-            return self.metrics.serve(self.settings.api.host, monitoring.metrics_port)
+            return self.metrics.serve(monitoring.metrics_host, monitoring.metrics_port)
         except OSError as exc:
             log.warning("metrics port %d not served by process %d: %s", monitoring.metrics_port, os.getpid(), exc)
             return None

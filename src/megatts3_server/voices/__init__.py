@@ -4,8 +4,14 @@ default; PostgreSQL (storage.backend: postgres) when several replicas share the 
 from megatts3_server.config import StorageSettings
 from megatts3_server.voices.latent import parse_latent
 from megatts3_server.voices.postgres_store import PostgresVoiceStore
-from megatts3_server.voices.records import NewVoiceFiles, StoredVoice, canonical_voice_id, validate_voice_id
-from megatts3_server.voices.store import VoiceStore, now_iso
+from megatts3_server.voices.records import (
+    NewVoiceFiles,
+    StoredVoice,
+    canonical_voice_id,
+    now_iso,
+    validate_voice_id,
+)
+from megatts3_server.voices.store import VoiceStore
 from megatts3_server.voices.store_interface import VoiceStoreInterface
 
 

@@ -33,6 +33,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from megatts3_server.errors import VoiceExistsError, VoiceNotFoundError
+from megatts3_server.tenancy import DEFAULT_TENANT
+from megatts3_server.voices.lexicon_tables import PostgresLexiconTable
 from megatts3_server.voices.records import (
     ARRAYS_DIR,
     COLUMNS,
@@ -46,6 +48,7 @@ from megatts3_server.voices.records import (
     check_job_fields,
     npy_array,
     npy_bytes,
+    replaceable,
     validate_voice_id,
     voice_from_row,
     voice_row,
@@ -163,6 +166,17 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             """,
         ),
     ),
+    (
+        5,
+        "tenants: each voice, job and lexicon entry has its owner (what was stored before: the default tenant)",
+        (
+            f"ALTER TABLE voices ADD COLUMN tenant TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'",
+            f"ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}',"
+            " ADD COLUMN by_admin BOOLEAN NOT NULL DEFAULT false",
+            f"ALTER TABLE lexicon ADD COLUMN tenant TEXT COLLATE \"C\" NOT NULL DEFAULT '{DEFAULT_TENANT}'",
+            "ALTER TABLE lexicon DROP CONSTRAINT lexicon_pkey, ADD PRIMARY KEY (tenant, word)",
+        ),
+    ),
 )
 SCHEMA_VERSIONS = [version for version, _, _ in _MIGRATIONS]
 # pg_advisory_xact_lock key taken by migrate(): "megatts3" as a 64-bit number.
@@ -191,7 +205,7 @@ def open_pool(url: str, *, name: str, max_size: int, timeout: float) -> Connecti
     return pool
 
 
-class PostgresVoiceStore:
+class PostgresVoiceStore(PostgresLexiconTable):
     """The voices users uploaded, in PostgreSQL; the same interface and errors as VoiceStore."""
 
     def __init__(self, url: str, *, max_connections: int = 10, timeout: float = 10.0) -> None:
@@ -285,12 +299,12 @@ class PostgresVoiceStore:
         return [voice_from_row(row) for row in rows]
 
     @storage_faults
-    def find_by_content(self, content_sha256: str, engine: str) -> StoredVoice | None:
-        """A voice prepared by ``engine`` from byte-identical reference audio, if any."""
+    def find_by_content(self, content_sha256: str, engine: str, tenant: str) -> StoredVoice | None:
+        """A voice of ``tenant`` prepared by ``engine`` from byte-identical reference audio, if any."""
         with self._transaction() as db:
             row = db.execute(
-                f"{_SELECT} WHERE content_sha256 = %s AND engine = %s ORDER BY created_at LIMIT 1",
-                (content_sha256, engine),
+                f"{_SELECT} WHERE content_sha256 = %s AND engine = %s AND tenant = %s ORDER BY created_at LIMIT 1",
+                (content_sha256, engine, tenant),
             ).fetchone()
         return voice_from_row(row) if row else None
 
@@ -298,8 +312,8 @@ class PostgresVoiceStore:
     def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:
         """Store a new voice with its files; VoiceExistsError if the id is taken. All or nothing.
 
-        ``replace_failed``: a voice of that id whose enrollment failed is replaced (in the same
-        transaction: if this write fails, the failed voice is still there as it was)."""
+        ``replace_failed``: a voice of that id and tenant whose enrollment failed is replaced (in the
+        same transaction: if this write fails, the failed voice is still there as it was)."""
         voice_id = canonical_voice_id(validate_voice_id(voice.id))
         if voice_id != voice.id:
             voice = dataclasses.replace(voice, id=voice_id)
@@ -308,8 +322,8 @@ class PostgresVoiceStore:
             blobs.append((LATENT_FILE, npy_bytes(files.latent)))
         blobs += [(array_file_name(name), npy_bytes(array)) for name, array in files.arrays.items()]
         with self._transaction() as db:
-            row = db.execute("SELECT status FROM voices WHERE id = %s FOR UPDATE", (voice_id,)).fetchone()
-            if row is not None and replace_failed and row["status"] == VoiceStatus.FAILED:
+            row = db.execute("SELECT status, tenant FROM voices WHERE id = %s FOR UPDATE", (voice_id,)).fetchone()
+            if row is not None and replace_failed and replaceable(row, voice):
                 db.execute("DELETE FROM voices WHERE id = %s", (voice_id,))  # its blobs go with it
             elif row is not None:
                 raise VoiceExistsError(f"a voice with id {voice_id!r} already exists")
@@ -335,11 +349,12 @@ class PostgresVoiceStore:
             )
 
     @storage_faults
-    def delete(self, voice_id: str) -> bool:
-        """Remove a voice and its files; False when there was no such voice."""
+    def delete(self, voice_id: str, tenant: str | None = None) -> bool:
+        """Remove a voice (``tenant``'s only, when given) and its files; False when there was no such voice."""
         voice_id = canonical_voice_id(validate_voice_id(voice_id))
         with self._transaction() as db:
-            return db.execute("DELETE FROM voices WHERE id = %s", (voice_id,)).rowcount > 0
+            condition = "id = %s AND (%s::text IS NULL OR tenant = %s)"
+            return db.execute(f"DELETE FROM voices WHERE {condition}", (voice_id, tenant, tenant)).rowcount > 0
 
     @storage_faults
     def unfinished(self) -> list[StoredVoice]:
@@ -512,23 +527,3 @@ class PostgresVoiceStore:
         return {
             name.removeprefix(f"{ARRAYS_DIR}/").removesuffix(".npy"): npy_array(data) for name, data in blobs.items()
         }
-
-    @storage_faults
-    def lexicon(self) -> dict[str, str]:
-        with self._transaction() as db:
-            rows = db.execute("SELECT word, reading FROM lexicon ORDER BY word").fetchall()
-        return {row["word"]: row["reading"] for row in rows}
-
-    @storage_faults
-    def put_lexicon(self, entries: Mapping[str, str]) -> None:
-        with self._transaction() as db, db.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO lexicon (word, reading) VALUES (%s, %s)"
-                " ON CONFLICT (word) DO UPDATE SET reading = excluded.reading, updated_at = now()",
-                list(entries.items()),
-            )
-
-    @storage_faults
-    def delete_lexicon(self, word: str) -> bool:
-        with self._transaction() as db:
-            return db.execute("DELETE FROM lexicon WHERE word = %s", (word,)).rowcount > 0

@@ -11,11 +11,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from megatts3_server.errors import InvalidVoiceIdError
+from megatts3_server.tenancy import DEFAULT_TENANT
 from megatts3_server.voices.status import VoiceStatus
 
 VOICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -45,6 +47,7 @@ COLUMNS = (
     "similarity",
     "error",
     "attempts",
+    "tenant",
 )
 JOB_FIELDS = frozenset({"status", "progress", "similarity", "error", "attempts", "engine"})
 """The columns update_job may change (``engine``: the engine a voice is enrolled anew by)."""
@@ -88,6 +91,8 @@ class StoredVoice:
     error: str = ""
     attempts: int = 0
     """Enrollment runs started: one more than finished means the process stopped during one."""
+    tenant: str = DEFAULT_TENANT
+    """Who owns the voice (tenancy.py): only it (and an admin) sees it. Ids stay unique across tenants."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,12 @@ class NewVoiceFiles:
     reference_wav: bytes
     latent: np.ndarray | None = None
     arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+def replaceable(stored: Mapping[str, Any], voice: StoredVoice) -> bool:
+    """Whether an upload of ``voice`` may replace the stored row of its id (save_atomic's
+    ``replace_failed``): that voice's enrollment failed, and it is the same tenant's."""
+    return stored["status"] == VoiceStatus.FAILED and stored["tenant"] == voice.tenant
 
 
 def check_job_fields(changes: Mapping[str, Any]) -> None:
@@ -147,3 +158,8 @@ def npy_bytes(array: np.ndarray) -> bytes:
 def npy_array(data: bytes) -> np.ndarray:
     """The array in the bytes of a .npy file (never unpickled)."""
     return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def now_iso() -> str:
+    """Timestamps stored with voices: UTC, ISO 8601, second precision."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()

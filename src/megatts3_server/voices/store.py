@@ -23,13 +23,14 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from megatts3_server.errors import VoiceExistsError
+from megatts3_server.tenancy import DEFAULT_TENANT
+from megatts3_server.voices.lexicon_tables import SQLiteLexiconTable
 from megatts3_server.voices.records import (
     ARRAYS_DIR,
     COLUMNS,
@@ -41,6 +42,7 @@ from megatts3_server.voices.records import (
     canonical_voice_id,
     check_job_fields,
     npy_bytes,
+    replaceable,
     validate_voice_id,
     voice_from_row,
     voice_row,
@@ -71,14 +73,6 @@ CREATE TABLE IF NOT EXISTS voices (
     summary TEXT NOT NULL DEFAULT ''
 )
 """
-# The global lexicon's entries (PUT /api/v1/lexicon): word -> reading.
-_LEXICON_SCHEMA = """
-CREATE TABLE IF NOT EXISTS lexicon (
-    word TEXT PRIMARY KEY,
-    reading TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-)
-"""
 # Columns added after the first release, with their definitions: open() adds those an older database lacks.
 _ADDED_COLUMNS = {
     "status": f"TEXT NOT NULL DEFAULT '{VoiceStatus.READY}'",
@@ -88,6 +82,7 @@ _ADDED_COLUMNS = {
     "attempts": "INTEGER NOT NULL DEFAULT 0",
     "lease_owner": "TEXT",
     "lease_expires": "REAL",
+    "tenant": f"TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'",  # a store older than tenancy: the default tenant's
 }
 # A job a worker may claim: waiting, or enrolling under a lease that has expired (or never had one).
 _CLAIMABLE = "(status = ? OR (status = ? AND (lease_expires IS NULL OR lease_expires < ?)))"
@@ -104,8 +99,8 @@ def _save_array(path: Path, array: np.ndarray) -> None:
     _fsync_write(path, npy_bytes(array))
 
 
-class VoiceStore:
-    """The voices users uploaded, surviving restarts."""
+class VoiceStore(SQLiteLexiconTable):
+    """The voices users uploaded, surviving restarts (and the stored lexicon entries: lexicon_tables.py)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -149,11 +144,11 @@ class VoiceStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
-            db.execute(_LEXICON_SCHEMA)
             present = {row["name"] for row in db.execute("PRAGMA table_info(voices)")}
             for column, definition in _ADDED_COLUMNS.items():
                 if column not in present:
                     db.execute(f"ALTER TABLE voices ADD COLUMN {column} {definition}")
+        self.migrate_lexicon()
         self._lower_case_ids()
         if self._keeper is None:
             self._keeper = sqlite3.connect(self._db_path, check_same_thread=False)
@@ -231,12 +226,13 @@ class VoiceStore:
         return [voice_from_row(row) for row in rows]
 
     @storage_faults
-    def find_by_content(self, content_sha256: str, engine: str) -> StoredVoice | None:
-        """A voice prepared by ``engine`` from byte-identical reference audio, if any."""
+    def find_by_content(self, content_sha256: str, engine: str, tenant: str) -> StoredVoice | None:
+        """A voice of ``tenant`` prepared by ``engine`` from byte-identical reference audio, if any."""
         with self._connect() as db:
             row = db.execute(
-                "SELECT * FROM voices WHERE content_sha256 = ? AND engine = ? ORDER BY created_at LIMIT 1",
-                (content_sha256, engine),
+                "SELECT * FROM voices WHERE content_sha256 = ? AND engine = ? AND tenant = ?"
+                " ORDER BY created_at LIMIT 1",
+                (content_sha256, engine, tenant),
             ).fetchone()
         return voice_from_row(row) if row else None
 
@@ -244,8 +240,8 @@ class VoiceStore:
     def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:
         """Store a new voice with its files; VoiceExistsError if the id is taken. All or nothing.
 
-        ``replace_failed``: a voice of that id whose enrollment failed is replaced (in the same
-        transaction: if this write fails, the failed voice is still there as it was)."""
+        ``replace_failed``: a voice of that id and tenant whose enrollment failed is replaced (in the
+        same transaction: if this write fails, the failed voice is still there as it was)."""
         final = self.folder(voice.id)
         staging = self.root / f"{_STAGING_PREFIX}{uuid.uuid4().hex}"
         trash = self.root / f"{_TRASH_PREFIX}{uuid.uuid4().hex}"
@@ -261,8 +257,8 @@ class VoiceStore:
                     _save_array(staging / ARRAYS_DIR / f"{validate_voice_id(name)}.npy", array)
             try:
                 with self._transaction() as db:
-                    row = db.execute("SELECT status FROM voices WHERE id = ?", (voice.id,)).fetchone()
-                    if row is not None and replace_failed and row["status"] == VoiceStatus.FAILED:
+                    row = db.execute("SELECT status, tenant FROM voices WHERE id = ?", (voice.id,)).fetchone()
+                    if row is not None and replace_failed and replaceable(row, voice):
                         db.execute("DELETE FROM voices WHERE id = ?", (voice.id,))
                         if final.exists():
                             final.rename(trash)
@@ -287,15 +283,18 @@ class VoiceStore:
         return voice
 
     @storage_faults
-    def delete(self, voice_id: str) -> bool:
-        """Remove a voice and its files; False when there was no such voice. All or nothing: when the
-        transaction fails (a full disk), the files are put back."""
+    def delete(self, voice_id: str, tenant: str | None = None) -> bool:
+        """Remove a voice (``tenant``'s only, when given) and its files; False when there was no such
+        voice. All or nothing: when the transaction fails (a full disk), the files are put back."""
         folder = self.folder(voice_id)
         trash = self.root / f"{_TRASH_PREFIX}{uuid.uuid4().hex}"
         moved = False
         try:
             with self._transaction() as db:
-                deleted = db.execute("DELETE FROM voices WHERE id = ?", (voice_id,)).rowcount > 0
+                cursor = db.execute(
+                    "DELETE FROM voices WHERE id = ? AND (? IS NULL OR tenant = ?)", (voice_id, tenant, tenant)
+                )
+                deleted = cursor.rowcount > 0
                 if deleted and folder.exists():
                     folder.rename(trash)
                     moved = True
@@ -488,29 +487,3 @@ class VoiceStore:
         if not folder.is_dir():
             return {}
         return {path.stem: np.load(path, allow_pickle=False) for path in sorted(folder.glob("*.npy"))}
-
-    @storage_faults
-    def lexicon(self) -> dict[str, str]:
-        with self._connect() as db:
-            rows = db.execute("SELECT word, reading FROM lexicon ORDER BY word").fetchall()
-        return {row["word"]: row["reading"] for row in rows}
-
-    @storage_faults
-    def put_lexicon(self, entries: Mapping[str, str]) -> None:
-        now = now_iso()
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO lexicon (word, reading, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (word) DO UPDATE SET reading = excluded.reading, updated_at = excluded.updated_at",
-                [(word, reading, now) for word, reading in entries.items()],
-            )
-
-    @storage_faults
-    def delete_lexicon(self, word: str) -> bool:
-        with self._transaction() as db:
-            return db.execute("DELETE FROM lexicon WHERE word = ?", (word,)).rowcount > 0
-
-
-def now_iso() -> str:
-    """Timestamps stored with voices: UTC, ISO 8601, second precision."""
-    return datetime.now(UTC).replace(microsecond=0).isoformat()

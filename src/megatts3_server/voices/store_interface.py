@@ -36,15 +36,15 @@ class VoiceStoreInterface(Protocol):
     def list(self) -> list[StoredVoice]:
         """Every voice, oldest first (then by id)."""
 
-    def find_by_content(self, content_sha256: str, engine: str) -> StoredVoice | None:
-        """The oldest voice prepared by ``engine`` from byte-identical reference audio, if any."""
+    def find_by_content(self, content_sha256: str, engine: str, tenant: str) -> StoredVoice | None:
+        """The oldest voice of ``tenant`` prepared by ``engine`` from byte-identical reference audio, if any."""
 
     def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:
-        """Store a new voice with its files, all or nothing; VoiceExistsError if the id is taken
-        (unless ``replace_failed`` and that voice's enrollment failed: then it is replaced)."""
+        """Store a new voice with its files, all or nothing; VoiceExistsError if the id is taken, by any
+        tenant (unless ``replace_failed`` and that voice, the same tenant's, failed: then it is replaced)."""
 
-    def delete(self, voice_id: str) -> bool:
-        """Remove a voice and its files; False when there was no such voice."""
+    def delete(self, voice_id: str, tenant: str | None = None) -> bool:
+        """Remove a voice (``tenant``'s only, when given) and its files; False when there was no such voice."""
 
     def unfinished(self) -> list[StoredVoice]:
         """Voices whose enrollment has not ended (pending or enrolling)."""
@@ -92,11 +92,11 @@ class VoiceStoreInterface(Protocol):
     def load_arrays(self, voice_id: str) -> dict[str, np.ndarray]:
         """The engine arrays stored with a voice (empty when it has none)."""
 
-    def lexicon(self) -> dict[str, str]:
-        """The global lexicon's stored entries: word -> reading (text/pronunciation.py), by word."""
+    def lexicon(self, tenant: str) -> dict[str, str]:
+        """``tenant``'s stored lexicon entries: word -> reading (text/pronunciation.py), by word."""
 
-    def put_lexicon(self, entries: Mapping[str, str]) -> None:
-        """Add or replace lexicon entries, all or none."""
+    def put_lexicon(self, entries: Mapping[str, str], tenant: str) -> None:
+        """Add or replace ``tenant``'s lexicon entries, all or none."""
 
-    def delete_lexicon(self, word: str) -> bool:
-        """Remove one lexicon entry; False when there was none for ``word``."""
+    def delete_lexicon(self, word: str, tenant: str) -> bool:
+        """Remove one of ``tenant``'s lexicon entries; False when it had none for ``word``."""

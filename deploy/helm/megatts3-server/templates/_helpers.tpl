@@ -109,11 +109,12 @@ plus the timeout (after SIGTERM the server lets the requests in flight run up to
 {{- $inline := list }}
 {{- if .Values.auth.apiKeys }}{{ $inline = append $inline "auth.apiKeys" }}{{ end }}
 {{- if .Values.auth.unlimitedKeys }}{{ $inline = append $inline "auth.unlimitedKeys" }}{{ end }}
+{{- if .Values.auth.adminKeys }}{{ $inline = append $inline "auth.adminKeys" }}{{ end }}
 {{- if .Values.postgres.url }}{{ $inline = append $inline "postgres.url" }}{{ end }}
 {{- if .Values.redis.cacheUrl }}{{ $inline = append $inline "redis.cacheUrl" }}{{ end }}
 {{- if .Values.redis.rateLimitUrl }}{{ $inline = append $inline "redis.rateLimitUrl" }}{{ end }}
 {{- if $inline }}
-{{- fail (printf "secret.existingSecret is set, so the chart creates no Secret for %s: put them in %q (MEGATTS3_API_KEYS, MEGATTS3_UNLIMITED_API_KEYS, MEGATTS3_DATABASE_URL with postgres.existingSecret, MEGATTS3_REDIS_URL with MEGATTS3_CACHE_BACKEND=redis, MEGATTS3_RATE_LIMIT_STORAGE) and leave them empty here" (join ", " $inline) .Values.secret.existingSecret) }}
+{{- fail (printf "secret.existingSecret is set, so the chart creates no Secret for %s: put them in %q (MEGATTS3_API_KEYS, MEGATTS3_UNLIMITED_API_KEYS, MEGATTS3_ADMIN_API_KEYS, MEGATTS3_DATABASE_URL with postgres.existingSecret, MEGATTS3_REDIS_URL with MEGATTS3_CACHE_BACKEND=redis, MEGATTS3_RATE_LIMIT_STORAGE) and leave them empty here" (join ", " $inline) .Values.secret.existingSecret) }}
 {{- end }}
 {{- end }}
 {{- if and .Values.postgres.url .Values.postgres.existingSecret }}
@@ -145,7 +146,7 @@ plus the timeout (after SIGTERM the server lets the requests in flight run up to
 
 {{/* "true" when the chart creates its own Secret (it has something to keep in it). */}}
 {{- define "megatts3.chartSecret" -}}
-{{- if and (not .Values.secret.existingSecret) (or .Values.auth.apiKeys .Values.auth.unlimitedKeys .Values.postgres.url .Values.redis.cacheUrl .Values.redis.rateLimitUrl) }}true{{ end }}
+{{- if and (not .Values.secret.existingSecret) (or .Values.auth.apiKeys .Values.auth.unlimitedKeys .Values.auth.adminKeys .Values.postgres.url .Values.redis.cacheUrl .Values.redis.rateLimitUrl) }}true{{ end }}
 {{- end }}
 
 {{- define "megatts3.env" -}}
