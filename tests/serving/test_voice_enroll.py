@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from megatts3_server.engines.base import PreparedVoice
 from megatts3_server.errors import InvalidRequestError
+from megatts3_server.tenancy import Caller
 from tests.support.reference_clips import real_speech_wav
 from tests.support.standins import RATE, ToneEngine, tone_app, tone_settings
 
@@ -72,7 +73,7 @@ def test_a_voice_stored_without_a_search_is_enrolled_anew(tmp_path: Path) -> Non
     with tone_app(tone_settings(tmp_path, cloning=SEARCH), engine) as (http, _):  # a budget now
         assert _pitch(http, "lin") == pytest.approx(250, abs=10)  # and cached
         voices = http.app.state.services.voices
-        first_version = voices.context("lin").version
+        first_version = voices.context("lin", Caller()).version
         queued = http.post("/api/v1/voices/Lin/enroll")
         assert queued.status_code == 202, queued.text
         body = queued.json()
@@ -90,7 +91,7 @@ def test_a_voice_stored_without_a_search_is_enrolled_anew(tmp_path: Path) -> Non
         )
         assert _pitch(http, "lin") == pytest.approx(400, abs=10)  # the new voice, not the cached audio of the old one
         # Another replica's caches (audio, arrays, the engine's own) are keyed by the voice's version.
-        assert voices.context("lin").version != first_version
+        assert voices.context("lin", Caller()).version != first_version
 
 
 def test_a_failed_enrollment_is_tried_again(tmp_path: Path) -> None:
