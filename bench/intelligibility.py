@@ -18,11 +18,13 @@ transcribes it back and prints per voice:
 - English WER, and for mixed sentences CER over their Chinese and WER over their English words;
 - the worst sentences with what was heard.
 Both the text and the transcript are normalized the way the service normalizes text (numbers spelled
-out), so "2024年" and "二零二四年" are the same. A figure, not a test: the regression guard is
-tests/integration/test_intelligibility.py. ``--g2p plain`` speaks without tone sandhi (every syllable
-at its dictionary tone, misaki's own Chinese G2P), to measure what sandhi moves; ``--prosody own``
-speaks every run with the voice's own table instead of a native donor's prosody for runs in other
-languages (engines/kokoro/prosody.py), to measure what the transplant moves.
+out), so "2024年" and "二零二四年" are the same, and characters no listener can tell apart by ear (他/她/它,
+and 著 that Whisper writes for 着) count as one (tests/support/speech.py). A figure, not a test: the
+regression guard is tests/integration/test_intelligibility.py. ``--g2p plain`` speaks without tone
+sandhi (every syllable at its dictionary tone, misaki's own Chinese G2P), to measure what sandhi
+moves; ``--prosody own`` speaks every run with the voice's own table instead of a native donor's
+prosody for runs in other languages (engines/kokoro/prosody.py), to measure what the transplant
+moves.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from pypinyin import Style, lazy_pinyin
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.speech import transcribe  # noqa: E402
+from tests.support.speech import chinese_chars, transcribe  # noqa: E402
 
 from bench.data.intelligibility_sentences import CHINESE_A, CHINESE_B, ENGLISH, MIXED  # noqa: E402
 from megatts3_server.config import load_settings  # noqa: E402
@@ -83,7 +85,7 @@ def _expand(asked: list[str], builtin: list) -> list[str]:
 
 
 def _han(text: str) -> str:
-    return "".join(re.findall(r"[\u4e00-\u9fff]", normalize(text)))
+    return chinese_chars(normalize(text))
 
 
 def _latin_words(text: str) -> str:

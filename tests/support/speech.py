@@ -52,13 +52,20 @@ def transcribe(audio: bytes, language: str) -> str:
     return _TO_SIMPLIFIED.convert(text) if language == "zh" else text
 
 
-def _chinese_chars(text: str) -> str:
-    return "".join(re.findall(r"[\u4e00-\u9fff]", text))
+# Characters a listener cannot tell apart by ear, compared as one: the pronouns read tā (他 她 它 祂),
+# and 著, which Whisper writes for the particle 着 (its traditional form, which OpenCC's t2s keeps as
+# a character of its own). Both sides get the same mapping, so no difference that speech carries is lost.
+_SAME_SOUND = str.maketrans({"她": "他", "它": "他", "祂": "他", "著": "着"})
+
+
+def chinese_chars(text: str) -> str:
+    """The Han characters of ``text``, those that sound the same written as one (_SAME_SOUND)."""
+    return "".join(re.findall(r"[\u4e00-\u9fff]", text)).translate(_SAME_SOUND)
 
 
 def cer_zh(reference: str, hypothesis: str) -> float:
     """Character error rate over Han characters only (punctuation and spacing ignored)."""
-    return jiwer.cer(_chinese_chars(reference), _chinese_chars(hypothesis) or "∅")
+    return jiwer.cer(chinese_chars(reference), chinese_chars(hypothesis) or "∅")
 
 
 def wer_en(reference: str, hypothesis: str) -> float:

@@ -30,7 +30,12 @@ from megatts3_server.engines.base import (
 )
 from megatts3_server.engines.kokoro.catalogue import builtin_voices
 from megatts3_server.engines.kokoro.cloning import Cloning
-from megatts3_server.engines.kokoro.model_files import assemble_model, load_vocabulary, load_voice_packs
+from megatts3_server.engines.kokoro.model_files import (
+    assemble_model,
+    load_vocabulary,
+    load_voice_packs,
+    model_sha256,
+)
 from megatts3_server.engines.kokoro.phonemes import join, runs_by_language
 from megatts3_server.engines.kokoro.prosody import VoiceStyles
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge, speaker_judge_available
@@ -100,6 +105,7 @@ class KokoroEngine(Engine):
         self._phonemize = None
         self._judge = SpeakerJudge() if speaker_judge_available() else None
         self._cloning: Cloning | None = None
+        self._stock: StockMeasures | None = None
         self._load_lock = threading.Lock()
         self._capabilities = EngineCapabilities(
             name="kokoro-82m-int8",
@@ -144,8 +150,12 @@ class KokoroEngine(Engine):
                 self._cache_dir / "kokoro",
                 self._packs,
                 lambda text, table: self._run(session, self.phonemes(text), table, 1.0, None),
+                self.phonemes,
+                model_sha256(),
                 SAMPLE_RATE,
             )
+            self._stock = stock
+            stock.features()  # shipped for the pinned packs; any other pack is measured now, not in a request
             self._cloning = Cloning(
                 self._packs,
                 stock,

@@ -49,7 +49,7 @@ def assemble_model(cache_dir: Path) -> Path:
     if target.exists() and target.stat().st_size == expected_size:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    expected_sha = _data_file("model.sha256").read_text().strip()
+    expected_sha = model_sha256()
     digest = hashlib.sha256()
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
@@ -70,6 +70,11 @@ def assemble_model(cache_dir: Path) -> Path:
     finally:
         temp.unlink(missing_ok=True)
     return target
+
+
+def model_sha256() -> str:
+    """The published SHA-256 of the joined model."""
+    return _data_file("model.sha256").read_text().strip()
 
 
 def load_vocabulary() -> dict[str, int]:

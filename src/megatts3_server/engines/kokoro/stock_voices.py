@@ -1,14 +1,22 @@
-"""What the stock voice packs sound like.
+"""What the stock voice packs sound like, measured once.
 
-Two measures of the stock packs are the same for every request, so they are taken once per model
-cache and kept beside the model (atomically written .npz files): the pitch/timbre features that pick
-the closest stock voice for a reference, and each pack speaking the cloning search's check sentence
-(its speaker embedding, speech measures and cost), which lets a search choose its start for free.
+Two measures of each pack are the same for every request: its pitch and timbre speaking a fixed
+sentence (which picks the closest stock voice for a reference), and its speaker embedding and speech
+measures speaking the cloning search's check sentence (which lets a search choose its start, and a
+script's cast its voices, for free). They depend only on the pack, the model, the G2P's phonemes for
+the sentence and, for the embedding, the speaker encoder's version: each row carries a tag of those.
+
+The rows of the pinned packs ship with the package (data/stock_measures.npz, written by
+tools/write_stock_measures.py), so a fresh install measures nothing;
+a pack whose tag differs (another pack, model or G2P) is measured when first needed and kept in the
+model cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
+import importlib.resources as resources
 import os
 import threading
 import time
@@ -21,13 +29,15 @@ from megatts3_server.engines.kokoro.speaker import SpeakerJudge
 from megatts3_server.engines.kokoro.style_search import SpeechMeasures, StockCheck
 from megatts3_server.engines.kokoro.voice_match import VoiceFeatures, voice_features
 
-_MATCH_SENTENCE = "The rainbow is a division of white light into many beautiful colors. 彩虹是白光分成的许多美丽颜色。"
+MATCH_SENTENCE = "The rainbow is a division of white light into many beautiful colors. 彩虹是白光分成的许多美丽颜色。"
+SHIPPED = "stock_measures.npz"
+_CACHED = "stock_measures.npz"
 
 SpeakText = Callable[[str, np.ndarray], np.ndarray]
 """Speaks a text with a style table; returns audio at the engine's sample rate."""
 
 
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+def _save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write atomically: a reader never sees half a file, two writers never clash."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
@@ -35,97 +45,153 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     temp.replace(path)
 
 
-def _read_features(path: Path) -> dict[str, VoiceFeatures] | None:
+def _load_npz(source: Path | resources.abc.Traversable) -> dict[str, np.ndarray]:
     try:
-        with np.load(path) as stored:
-            rows = zip(stored["packs"], stored["f0"], stored["envelope"], strict=True)
-            return {str(pack): VoiceFeatures(float(f0), envelope) for pack, f0, envelope in rows}
-    except (OSError, KeyError, ValueError):
-        return None
+        with source.open("rb") as handle, np.load(handle) as stored:
+            return {key: stored[key] for key in stored.files}
+    except (OSError, ValueError, FileNotFoundError):
+        return {}
 
 
-def _read_checks(path: Path) -> dict[str, StockCheck] | None:
-    try:
-        with np.load(path) as stored:
-            rows = zip(
-                stored["packs"], stored["embedding"], stored["seconds"], stored["voiced"], stored["cost"], strict=True
-            )
-            return {
-                str(pack): StockCheck(
-                    np.asarray(embedding, np.float32), SpeechMeasures(float(seconds), float(voiced)), float(cost)
+def _shipped() -> resources.abc.Traversable:
+    return resources.files("megatts3_server.engines.kokoro") / "data" / SHIPPED
+
+
+class _Rows:
+    """Measures by (kind, tag): ``kind`` features or check; one .npz holds both kinds."""
+
+    def __init__(self) -> None:
+        self.features: dict[str, VoiceFeatures] = {}
+        self.checks: dict[str, StockCheck] = {}
+
+    def read(self, arrays: Mapping[str, np.ndarray]) -> _Rows:
+        if "feature_tags" in arrays:
+            for tag, f0, envelope in zip(arrays["feature_tags"], arrays["f0"], arrays["envelope"], strict=True):
+                self.features[str(tag)] = VoiceFeatures(float(f0), np.asarray(envelope, np.float64))
+        if "check_tags" in arrays:
+            rows = zip(arrays["check_tags"], arrays["embedding"], arrays["seconds"], arrays["voiced"], strict=True)
+            for tag, embedding, seconds, voiced in rows:
+                self.checks[str(tag)] = StockCheck(
+                    np.asarray(embedding, np.float32), SpeechMeasures(float(seconds), float(voiced))
                 )
-                for pack, embedding, seconds, voiced, cost in rows
-            }
-    except (OSError, KeyError, ValueError):
-        return None
+        return self
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        tags, checks = list(self.features), list(self.checks)
+        return {
+            "feature_tags": np.array(tags, dtype=str),
+            "f0": np.array([self.features[t].median_f0 for t in tags], np.float64),
+            "envelope": np.array([self.features[t].envelope for t in tags], np.float64).reshape(len(tags), -1),
+            "check_tags": np.array(checks, dtype=str),
+            "embedding": np.array([self.checks[t].embedding for t in checks], np.float32).reshape(len(checks), -1),
+            "seconds": np.array([self.checks[t].speech.seconds for t in checks], np.float64),
+            "voiced": np.array([self.checks[t].speech.voiced for t in checks], np.float64),
+        }
 
 
 class StockMeasures:
-    """The stock packs' measures, taken on first use and kept in ``folder`` for the next start."""
+    """The packs' measures: shipped, cached in ``folder``, or measured on first use (then cached)."""
 
-    def __init__(self, folder: Path, packs: Mapping[str, np.ndarray], speak: SpeakText, sample_rate: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        packs: Mapping[str, np.ndarray],
+        speak: SpeakText,
+        phonemize: Callable[[str], str],
+        model_sha256: str,
+        sample_rate: int,
+    ) -> None:
         self._folder = folder
         self._packs = packs
         self._speak = speak
+        self._phonemize = phonemize
+        self._model = model_sha256
         self._rate = sample_rate
         self._lock = threading.Lock()
+        self._rows: _Rows | None = None
         self._features: dict[str, VoiceFeatures] | None = None
         self._checks: dict[str, StockCheck] | None = None
 
-    def _tag(self, sentence: str) -> str:
-        """Names a measure's file by what it depends on: the sentence and the packs."""
-        return hashlib.sha256(f"{sentence}|{sorted(self._packs)}".encode()).hexdigest()[:12]
+    def _tag(self, kind: str, sentence: str, pack: str) -> str:
+        """What a row depends on: the pack's numbers, the model, the sentence's phonemes (and the judge)."""
+        judge = f"resemblyzer {importlib.metadata.version('resemblyzer')}" if kind == "check" else ""
+        digest = hashlib.sha256(f"{kind}|{self._model}|{self._phonemize(sentence)}|{judge}|".encode())
+        digest.update(np.ascontiguousarray(self._packs[pack], np.float32).tobytes())
+        return digest.hexdigest()[:20]
+
+    def _known(self) -> _Rows:
+        if self._rows is None:
+            self._rows = _Rows().read(_load_npz(_shipped())).read(_load_npz(self._folder / _CACHED))
+        return self._rows
+
+    def _keep(self) -> None:
+        """Add this run's measures to the model cache's file."""
+        cached = _Rows().read(_load_npz(self._folder / _CACHED))
+        rows = self._known()
+        cached.features.update(rows.features)
+        cached.checks.update(rows.checks)
+        _save_npz(self._folder / _CACHED, cached.arrays())
+
+    def _feature_row(self, pack: str) -> str:
+        """The tag of ``pack``'s features row, measured now if unknown."""
+        rows, tag = self._known(), self._tag("features", MATCH_SENTENCE, pack)
+        if tag not in rows.features:
+            rows.features[tag] = voice_features(self._speak(MATCH_SENTENCE, self._packs[pack]), self._rate)
+        return tag
+
+    def _check_row(
+        self, sentence: str, pack: str, judge: SpeakerJudge, *, remeasure: bool = False
+    ) -> tuple[str, float]:
+        """The tag of ``pack``'s check row, measured now if unknown (or ``remeasure``), and the seconds
+        that took (0 when not measured)."""
+        rows, tag = self._known(), self._tag("check", sentence, pack)
+        if tag in rows.checks and not remeasure:
+            return tag, 0.0
+        began = time.perf_counter()
+        audio = self._speak(sentence, self._packs[pack])
+        check = StockCheck(judge.embed(audio, self._rate), SpeechMeasures.of(audio, self._rate))
+        rows.checks.setdefault(tag, check)
+        return tag, time.perf_counter() - began
 
     def features(self) -> dict[str, VoiceFeatures]:
-        """Pitch and timbre of each stock voice speaking a fixed sentence (closest-voice matching)."""
+        """Pitch and timbre of each stock pack speaking a fixed sentence (closest-voice matching)."""
         with self._lock:
             if self._features is None:
-                path = self._folder / f"stock_voice_features_{self._tag(_MATCH_SENTENCE)}.npz"
-                features = _read_features(path)
-                if features is None or set(features) != set(self._packs):
-                    features = self._measure_features(path)
-                self._features = features
+                known = len(self._known().features)
+                tags = {pack: self._feature_row(pack) for pack in self._packs}
+                if len(self._known().features) > known:
+                    self._keep()
+                self._features = {pack: self._known().features[tag] for pack, tag in tags.items()}
             return self._features
-
-    def _measure_features(self, path: Path) -> dict[str, VoiceFeatures]:
-        features = {
-            pack: voice_features(self._speak(_MATCH_SENTENCE, table), self._rate) for pack, table in self._packs.items()
-        }
-        packs = list(features)
-        _save_npz(
-            path,
-            packs=np.array(packs),
-            f0=np.array([features[p].median_f0 for p in packs]),
-            envelope=np.stack([features[p].envelope for p in packs]),
-        )
-        return features
 
     def check_speech(self, sentence: str, judge: SpeakerJudge) -> dict[str, StockCheck]:
         """Each pack speaking ``sentence`` (the cloning search's check sentence), as the search's judge
-        hears it: the same for every reference."""
+        hears it: the same for every reference. Each carries what speaking and judging one such
+        sentence costs on this machine now (the first pack is always spoken: the search's first guess)."""
         with self._lock:
             if self._checks is None:
-                path = self._folder / f"stock_check_speech_{self._tag(sentence)}.npz"
-                checks = _read_checks(path)
-                if checks is None or set(checks) != set(self._packs):
-                    checks = self._measure_checks(path, sentence, judge)
-                self._checks = checks
+                known = len(self._known().checks)
+                tags, cost = {}, 0.0
+                for index, pack in enumerate(self._packs):
+                    tags[pack], seconds = self._check_row(sentence, pack, judge, remeasure=index == 0)
+                    cost = cost or seconds
+                if len(self._known().checks) > known:
+                    self._keep()
+                rows = self._known().checks
+                self._checks = {
+                    pack: StockCheck(rows[tag].embedding, rows[tag].speech, cost) for pack, tag in tags.items()
+                }
             return self._checks
 
-    def _measure_checks(self, path: Path, sentence: str, judge: SpeakerJudge) -> dict[str, StockCheck]:
-        checks = {}
-        for pack, table in self._packs.items():
-            began = time.perf_counter()
-            audio = self._speak(sentence, table)
-            embedding = judge.embed(audio, self._rate)
-            checks[pack] = StockCheck(embedding, SpeechMeasures.of(audio, self._rate), time.perf_counter() - began)
-        names = list(checks)
-        _save_npz(
-            path,
-            packs=np.array(names),
-            embedding=np.stack([checks[name].embedding for name in names]),
-            seconds=np.array([checks[name].speech.seconds for name in names]),
-            voiced=np.array([checks[name].speech.voiced for name in names]),
-            cost=np.array([checks[name].cost for name in names]),
-        )
-        return checks
+    def write_shipped(self, judge: SpeakerJudge, sentences: tuple[str, ...], target: Path) -> int:
+        """Write the rows the package ships, for every pack and check sentence (measuring what is not
+        known yet); returns the row count."""
+        shipped = _Rows()
+        for pack in self._packs:
+            tag = self._feature_row(pack)
+            shipped.features[tag] = self._known().features[tag]
+            for sentence in sentences:
+                tag, _ = self._check_row(sentence, pack, judge)
+                shipped.checks[tag] = self._known().checks[tag]
+        _save_npz(target, shipped.arrays())
+        return len(shipped.features) + len(shipped.checks)
