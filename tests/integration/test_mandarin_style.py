@@ -37,7 +37,7 @@ def test_a_blended_voice_speaks_chinese_with_its_mandarin_table_and_english_with
     packs = load_voice_packs()
     mandarin = mandarin_tables(packs)
     assert set(mandarin) == set(MANDARIN_BLEND) and "jf_alpha" in mandarin
-    voice = engine.builtin_context("voice_001")  # jf_alpha
+    voice = engine.builtin_context("jf_alpha")
     chinese = engine.synthesize(CHINESE, voice)
     assert np.array_equal(chinese, engine.synthesize(CHINESE, _styled(mandarin["jf_alpha"])))
     assert not np.array_equal(chinese, engine.synthesize(CHINESE, _styled(packs["jf_alpha"])))
@@ -47,10 +47,10 @@ def test_a_blended_voice_speaks_chinese_with_its_mandarin_table_and_english_with
 def test_a_voice_without_a_mandarin_blend_and_a_cloned_style_speak_chinese_as_they_are(engine: KokoroEngine) -> None:
     packs = load_voice_packs()
     assert "jm_kumo" not in MANDARIN_BLEND
-    kumo = engine.builtin_context("voice_005")
+    kumo = engine.builtin_context("jm_kumo")
     assert np.array_equal(engine.synthesize(CHINESE, kumo), engine.synthesize(CHINESE, _styled(packs["jm_kumo"])))
     # A cloning search's table is what the search chose: spoken as it is, even if it began at jf_alpha.
     cloned = _styled(packs["jf_alpha"])
     assert not np.array_equal(
-        engine.synthesize(CHINESE, cloned), engine.synthesize(CHINESE, engine.builtin_context("voice_001"))
+        engine.synthesize(CHINESE, cloned), engine.synthesize(CHINESE, engine.builtin_context("jf_alpha"))
     )

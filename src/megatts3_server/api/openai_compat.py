@@ -1,7 +1,8 @@
 """The OpenAI-compatible speech API: POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices.
 
 The official ``openai`` SDK works against it unchanged (base_url=http://host:9000/v1). OpenAI's
-voice names map onto the built-in voices; any voice id of this service works as well. As OpenAI's own
+voice names map onto the built-in voices as the engine says (Engine.voice_aliases); any voice id (or
+blend recipe) of this service works as well. As OpenAI's own
 endpoint does, speech is streamed by default (the first sentence's audio is sent as soon as it is
 made; the body read to its end is the complete file); ``"stream": false`` asks for the whole file at
 once, with its duration in X-Audio-Duration.
@@ -35,22 +36,6 @@ from megatts3_server.service.synthesis import SynthesisParameters
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=GUARDS)
 
 MODELS = ("megatts3", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
-# OpenAI voice name -> built-in voice (the stock packs: four female voices, one male).
-OPENAI_VOICES = {
-    "alloy": "voice_001",
-    "coral": "voice_001",
-    "nova": "voice_002",
-    "sage": "voice_002",
-    "shimmer": "voice_003",
-    "ballad": "voice_003",
-    "marin": "voice_004",
-    "fable": "voice_004",
-    "echo": "voice_005",
-    "onyx": "voice_005",
-    "ash": "voice_005",
-    "verse": "voice_005",
-    "cedar": "voice_005",
-}
 _CREATED = int(time.time())
 
 
@@ -85,7 +70,7 @@ async def speech(
     sse = body.stream_format == "sse"
     request = SpeechRequest(
         text=body.input,
-        voice_id=OPENAI_VOICES.get(body.voice.lower(), body.voice),
+        voice_id=services.voices.unaliased(body.voice),
         params=SynthesisParameters(speed=body.speed),
         format=body.response_format,
         stream=body.stream or sse,
@@ -137,5 +122,5 @@ async def voices(services: Services = Depends(get_services)) -> dict[str, object
     infos = await anyio.to_thread.run_sync(services.voices.list)
     return {
         "voices": [{"id": info.id, "name": info.name, "type": info.type} for info in infos],
-        "aliases": OPENAI_VOICES,
+        "aliases": services.voices.aliases(),
     }

@@ -45,6 +45,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_STORAGE_BACKEND": "storage.backend",
     "MEGATTS3_DATABASE_URL": "storage.database_url",
     "MEGATTS3_ENROLLMENT": "api.enrollment",
+    "MEGATTS3_VOICE_PACKS_DIR": "storage.voice_packs_dir",
 }
 # Variables holding a list, written comma-separated.
 _LIST_VARIABLES = frozenset({"MEGATTS3_API_KEYS", "MEGATTS3_UNLIMITED_API_KEYS", "MEGATTS3_TRUSTED_NETWORKS"})

@@ -209,6 +209,14 @@ class VoiceService:
             error=voice.error or None,
         )
 
+    def aliases(self) -> dict[str, str]:
+        """Other names of built-in voices (OpenAI's voice names), as the engine gives them."""
+        return self._engine.voice_aliases()
+
+    def unaliased(self, name: str) -> str:
+        """The voice id an OpenAI voice name stands for; any other name as it is."""
+        return self._engine.voice_aliases().get(name.lower(), name)
+
     def list(self) -> list[VoiceInfo]:
         return self._builtin_infos() + [self._stored_info(voice) for voice in self._store.list()]
 

