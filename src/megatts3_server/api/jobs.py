@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
-from megatts3_server.api.schemas import LexiconIn, SynthesisParametersIn
+from megatts3_server.api.schemas import MAX_VOICE_NAME, VOICE_NAME_HELP, LexiconIn, SynthesisParametersIn
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
 from megatts3_server.audio import MEDIA_TYPES, AudioFormat
 from megatts3_server.jobs import track
@@ -31,7 +31,7 @@ _EVENT_POLL_SECONDS = 0.5
 class ScriptLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    voice_id: UnicodeStr = Field(..., min_length=1, max_length=64)
+    voice_id: UnicodeStr = Field(..., min_length=1, max_length=MAX_VOICE_NAME, description=VOICE_NAME_HELP)
     text: UnicodeStr = Field(..., description="What this voice says")
     parameters: SynthesisParametersIn = SynthesisParametersIn()
     pause_ms: int | None = Field(None, ge=0, le=60_000, description="Silence after this line (default: by speaker)")
@@ -42,7 +42,9 @@ class JobIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     text: UnicodeStr | None = Field(None, description="A whole chapter in one voice (a paragraph per line)")
-    voice_id: UnicodeStr | None = Field(None, min_length=1, max_length=64, description="The chapter's voice")
+    voice_id: UnicodeStr | None = Field(
+        None, min_length=1, max_length=MAX_VOICE_NAME, description=f"The chapter's voice: {VOICE_NAME_HELP}"
+    )
     script: list[ScriptLineIn] | None = Field(None, description="Lines, each in its own voice")
     screenplay: UnicodeStr | None = Field(None, description="'name：text' lines; 'voices' maps names to voices")
     voices: dict[str, UnicodeStr] | None = Field(None, description="Screenplay speaker name -> voice id")

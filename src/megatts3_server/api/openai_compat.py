@@ -26,7 +26,7 @@ from megatts3_server.api import headers as h
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import speech_response
-from megatts3_server.api.schemas import LexiconIn
+from megatts3_server.api.schemas import MAX_VOICE_NAME, VOICE_NAME_HELP, LexiconIn
 from megatts3_server.api.security import GUARDS, checked_quota
 from megatts3_server.errors import ServiceError, StreamAbortedError
 from megatts3_server.ratelimit import Quota
@@ -50,7 +50,9 @@ class OpenAISpeechRequest(BaseModel):
 
     model: UnicodeStr = Field(..., description=f"One of {', '.join(MODELS)}")
     input: UnicodeStr = Field(..., max_length=4096)
-    voice: UnicodeStr = Field(..., min_length=1, description="An OpenAI voice name or a voice id of this service")
+    voice: UnicodeStr = Field(
+        ..., min_length=1, max_length=MAX_VOICE_NAME, description=f"An OpenAI voice name; or {VOICE_NAME_HELP}"
+    )
     response_format: UnicodeStr = Field("mp3", description="mp3, opus, aac, flac, wav or pcm (24 kHz s16le)")
     speed: float = Field(1.0, ge=0.25, le=4.0)
     instructions: UnicodeStr | None = Field(None, description="Accepted; this engine does not steer style by prompt")

@@ -16,7 +16,7 @@ AUDIO_RESPONSES = {200: {"content": {"audio/wav": {}}, "description": "The synth
 
 def header_value(value: str) -> str:
     """HTTP header values are latin-1: percent-encode anything a client sent that is not plain ASCII."""
-    return quote(value, safe=" '-_.,;:()/=")
+    return quote(value, safe=" '-_.,;:()/=+")  # + keeps a blend recipe readable
 
 
 def audio_headers(description: AudioDescription) -> dict[str, str]:

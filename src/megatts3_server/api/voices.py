@@ -1,4 +1,4 @@
-"""The voice catalogue: upload, list, show, delete."""
+"""The voice catalogue: upload, blend, list, show, delete."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
-from megatts3_server.api.schemas import VoiceListOut, VoiceOut, VoiceUploadOut
+from megatts3_server.api.schemas import VoiceBlendIn, VoiceListOut, VoiceOut, VoiceUploadOut
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
 from megatts3_server.api.uploads import one_of, read_limited
 from megatts3_server.ratelimit import Quota
@@ -50,7 +50,16 @@ async def upload_voice(
     return JSONResponse(body.model_dump(), status_code=201 if outcome.ready else 202)
 
 
-@router.get("", response_model=VoiceListOut, summary="All voices, built-in and uploaded")
+@router.post(
+    "", status_code=201, response_model=VoiceOut, summary="Store a blend of built-in voices", dependencies=CHARGED
+)
+async def create_blend(body: VoiceBlendIn, services: Services = Depends(get_services)) -> VoiceOut:
+    """A recipe such as ``af_bella(2)+af_sky(1)`` stored under an id of its own (type ``blend``)."""
+    info = await services.voices.add_blend(body.voice_id, body.name, body.description, body.blend)
+    return VoiceOut(**asdict(info))
+
+
+@router.get("", response_model=VoiceListOut, summary="All voices, built-in, uploaded and blends")
 async def list_voices(services: Services = Depends(get_services)) -> VoiceListOut:
     infos = await anyio.to_thread.run_sync(services.voices.list)
     return VoiceListOut(voices=[VoiceOut(**asdict(info)) for info in infos])

@@ -142,6 +142,12 @@ class PreparedVoice:
     """Speaker similarity (cosine, 0-1) the engine measured between the voice and the reference, if any."""
 
 
+def is_blend_recipe(voice: str) -> bool:
+    """Whether a voice name is a blend recipe (``af_bella(2)+af_sky(1)``, Engine.recipe_context) rather
+    than a voice id: ids have neither ``+`` nor parentheses."""
+    return any(mark in voice for mark in "+()")
+
+
 EnrollmentProgress = Callable[[float, float | None], None]
 """Called during enrollment with the fraction done (0-1) and the best similarity so far (or None)."""
 

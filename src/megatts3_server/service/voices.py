@@ -1,8 +1,11 @@
-"""What the voice requests mean: the catalogue of built-in and uploaded voices, uploads, deletes.
+"""What the voice requests mean: the catalogue of built-in, uploaded and blend voices, uploads,
+blends, deletes.
 
 An upload is stored at once; turning it into a voice (enrollment) runs within the request when the
 engine prepares quickly, else as a background job (service/enrollment.py) the client follows with
-GET /api/v1/voices/{id}. A voice is usable once its status is ready.
+GET /api/v1/voices/{id}. A voice is usable once its status is ready. A blend recipe of built-in voices
+(``af_bella(2)+af_sky(1)``, Engine.recipe_context) speaks wherever a voice is named, and can be
+stored under an id of its own: a record with the normalized recipe and no recording.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 from megatts3_server.audio import DecodedAudio, decode_audio, write_wav
 from megatts3_server.audio.speech_check import speech_problem
 from megatts3_server.config import CloningSettings, StorageSettings
-from megatts3_server.engines.base import PreparedVoice, VoiceContext
+from megatts3_server.engines.base import PreparedVoice, VoiceContext, is_blend_recipe
 from megatts3_server.errors import (
     InvalidRequestError,
     VoiceExistsError,
@@ -31,6 +34,7 @@ from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.service.voice_arrays import VoiceArrayCache
+from megatts3_server.service.voice_blends import BLEND, blend_context, blend_record
 from megatts3_server.voices import (
     NewVoiceFiles,
     StoredVoice,
@@ -69,6 +73,8 @@ class VoiceInfo:
     progress: float | None = None
     similarity: float | None = None
     error: str | None = None
+    blend: str | None = None
+    """A blend voice's normalized recipe."""
 
 
 @dataclass(frozen=True)
@@ -193,14 +199,18 @@ class VoiceService:
 
     @staticmethod
     def _stored_info(voice: StoredVoice) -> VoiceInfo:
+        blend = voice.type == BLEND
         return VoiceInfo(
             id=voice.id,
             name=voice.name,
             type=voice.type,
             description=voice.description,
             engine=voice.engine,
+            language=voice.meta.get("language") if blend else None,
+            gender=voice.meta.get("gender") if blend else None,
+            blend=voice.meta.get("recipe") if blend else None,
             created_at=voice.created_at,
-            duration=round(voice.duration, 3),
+            duration=None if blend else round(voice.duration, 3),
             has_latent=voice.has_latent,
             summary=voice.summary,
             status=voice.status,
@@ -236,11 +246,15 @@ class VoiceService:
     def context(self, voice_id: str) -> VoiceContext:
         """What the engine needs to speak in ``voice_id``."""
         voice_id = canonical_voice_id(voice_id)
+        if is_blend_recipe(voice_id):
+            return self._engine.recipe_context(voice_id)
         if self._is_builtin(voice_id):
             return self._engine.builtin_context(voice_id)
         stored = self._store.get(voice_id)
         if stored is None:
             raise VoiceNotFoundError(f"no voice with id {voice_id!r}; GET /api/v1/voices lists them")
+        if stored.type == BLEND:
+            return blend_context(self._engine, stored)
         if stored.status == VoiceStatus.FAILED:
             raise VoiceNotReadyError(
                 f"voice {voice_id!r} could not be enrolled: {stored.error}; "
@@ -403,6 +417,17 @@ class VoiceService:
         else:
             message = f"voice {voice_id!r} stored; {prepared.summary}".rstrip("; ")
         return UploadOutcome(info=info, ready=prepared is not None, message=message)
+
+    def save_blend(self, voice_id: str, name: str, description: str, recipe: str) -> VoiceInfo:
+        """Store a blend recipe as a voice (checked and normalized by the engine first)."""
+        record = blend_record(self._engine, self.check_new_id(voice_id), name, description, recipe)
+        return self._stored_info(self._store.save_atomic(record, NewVoiceFiles(reference_wav=b"")))
+
+    async def add_blend(self, voice_id: str, name: str, description: str, recipe: str) -> VoiceInfo:
+        """Store a blend recipe as a voice and tell the listeners."""
+        info = await anyio.to_thread.run_sync(self.save_blend, voice_id, name, description, recipe)
+        await self._changed(info.id)
+        return info
 
     async def remove(self, voice_id: str) -> None:
         """Delete an uploaded voice (cancelling its enrollment) and tell the listeners."""

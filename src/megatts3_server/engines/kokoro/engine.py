@@ -39,6 +39,7 @@ from megatts3_server.engines.kokoro.packs import (
     load_installed_packs,
     packs_folder,
 )
+from megatts3_server.engines.kokoro.recipes import parse_recipe
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge, speaker_judge_available
 from megatts3_server.engines.kokoro.stock_voices import StockMeasures, mandarin_tables
 from megatts3_server.engines.kokoro.style_search import SearchSettings
@@ -243,6 +244,27 @@ class KokoroEngine(Engine):
                 return VoiceContext(voice_id=voice_id, meta={"pack": voice.name}, version=_BUILTIN_REVISION)
         raise KeyError(voice_id)
 
+    def _blend_part(self, name: str) -> str | None:
+        """The pack a recipe's part names: a pack, or the pack a built-in voice speaks with."""
+        if name in self._packs:
+            return name
+        return next((voice.name for voice in self.builtin_voices() if voice.id == name), None)
+
+    def recipe_context(self, recipe: str) -> VoiceContext:
+        """A blend of packs (recipes.py): their style tables' weighted mean, under the normalized recipe
+        (a one-part recipe is that pack's own voice)."""
+        self._require_loaded()
+        parsed = parse_recipe(recipe, self._blend_part)
+        if len(parsed.parts) == 1:
+            return self.builtin_context(parsed.text)
+        table = sum(weight * self._packs[pack] for pack, weight in parsed.weights)
+        return VoiceContext(
+            voice_id=parsed.text,
+            meta={"recipe": parsed.text, "language": parsed.language, "gender": parsed.gender},
+            arrays={"style": np.asarray(table, np.float32)},
+            version=_BUILTIN_REVISION,
+        )
+
     def _style_table(self, voice: VoiceContext, text: str) -> np.ndarray:
         """The style a voice speaks ``text`` with: its own table, or a stock pack's (for Chinese text,
         its Mandarin table: stock_voices.MANDARIN_BLEND)."""
@@ -316,6 +338,8 @@ class KokoroEngine(Engine):
         return list(self._batch_pool.map(lambda item: self._speak(item, session), items))
 
     def voice_used(self, voice: VoiceContext) -> str:
+        if "recipe" in voice.meta:
+            return str(voice.meta["recipe"])
         return "custom style" if "style" in voice.arrays else str(voice.meta.get("pack", voice.voice_id))
 
     def max_piece_chars(self) -> int:
