@@ -28,7 +28,7 @@ from megatts3_server.engines.base import (
     VoiceContext,
 )
 from megatts3_server.engines.kokoro import catalogue
-from megatts3_server.engines.kokoro.cloning import Cloning
+from megatts3_server.engines.kokoro.cloning import CHECK_SENTENCE, Cloning
 from megatts3_server.engines.kokoro.model_files import PYPI_PACKS, assemble_model, load_vocabulary, load_voice_packs
 from megatts3_server.engines.kokoro.packs import (
     INSTALL_COMMAND,
@@ -116,6 +116,7 @@ class KokoroEngine(Engine):
         self._phonemize = None
         self._judge = SpeakerJudge() if speaker_judge_available() else None
         self._cloning: Cloning | None = None
+        self._stock: StockMeasures | None = None
         self._load_lock = threading.Lock()
         self._capabilities = EngineCapabilities(
             name="kokoro-82m-int8",
@@ -152,7 +153,7 @@ class KokoroEngine(Engine):
             self._mandarin = mandarin_tables(self._packs)
             self._phonemize = Phonemizer()
             self._session = session
-            stock = StockMeasures(
+            self._stock = stock = StockMeasures(
                 self._cache_dir / "kokoro",
                 self._packs,
                 lambda text, table: self._run(session, self.phonemes(text), table, 1.0, None),
@@ -226,6 +227,33 @@ class KokoroEngine(Engine):
 
     def voice_aliases(self) -> dict[str, str]:
         return catalogue.openai_aliases(self._present_packs())
+
+    def casting_pool(self, language: str) -> list[BuiltinVoice]:
+        """The packs recorded in ``language`` (its region's first: en-GB before en-US for "en-GB"), the
+        numbered voices' packs leading (the best by bench/intelligibility.py), then by name."""
+        family = language.split("-")[0].lower()
+        packs = [voice for voice in self.builtin_voices() if voice.id == voice.name]  # not the numbered aliases
+        numbered = list(catalogue.numbered_packs(self._present_packs()).values())
+
+        def rank(voice: BuiltinVoice) -> tuple[bool, int, str]:
+            order = numbered.index(voice.name) if voice.name in numbered else len(numbered)
+            return voice.language.lower() != language.lower(), order, voice.name
+
+        return sorted((voice for voice in packs if voice.language.split("-")[0].lower() == family), key=rank)
+
+    def speaker_embeddings(self) -> dict[str, np.ndarray]:
+        """A simple version: each built-in voice's pack speaking the cloning search's check sentence, as
+        the speaker judge hears it (StockMeasures.check_speech: measured once per model cache, when the
+        load warms the cloning search). None without the cloning extra or that warm-up: casting then
+        follows casting_pool's order rather than measure anything within a request."""
+        if self._judge is None or not self._warm_cloning or self._stock is None:
+            return {}
+        checks = self._stock.check_speech(CHECK_SENTENCE, self._judge)
+        return {
+            voice.id: checks[voice.name].embedding / np.linalg.norm(checks[voice.name].embedding)
+            for voice in self.builtin_voices()
+            if voice.name in checks
+        }
 
     def voice_packs(self) -> dict[str, object] | None:
         if not self._packs:
