@@ -244,7 +244,7 @@ class KokoroEngine(Engine):
     def speaker_embeddings(self) -> dict[str, np.ndarray]:
         """A simple version: each built-in voice's pack speaking the cloning search's check sentence, as
         the speaker judge hears it (StockMeasures.check_speech: measured once per model cache, when the
-        load warms the cloning search). None without the cloning extra or that warm-up: casting then
+        load warms the cloning search). Empty without the cloning extra or that warm-up: casting then
         follows casting_pool's order rather than measure anything within a request."""
         if self._judge is None or not self._warm_cloning or self._stock is None:
             return {}

@@ -1,4 +1,5 @@
-"""The five stock voices that ship with the model data: the catalogue, and what they sound like.
+"""The five stock voices that ship with the model data, and what they sound like (the catalogue of
+built-in voices is catalogue.py).
 
 Two measures of the stock packs are the same for every request, so they are taken once per model
 cache and kept beside the model (atomically written .npz files): the pitch/timbre features that pick
@@ -17,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from megatts3_server.engines.base import BuiltinVoice
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge
 from megatts3_server.engines.kokoro.style_search import SpeechMeasures, StockCheck
 from megatts3_server.engines.kokoro.voice_match import VoiceFeatures, voice_features
 
-# The five packs, in the order they become voice_001 … voice_005.
+# The five packs, with what they sound like (the voices a reference is matched against without a search).
 STOCK_VOICES: tuple[tuple[str, str, str], ...] = (
     ("jf_alpha", "female", "bright, clear female voice"),
     ("jf_gongitsune", "female", "soft storytelling female voice"),
@@ -45,19 +45,6 @@ _MATCH_SENTENCE = "The rainbow is a division of white light into many beautiful 
 
 SpeakText = Callable[[str, np.ndarray], np.ndarray]
 """Speaks a text with a style table; returns audio at the engine's sample rate."""
-
-
-def builtin_voices() -> list[BuiltinVoice]:
-    return [
-        BuiltinVoice(
-            id=f"voice_{index:03d}",
-            name=pack,
-            description=f"Kokoro stock voice {pack}: {description}",
-            language="multi",
-            gender=gender,
-        )
-        for index, (pack, gender, description) in enumerate(STOCK_VOICES, start=1)
-    ]
 
 
 def mandarin_tables(packs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
