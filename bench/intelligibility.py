@@ -186,7 +186,7 @@ def main() -> None:
                 if args.g2p == "plain":  # the embedded engine's G2P swapped for one without tone sandhi
                     services.engine._phonemize = Phonemizer(tone_sandhi=False)  # type: ignore[attr-defined]
                 if args.prosody == "own":  # no donors: every run is spoken with the voice's own table
-                    services.engine._styles = VoiceStyles({})  # type: ignore[attr-defined]
+                    services.engine._library.styles = VoiceStyles({})  # type: ignore[attr-defined]
                 for voice in _expand(args.voices, services.engine.builtin_voices()):
                     results[voice] = {}
                     for name, sentences in sets.items():

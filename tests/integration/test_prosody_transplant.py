@@ -34,14 +34,14 @@ def _plain(table: np.ndarray) -> VoiceContext:
 
 
 def _donor(engine: KokoroEngine, language: str, gender: str) -> np.ndarray:
-    packs = engine._packs  # the loaded packs: the full set is installed for the tests
+    packs = engine.packs  # the loaded packs: the full set is installed for the tests
     return packs[next(name for name in DONORS[(language, gender)] if name in packs)]
 
 
 def test_a_japanese_voice_speaks_chinese_with_a_mandarin_prosody_and_english_with_an_english_one(
     engine: KokoroEngine,
 ) -> None:
-    own = engine._packs["jf_alpha"]
+    own = engine.packs["jf_alpha"]
     voice = engine.builtin_context("jf_alpha")
     chinese = engine.synthesize(CHINESE, voice)
     assert np.array_equal(chinese, engine.synthesize(CHINESE, _plain(transplant(own, _donor(engine, "zh", "female")))))
@@ -53,20 +53,20 @@ def test_a_japanese_voice_speaks_chinese_with_a_mandarin_prosody_and_english_wit
 def test_a_native_voice_speaks_its_own_language_with_its_own_table(engine: KokoroEngine) -> None:
     for pack, text in (("zm_yunxi", CHINESE), ("am_michael", ENGLISH), ("voice_001", CHINESE)):
         voice = engine.builtin_context(pack)
-        own = engine._packs[voice.meta["pack"]]
+        own = engine.packs[voice.meta["pack"]]
         assert np.array_equal(engine.synthesize(text, voice), engine.synthesize(text, _plain(own))), pack
 
 
 def test_the_language_switches_inside_one_sentence(engine: KokoroEngine) -> None:
     voice = engine.builtin_context("zm_yunxi")
     runs = engine.styled_runs(voice, "".join(MIXED_PARTS))
-    english_donor = next(name for name in DONORS[("en", "male")] if name in engine._packs)
+    english_donor = next(name for name in DONORS[("en", "male")] if name in engine.packs)
     assert [donor for donor, _ in runs] == [None, english_donor, None]
     assert [phonemes for _, phonemes in runs] == [engine.phonemes(part) for part in MIXED_PARTS]
 
 
 def test_a_cloned_voice_keeps_its_searched_timbre_and_takes_the_prosody_of_the_run(engine: KokoroEngine) -> None:
-    searched = engine._packs["jf_nezumi"] + np.float32(0.01)  # as a search leaves it: its start, moved
+    searched = engine.packs["jf_nezumi"] + np.float32(0.01)  # as a search leaves it: its start, moved
     meta = {"start": "jf_nezumi", "language": "ja", "gender": "female"}
     clone = VoiceContext("clone", meta=meta, arrays={"style": searched}, version="test")
     donor = _donor(engine, "zh", "female")

@@ -9,6 +9,8 @@ import httpx
 import numpy as np
 import pytest
 
+from megatts3_server.engines.kokoro.catalogue import numbered_packs, openai_aliases
+from megatts3_server.engines.kokoro.packs import PACK_NAMES
 from tests.conftest import TEST_MAX_VOICE_FILE_SIZE
 from tests.support.audio import CONTAINERS, decode, encode
 
@@ -17,8 +19,8 @@ REFERENCE_TEXT = "This is my reference recording. I speak clearly for a few seco
 
 @pytest.fixture(scope="module")
 def reference(client: httpx.Client) -> tuple[np.ndarray, int]:
-    """A real speech clip (the male stock voice) to upload as a reference."""
-    response = client.post("/api/v1/tts/synthesize", json={"text": REFERENCE_TEXT, "voice_id": "voice_005"})
+    """A real speech clip (the male voice that ships with the model) to upload as a reference."""
+    response = client.post("/api/v1/tts/synthesize", json={"text": REFERENCE_TEXT, "voice_id": "jm_kumo"})
     assert response.status_code == 200
     return decode(response.content)
 
@@ -66,11 +68,46 @@ def test_upload_each_format_then_speak_with_it(client: httpx.Client, reference, 
     assert speech.headers["X-Voice-Used"] == "jm_kumo"
 
 
-def test_builtin_voices_are_listed(client: httpx.Client) -> None:
+def test_every_pack_is_a_builtin_voice_with_its_language_and_gender(client: httpx.Client) -> None:
     voices = client.get("/api/v1/voices").json()["voices"]
-    builtin = [voice for voice in voices if voice["type"] == "builtin"]
-    assert [voice["id"] for voice in builtin] == [f"voice_00{i}" for i in range(1, 6)]
     assert all({"id", "name", "type"} <= voice.keys() for voice in voices)
+    builtin = {voice["id"]: voice for voice in voices if voice["type"] == "builtin"}
+    ids = list(builtin)
+    # voice_001 … voice_005 first, speaking with their native Mandarin packs; then every pack by name.
+    assert ids[:5] == [f"voice_00{i}" for i in range(1, 6)]
+    assert ids[5:] == sorted(PACK_NAMES)
+    for voice_id, pack in numbered_packs(PACK_NAMES).items():
+        assert (builtin[voice_id]["name"], builtin[voice_id]["language"]) == (pack, "zh")
+    assert builtin["voice_001"]["name"].startswith("zf_") and builtin["voice_005"]["name"].startswith("zm_")
+    fields = {voice_id: (voice["name"], voice["language"], voice["gender"]) for voice_id, voice in builtin.items()}
+    assert fields["af_bella"] == ("af_bella", "en-US", "female")
+    assert fields["bm_george"] == ("bm_george", "en-GB", "male")
+    assert fields["zm_yunxi"] == ("zm_yunxi", "zh", "male")
+    assert fields["jf_alpha"] == ("jf_alpha", "ja", "female")
+    assert fields["ff_siwis"] == ("ff_siwis", "fr", "female")
+    assert fields["pm_alex"] == ("pm_alex", "pt-BR", "male")
+    languages = {language for _, language, _ in fields.values()}
+    assert languages == {"en-US", "en-GB", "zh", "ja", "es", "fr", "hi", "it", "pt-BR"}
+    assert all(voice["description"] for voice in builtin.values())
+    packs = client.get("/api/v1/info").json()["engine"]["voice_packs"]
+    assert (packs["installed"], packs["missing"], packs["install"]) == (54, 0, None)
+
+
+def test_openai_names_are_kokoros_own_packs(client: httpx.Client) -> None:
+    listed = client.get("/v1/audio/voices").json()
+    assert listed["aliases"] == openai_aliases(PACK_NAMES)
+    assert {name: listed["aliases"][name] for name in ("alloy", "echo", "fable", "nova", "onyx")} == {
+        "alloy": "af_alloy",
+        "echo": "am_echo",
+        "fable": "bm_fable",
+        "nova": "af_nova",
+        "onyx": "am_onyx",
+    }
+    assert {voice["id"] for voice in listed["voices"]} >= {"voice_001", "af_alloy", "am_onyx"}
+    speech = client.post(
+        "/v1/audio/speech", json={"model": "tts-1", "input": "Hello.", "voice": "Onyx", "stream": False}
+    )
+    assert speech.status_code == 200 and speech.headers["X-Voice-Used"] == "am_onyx"
 
 
 def test_get_and_delete_a_voice(client: httpx.Client, reference) -> None:

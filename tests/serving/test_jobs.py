@@ -183,7 +183,9 @@ def test_cancel_stops_a_running_job_and_its_results_are_never_served(tmp_path: P
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"screenplay": "旁白：你好。\n路人甲：嗯。", "voices": {"旁白": "tone_low"}}, 422, "unknown_speakers"),
+        ({"screenplay": "旁白：你好。\n甲：嗯。\n乙：哦。", "voices": {"旁白": "tone_low"}}, 422, "cannot_cast"),
+        ({"screenplay": "旁白：你好。", "voices": {"旁白": {"gender": "robot"}}}, 422, "invalid_request"),
+        ({"screenplay": "旁白：你好。", "voices": {"旁白": {"gender": "male", "age": 3}}}, 422, "invalid_request"),
         ({"screenplay": "旁白：你好。\n没有冒号的一行", "voices": {"旁白": "tone_low"}}, 422, "invalid_screenplay"),
         ({"script": [{"voice_id": "nobody", "text": "你好。"}]}, 422, "invalid_voices"),
         ({"script": [{"voice_id": "tone_low", "text": "  "}]}, 422, "empty_text"),

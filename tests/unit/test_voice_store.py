@@ -39,6 +39,17 @@ def test_save_get_list_delete(store: VoiceStoreInterface) -> None:
     assert store.delete("a1") is False
 
 
+def test_a_voice_without_a_recording_is_kept_like_any_other(store: VoiceStoreInterface) -> None:
+    """A blend of built-in voices: its recipe in the record, an empty reference file."""
+    blend = stored_voice("narrator", type="blend", duration=0.0, meta={"recipe": "af_bella(0.667)+af_sky(0.333)"})
+    store.save_atomic(blend, NewVoiceFiles(b""))
+    store.open()  # a restart's recovery keeps it
+    assert store.get("narrator") == blend
+    assert store.load_reference("narrator") == (b"", None)
+    assert store.load_arrays("narrator") == {}
+    assert store.delete("narrator") and store.get("narrator") is None
+
+
 def test_duplicate_id_leaves_original_untouched(store: VoiceStoreInterface) -> None:
     store.save_atomic(_voice("same"), NewVoiceFiles(b"first"))
     with pytest.raises(VoiceExistsError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends
@@ -16,12 +16,13 @@ from megatts3_server.api import headers as h
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import attachment
-from megatts3_server.api.schemas import LexiconIn, SynthesisParametersIn
+from megatts3_server.api.schemas import MAX_VOICE_NAME, VOICE_NAME_HELP, LexiconIn, SynthesisParametersIn
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota, current_caller
 from megatts3_server.audio import MEDIA_TYPES, AudioFormat
 from megatts3_server.jobs import track
 from megatts3_server.jobs.records import FINISHED
 from megatts3_server.ratelimit import Quota
+from megatts3_server.service.casting import VoiceHint
 from megatts3_server.service.jobs import JobRequest, JobView
 from megatts3_server.tenancy import Caller
 
@@ -34,25 +35,50 @@ _EVENT_POLL_SECONDS = 0.5
 class ScriptLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    voice_id: UnicodeStr = Field(..., min_length=1, max_length=64)
+    voice_id: UnicodeStr = Field(..., min_length=1, max_length=MAX_VOICE_NAME, description=VOICE_NAME_HELP)
     text: UnicodeStr = Field(..., description="What this voice says")
     parameters: SynthesisParametersIn = SynthesisParametersIn()
     pause_ms: int | None = Field(None, ge=0, le=60_000, description="Silence after this line (default: by speaker)")
     speaker: UnicodeStr | None = Field(None, max_length=100, description="Shown in timestamps and subtitles")
 
 
+class VoiceHintIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    gender: Literal["female", "male"] | None = Field(None, description="The voice to cast: female or male")
+    language: UnicodeStr | None = Field(
+        None, min_length=1, max_length=16, description="Native in this language (zh, en...); default: the lines'"
+    )
+
+
 class JobIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     text: UnicodeStr | None = Field(None, description="A whole chapter in one voice (a paragraph per line)")
-    voice_id: UnicodeStr | None = Field(None, min_length=1, max_length=64, description="The chapter's voice")
+    voice_id: UnicodeStr | None = Field(
+        None, min_length=1, max_length=MAX_VOICE_NAME, description=f"The chapter's voice: {VOICE_NAME_HELP}"
+    )
     script: list[ScriptLineIn] | None = Field(None, description="Lines, each in its own voice")
     screenplay: UnicodeStr | None = Field(None, description="'name：text' lines; 'voices' maps names to voices")
-    voices: dict[str, UnicodeStr] | None = Field(None, description="Screenplay speaker name -> voice id")
+    voices: dict[str, UnicodeStr | VoiceHintIn | None] | None = Field(
+        None,
+        description="Screenplay speaker name -> voice id, or a hint ({'gender': 'male'}) for the voice the service "
+        "casts; a speaker left out (or null) is cast freely",
+    )
     parameters: SynthesisParametersIn = SynthesisParametersIn()
     format: UnicodeStr = Field("wav", description="The track's format: wav, mp3, flac, ogg, opus, aac or pcm")
     title: UnicodeStr = Field("", max_length=200)
     lexicon: LexiconIn = None
+
+
+def _voices(voices: dict[str, str | VoiceHintIn | None] | None) -> dict[str, str | VoiceHint] | None:
+    """The screenplay's voices as the service takes them: ids, and hints for those to cast."""
+    if voices is None:
+        return None
+    return {
+        name: voice if isinstance(voice, str) else VoiceHint(**voice.model_dump()) if voice else VoiceHint()
+        for name, voice in voices.items()
+    }
 
 
 def _job_json(view: JobView) -> dict[str, Any]:
@@ -73,6 +99,7 @@ def _job_json(view: JobView) -> dict[str, Any]:
         "finished_at": record.finished_at,
         "error": record.error,
         "errors": view.errors,
+        "cast": view.cast,
         "status_url": f"{router.prefix}/{record.id}",
         "events_url": f"{router.prefix}/{record.id}/events",
         "audio_url": f"{router.prefix}/{record.id}/audio",
@@ -92,7 +119,7 @@ async def create_job(
         parameters=body.parameters.model_dump(exclude_none=True),
         script=[line.model_dump(exclude_none=True) for line in body.script] if body.script is not None else None,
         screenplay=body.screenplay,
-        voices=body.voices,
+        voices=_voices(body.voices),
         format=body.format,
         title=body.title,
         lexicon=body.lexicon,

@@ -1,7 +1,8 @@
 """The OpenAI-compatible speech API: POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices.
 
 The official ``openai`` SDK works against it unchanged (base_url=http://host:9000/v1). OpenAI's
-voice names map onto the built-in voices; any voice id of this service works as well. As OpenAI's own
+voice names map onto the built-in voices as the engine says (Engine.voice_aliases); any voice id (or
+blend recipe) of this service works as well. As OpenAI's own
 endpoint does, speech is streamed by default (the first sentence's audio is sent as soon as it is
 made; the body read to its end is the complete file); ``"stream": false`` asks for the whole file at
 once, with its duration in X-Audio-Duration.
@@ -25,7 +26,7 @@ from megatts3_server.api import headers as h
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import speech_response
-from megatts3_server.api.schemas import LexiconIn
+from megatts3_server.api.schemas import MAX_VOICE_NAME, VOICE_NAME_HELP, LexiconIn
 from megatts3_server.api.security import GUARDS, checked_quota, current_caller
 from megatts3_server.errors import ServiceError, StreamAbortedError
 from megatts3_server.ratelimit import Quota
@@ -36,22 +37,6 @@ from megatts3_server.tenancy import Caller
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=GUARDS)
 
 MODELS = ("megatts3", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
-# OpenAI voice name -> built-in voice (the stock packs: four female voices, one male).
-OPENAI_VOICES = {
-    "alloy": "voice_001",
-    "coral": "voice_001",
-    "nova": "voice_002",
-    "sage": "voice_002",
-    "shimmer": "voice_003",
-    "ballad": "voice_003",
-    "marin": "voice_004",
-    "fable": "voice_004",
-    "echo": "voice_005",
-    "onyx": "voice_005",
-    "ash": "voice_005",
-    "verse": "voice_005",
-    "cedar": "voice_005",
-}
 _CREATED = int(time.time())
 
 
@@ -66,7 +51,9 @@ class OpenAISpeechRequest(BaseModel):
 
     model: UnicodeStr = Field(..., description=f"One of {', '.join(MODELS)}")
     input: UnicodeStr = Field(..., max_length=4096)
-    voice: UnicodeStr = Field(..., min_length=1, description="An OpenAI voice name or a voice id of this service")
+    voice: UnicodeStr = Field(
+        ..., min_length=1, max_length=MAX_VOICE_NAME, description=f"An OpenAI voice name; or {VOICE_NAME_HELP}"
+    )
     response_format: UnicodeStr = Field("mp3", description="mp3, opus, aac, flac, wav or pcm (24 kHz s16le)")
     speed: float = Field(1.0, ge=0.25, le=4.0)
     instructions: UnicodeStr | None = Field(None, description="Accepted; this engine does not steer style by prompt")
@@ -89,7 +76,7 @@ async def speech(
     sse = body.stream_format == "sse"
     request = SpeechRequest(
         text=body.input,
-        voice_id=OPENAI_VOICES.get(body.voice.lower(), body.voice),
+        voice_id=services.voices.unaliased(body.voice),
         params=SynthesisParameters(speed=body.speed),
         format=body.response_format,
         stream=body.stream or sse,
@@ -143,5 +130,5 @@ async def voices(
     infos = await anyio.to_thread.run_sync(services.voices.list, caller)
     return {
         "voices": [{"id": info.id, "name": info.name, "type": info.type} for info in infos],
-        "aliases": OPENAI_VOICES,
+        "aliases": services.voices.aliases(),
     }

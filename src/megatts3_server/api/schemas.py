@@ -15,6 +15,9 @@ __all__ = ["GUIDANCE_RANGE", "PITCH_RANGE", "SPEED_RANGE", "TIME_STEP_RANGE"]
 
 # Most entries one request may bring (its own lexicon).
 MAX_REQUEST_LEXICON = 1000
+# A voice named in a request: a voice id (64 characters at most) or a blend recipe of several.
+MAX_VOICE_NAME = 300
+VOICE_NAME_HELP = "A voice from GET /api/v1/voices, or a blend of built-in voices such as 'af_bella(2)+af_sky(1)'"
 LexiconIn = Annotated[
     dict[UnicodeStr, UnicodeStr] | None,
     Field(
@@ -48,7 +51,7 @@ class SynthesizeRequest(BaseModel):
 
     text: UnicodeStr = Field(..., description="Text to speak (Chinese, English or both)")
     voice_id: UnicodeStr | None = Field(
-        None, min_length=1, max_length=64, description="A voice from GET /api/v1/voices; omit it for the default"
+        None, min_length=1, max_length=MAX_VOICE_NAME, description=f"{VOICE_NAME_HELP}; omit it for the default"
     )
     parameters: SynthesisParametersIn = SynthesisParametersIn()
     format: UnicodeStr = Field("wav", description="wav, mp3, flac, ogg (Opus), opus, aac or pcm (raw s16le)")
@@ -72,6 +75,18 @@ class VoiceOut(BaseModel):
     progress: float | None = Field(None, description="Enrollment progress, 0-100 (uploaded voices)")
     similarity: float | None = Field(None, description="Speaker similarity to the reference reached by enrollment")
     error: str | None = Field(None, description="Why enrollment failed (status failed)")
+    blend: str | None = Field(None, description="A blend voice's recipe, normalized")
+
+
+class VoiceBlendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    voice_id: UnicodeStr = Field(..., min_length=1, max_length=64, description="Id for the new voice")
+    blend: UnicodeStr = Field(
+        ..., min_length=1, max_length=MAX_VOICE_NAME, description="The recipe, e.g. 'af_bella(2)+af_sky(1)'"
+    )
+    name: UnicodeStr = Field("", max_length=200, description="Display name (defaults to the id)")
+    description: UnicodeStr = Field("", max_length=1000)
 
 
 class VoiceListOut(BaseModel):

@@ -1,4 +1,4 @@
-"""The voice catalogue: upload, list, show, delete, enroll anew."""
+"""The voice catalogue: upload, blend, list, show, delete, enroll anew."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
-from megatts3_server.api.schemas import VoiceListOut, VoiceOut, VoiceUploadOut
+from megatts3_server.api.schemas import VoiceBlendIn, VoiceListOut, VoiceOut, VoiceUploadOut
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota, current_caller
 from megatts3_server.api.uploads import one_of, read_limited
 from megatts3_server.ratelimit import Quota
@@ -52,7 +52,18 @@ async def upload_voice(
     return JSONResponse(body.model_dump(), status_code=201 if outcome.ready else 202)
 
 
-@router.get("", response_model=VoiceListOut, summary="The built-in voices and the caller's uploaded ones")
+@router.post(
+    "", status_code=201, response_model=VoiceOut, summary="Store a blend of built-in voices", dependencies=CHARGED
+)
+async def create_blend(
+    body: VoiceBlendIn, services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
+) -> VoiceOut:
+    """A recipe such as ``af_bella(2)+af_sky(1)`` stored under an id of its own (type ``blend``), the caller's."""
+    info = await services.voices.add_blend(body.voice_id, body.name, body.description, body.blend, caller)
+    return VoiceOut(**asdict(info))
+
+
+@router.get("", response_model=VoiceListOut, summary="The built-in voices and the caller's uploaded ones and blends")
 async def list_voices(
     services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
 ) -> VoiceListOut:

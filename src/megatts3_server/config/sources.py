@@ -47,6 +47,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "MEGATTS3_STORAGE_BACKEND": "storage.backend",
     "MEGATTS3_DATABASE_URL": "storage.database_url",
     "MEGATTS3_ENROLLMENT": "api.enrollment",
+    "MEGATTS3_VOICE_PACKS_DIR": "storage.voice_packs_dir",
 }
 # Where a client (the CLI's client commands) finds the service, when not told with --url.
 URL_VARIABLE = "MEGATTS3_URL"

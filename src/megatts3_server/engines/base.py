@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from megatts3_server.audio import DecodedAudio
+from megatts3_server.errors import InvalidRequestError
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,12 @@ class PreparedVoice:
     """Speaker similarity (cosine, 0-1) the engine measured between the voice and the reference, if any."""
 
 
+def is_blend_recipe(voice: str) -> bool:
+    """Whether a voice name is a blend recipe (``af_bella(2)+af_sky(1)``, Engine.recipe_context) rather
+    than a voice id: ids have neither ``+`` nor parentheses."""
+    return any(mark in voice for mark in "+()")
+
+
 EnrollmentProgress = Callable[[float, float | None], None]
 """Called during enrollment with the fraction done (0-1) and the best similarity so far (or None)."""
 
@@ -234,3 +241,28 @@ class Engine(ABC):
     def max_piece_chars(self) -> int:
         """The longest piece of text (in characters) one synthesize() call should be given."""
         return 200
+
+    def voice_aliases(self) -> dict[str, str]:
+        """Other names of built-in voices: OpenAI's voice names -> a built-in voice id (none by default)."""
+        return {}
+
+    def voice_packs(self) -> dict[str, Any] | None:
+        """What voice data the engine found at its load, as /api/v1/info reports it (None: nothing to say)."""
+        return None
+
+    def recipe_context(self, recipe: str) -> VoiceContext:
+        """The voice a blend recipe of built-in voices names (``af_bella(2)+af_sky(1)``), its ``voice_id``
+        the normalized recipe. InvalidRequestError (422), naming the bad part, for a bad recipe; an
+        engine without blends refuses every recipe."""
+        raise InvalidRequestError(
+            f"voice {recipe!r} is a blend, and this engine ({self.capabilities.name}) has no blends; name one voice",
+            code="blends_unsupported",
+        )
+
+    def speaker_embeddings(self) -> dict[str, np.ndarray]:
+        """Built-in voice id -> its unit speaker embedding, what casting keeps voices apart by (none by default)."""
+        return {}
+
+    def casting_pool(self, language: str) -> list[BuiltinVoice]:
+        """The built-in voices recommended to speak ``language`` ("zh", "en"...), best first."""
+        return self.builtin_voices()

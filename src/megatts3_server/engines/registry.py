@@ -19,6 +19,7 @@ def build_engine(settings: Settings) -> Engine:
             threads=inference.threads,
             batch_size=inference.batch_size,
             warm_cloning=cloning.budget_seconds > 0 or cloning.one_shot_budget_seconds > 0,
+            packs_dir=settings.storage.voice_packs_dir,
         )
     if name == "megatts3":
         try:

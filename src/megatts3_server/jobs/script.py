@@ -7,7 +7,7 @@ Three forms of request (POST /api/v1/tts/jobs):
   longer than ``max_segment_chars`` is cut at sentence ends into several;
 - ``script``: a list of ``{voice_id, text, parameters, pause_ms}``;
 - ``screenplay``: ``name：text`` lines (full- or half-width colon), with ``voices`` mapping each name
-  to a voice id.
+  to a voice id (the service casts a voice for a name it does not map: service/casting.py).
 """
 
 from __future__ import annotations
@@ -92,11 +92,8 @@ def script_segments(lines: list[dict[str, Any]], pauses: Pauses) -> list[Segment
     return segments
 
 
-def screenplay_segments(
-    screenplay: str, voices: dict[str, str], parameters: dict[str, Any], pauses: Pauses
-) -> list[Segment]:
-    """``name：text`` lines as segments; a line that is not one, or a name ``voices`` lacks, is a 422
-    that lists every such line or name."""
+def screenplay_lines(screenplay: str) -> list[tuple[str, str]]:
+    """The (name, text) of every ``name：text`` line; a line that is not one is a 422 listing every such line."""
     parsed: list[tuple[str, str]] = []
     malformed: list[int] = []
     for number, raw in enumerate(screenplay.splitlines(), start=1):
@@ -113,6 +110,15 @@ def screenplay_segments(
             code="invalid_screenplay",
             details={"lines": malformed},
         )
+    return parsed
+
+
+def screenplay_segments(
+    screenplay: str, voices: dict[str, str], parameters: dict[str, Any], pauses: Pauses
+) -> list[Segment]:
+    """``name：text`` lines as segments; a line that is not one, or a name ``voices`` lacks, is a 422
+    that lists every such line or name."""
+    parsed = screenplay_lines(screenplay)
     unknown = sorted({name for name, _ in parsed if name not in voices})
     if unknown:
         raise InvalidRequestError(

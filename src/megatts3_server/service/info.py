@@ -49,6 +49,8 @@ def service_info(settings: Settings, loader: EngineLoader, engine_speed: float |
             "voice_cloning": capabilities.voice_cloning,
             "accepts_latent": capabilities.accepts_latent,
             "readings": capabilities.readings,
+            # The embedded engine: how many of its voice packs are installed, and how to install the rest.
+            "voice_packs": loader.engine.voice_packs(),
         },
         "languages": list(capabilities.languages),
         "sample_rate": capabilities.sample_rate,

@@ -57,11 +57,13 @@ from megatts3_server.jobs.script import (
     Segment,
     chapter_segments,
     check_limits,
+    screenplay_lines,
     screenplay_segments,
     script_segments,
 )
 from megatts3_server.jobs.store_interface import JobStoreInterface
 from megatts3_server.ratelimit import Quota
+from megatts3_server.service.casting import Casting, VoiceHint
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import worker_id
 from megatts3_server.service.lexicon import LexiconService
@@ -83,7 +85,8 @@ class JobRequest:
     parameters: dict[str, Any] = field(default_factory=dict)
     script: list[dict[str, Any]] | None = None
     screenplay: str | None = None
-    voices: dict[str, str] | None = None
+    voices: dict[str, str | VoiceHint] | None = None
+    """Screenplay name -> voice id, or a hint for the voice the service casts (a name left out: any voice)."""
     format: str = "wav"
     title: str = ""
     lexicon: dict[str, str] | None = None
@@ -116,6 +119,8 @@ class JobView:
     seconds_left: float | None
     errors: list[dict[str, Any]]
     segments: list[dict[str, Any]]
+    cast: dict[str, dict[str, Any]]
+    """Each speaker's voice id, and whether the service cast it (else the request gave it)."""
 
 
 def synthesis_parameters(values: dict[str, Any]) -> SynthesisParameters:
@@ -153,6 +158,7 @@ class JobService:
         self._default_voice = default_voice
         self._on_segment = on_segment
         self._pauses = Pauses(settings.paragraph_pause_ms, settings.speaker_pause_ms, settings.line_pause_ms)
+        self._casting = Casting(loader.engine, voices.context)
         self._owner = worker_id()
         self._wake: asyncio.Event | None = None  # set when a job is submitted here
         self._building = threading.Lock()  # one replica-local build of a finished job's results at a time
@@ -187,7 +193,7 @@ class JobService:
         self._require_running()
         fmt = parse_format(request.format)
         lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
-        segments = self._segments(request)
+        segments = await anyio.to_thread.run_sync(self._segments, request)
         if request.lexicon:
             segments = [
                 dataclasses.replace(segment, parameters={**segment.parameters, "lexicon": request.lexicon})
@@ -220,10 +226,17 @@ class JobService:
             return chapter_segments(request.text, voice, request.parameters, self._pauses, self._max_segment_chars)
         if request.script is not None:
             return script_segments(request.script, self._pauses)
-        if not request.voices:
-            raise InvalidRequestError("a screenplay needs 'voices': each speaker's voice id", code="invalid_job")
         assert request.screenplay is not None
-        return screenplay_segments(request.screenplay, request.voices, request.parameters, self._pauses)
+        cast = self._casting.cast(screenplay_lines(request.screenplay), request.voices or {})
+        voices = {name: voice.voice_id for name, voice in cast.items()}
+        segments = screenplay_segments(request.screenplay, voices, request.parameters, self._pauses)
+        # Kept with each segment (as its lexicon is), so the job reports the cast after a restart too.
+        return [
+            dataclasses.replace(segment, parameters={**segment.parameters, "cast": True})
+            if cast[segment.speaker].cast
+            else segment
+            for segment in segments
+        ]
 
     async def _check_voices(self, voice_ids: set[str], caller: Caller) -> None:
         problems: dict[str, str] = {}
@@ -286,6 +299,7 @@ class JobService:
             progress=round(progress, 1),
             seconds_left=round(left_chars / rate, 1) if rate and record.status not in FINISHED else None,
             errors=[{"segment": row.index, "error": row.error} for row in rows if row.error],
+            cast=_cast_of(rows),
             segments=[
                 {
                     "index": row.index,
@@ -525,6 +539,15 @@ class JobService:
 
 def _say_lost(job_id: str) -> None:
     log.info("job %s: no longer this runner's (cancelled, deleted or taken over); stopping", job_id)
+
+
+def _cast_of(rows: list[SegmentRow]) -> dict[str, dict[str, Any]]:
+    """Each speaker's voice (the first it speaks with), and whether the service cast it."""
+    cast: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        segment = row.segment
+        cast.setdefault(segment.speaker, {"voice_id": segment.voice_id, "cast": bool(segment.parameters.get("cast"))})
+    return cast
 
 
 def _progress_of(record: JobRecord) -> tuple[str, int, int]:

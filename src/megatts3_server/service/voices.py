@@ -1,16 +1,20 @@
-"""What the voice requests mean: the catalogue of built-in and uploaded voices, uploads, deletes.
+"""What the voice requests mean: the catalogue of built-in, uploaded and blend voices, uploads,
+blends, deletes.
 
 An upload is stored at once; turning it into a voice (enrollment) runs within the request when the
 engine prepares quickly, else as a background job (service/enrollment.py) the client follows with
-GET /api/v1/voices/{id}. A voice is usable once its status is ready.
+GET /api/v1/voices/{id}. A voice is usable once its status is ready. A blend recipe of built-in voices
+(``af_bella(2)+af_sky(1)``, Engine.recipe_context) speaks wherever a voice is named, and can be
+stored under an id of its own: a record with the normalized recipe and no recording.
 
-A stored voice belongs to the tenant that uploaded it (tenancy.py): to any other caller but an admin
+A stored voice belongs to the tenant that stored it (tenancy.py): to any other caller but an admin
 it does not exist (404), in the list, to show, to speak with or to delete. Ids stay unique across
 tenants (one id space with the built-in voices), so a taken id is refused (409) whoever holds it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -22,7 +26,7 @@ import numpy as np
 from megatts3_server.audio import decode_audio, write_wav
 from megatts3_server.audio.speech_check import speech_problem
 from megatts3_server.config import CloningSettings, StorageSettings
-from megatts3_server.engines.base import PreparedVoice, VoiceContext
+from megatts3_server.engines.base import PreparedVoice, VoiceContext, is_blend_recipe
 from megatts3_server.errors import (
     InvalidRequestError,
     VoiceEnrollingError,
@@ -36,6 +40,7 @@ from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.service.one_shot import OneShotVoices, Reference
 from megatts3_server.service.voice_arrays import VoiceArrayCache
+from megatts3_server.service.voice_blends import BLEND, blend_context, blend_record
 from megatts3_server.tenancy import Caller
 from megatts3_server.voices import (
     NewVoiceFiles,
@@ -72,6 +77,8 @@ class VoiceInfo:
     progress: float | None = None
     similarity: float | None = None
     error: str | None = None
+    blend: str | None = None
+    """A blend voice's normalized recipe."""
 
 
 @dataclass(frozen=True)
@@ -171,14 +178,18 @@ class VoiceService:
 
     @staticmethod
     def _stored_info(voice: StoredVoice) -> VoiceInfo:
+        blend = voice.type == BLEND
         return VoiceInfo(
             id=voice.id,
             name=voice.name,
             type=voice.type,
             description=voice.description,
             engine=voice.engine,
+            language=voice.meta.get("language") if blend else None,
+            gender=voice.meta.get("gender") if blend else None,
+            blend=voice.meta.get("recipe") if blend else None,
             created_at=voice.created_at,
-            duration=round(voice.duration, 3),
+            duration=None if blend else round(voice.duration, 3),
             has_latent=voice.has_latent,
             summary=voice.summary,
             status=voice.status,
@@ -186,6 +197,14 @@ class VoiceService:
             similarity=round(voice.similarity, 4) if voice.similarity is not None else None,
             error=voice.error or None,
         )
+
+    def aliases(self) -> dict[str, str]:
+        """Other names of built-in voices (OpenAI's voice names), as the engine gives them."""
+        return self._engine.voice_aliases()
+
+    def unaliased(self, name: str) -> str:
+        """The voice id an OpenAI voice name stands for; any other name as it is."""
+        return self._engine.voice_aliases().get(name.lower(), name)
 
     def list(self, caller: Caller) -> list[VoiceInfo]:
         """The built-in voices and the stored ones ``caller`` sees."""
@@ -212,9 +231,13 @@ class VoiceService:
     def context(self, voice_id: str, caller: Caller) -> VoiceContext:
         """What the engine needs to speak in ``voice_id`` (a built-in voice, or one ``caller`` sees)."""
         voice_id = canonical_voice_id(voice_id)
+        if is_blend_recipe(voice_id):
+            return self._engine.recipe_context(voice_id)
         if self._is_builtin(voice_id):
             return self._engine.builtin_context(voice_id)
         stored = self._stored(voice_id, caller)
+        if stored.type == BLEND:
+            return blend_context(self._engine, stored)
         if stored.status == VoiceStatus.FAILED:
             raise VoiceNotReadyError(
                 f"voice {voice_id!r} could not be enrolled: {stored.error}; "
@@ -349,6 +372,18 @@ class VoiceService:
             message = f"voice {voice_id!r} stored; {prepared.summary}".rstrip("; ")
         return UploadOutcome(info=info, ready=prepared is not None, message=message)
 
+    def save_blend(self, voice_id: str, name: str, description: str, recipe: str, caller: Caller) -> VoiceInfo:
+        """Store a blend recipe as ``caller``'s voice (checked and normalized by the engine first)."""
+        record = blend_record(self._engine, self.check_new_id(voice_id, caller), name, description, recipe)
+        record = dataclasses.replace(record, tenant=caller.tenant)
+        return self._stored_info(self._store.save_atomic(record, NewVoiceFiles(reference_wav=b"")))
+
+    async def add_blend(self, voice_id: str, name: str, description: str, recipe: str, caller: Caller) -> VoiceInfo:
+        """Store a blend recipe as ``caller``'s voice and tell the listeners."""
+        info = await anyio.to_thread.run_sync(self.save_blend, voice_id, name, description, recipe, caller)
+        await self._changed(info.id)
+        return info
+
     async def enroll(self, voice_id: str, quota: Quota, caller: Caller) -> VoiceInfo:
         """Enroll an uploaded voice ``caller`` sees anew from its stored reference, by the engine and
         budget in force now (one stored before the cloning extra was installed, with no search budget,
@@ -357,6 +392,8 @@ class VoiceService:
         if self._is_builtin(voice_id):
             raise VoiceReadOnlyError(f"{voice_id!r} is a built-in voice; only uploaded voices are enrolled")
         stored = await anyio.to_thread.run_sync(self._stored, voice_id, caller)
+        if stored.type == BLEND:
+            raise VoiceReadOnlyError(f"{voice_id!r} is a blend of built-in voices: it has no recording to enroll")
         if stored.status in UNFINISHED:
             raise VoiceEnrollingError(
                 f"voice {voice_id!r} is already {stored.status}; GET /api/v1/voices/{voice_id} follows it"

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 # CJK Unified Ideographs, Extension A and the compatibility block.
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_CHAR = re.compile(f"[{HAN}]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 # Full-width forms of ASCII letters, digits and the symbols that numbers use, as Chinese input
 # methods type them. Full-width punctuation (，。！) is left alone: the Chinese G2P reads it as pauses.
 _FULL_WIDTH = str.maketrans(
@@ -23,6 +24,12 @@ _FULL_WIDTH = str.maketrans(
 def has_han(text: str) -> bool:
     """Whether ``text`` holds at least one Chinese character."""
     return _HAN_CHAR.search(text) is not None
+
+
+def mostly_chinese(text: str) -> bool:
+    """Whether ``text`` reads as Chinese: its Han characters outnumber its Latin words."""
+    han = len(_HAN_CHAR.findall(text))
+    return han > 0 and han >= len(_LATIN_WORD.findall(text))
 
 
 def fold_full_width(text: str) -> str:

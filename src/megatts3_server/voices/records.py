@@ -100,6 +100,7 @@ class NewVoiceFiles:
     """What save_atomic writes next to the metadata."""
 
     reference_wav: bytes
+    """Empty for a voice made without a recording (a blend of built-in voices)."""
     latent: np.ndarray | None = None
     arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
 

@@ -27,6 +27,17 @@ LANGUAGES: dict[str, str] = {
     "p": "pt-BR",
 }
 GENDERS: dict[str, str] = {"f": "female", "m": "male"}
+LANGUAGE_NAMES: dict[str, str] = {
+    "en-US": "American English",
+    "en-GB": "British English",
+    "zh": "Mandarin",
+    "ja": "Japanese",
+    "es": "Spanish",
+    "fr": "French",
+    "hi": "Hindi",
+    "it": "Italian",
+    "pt-BR": "Brazilian Portuguese",
+}
 
 
 @dataclass(frozen=True)
@@ -103,38 +114,29 @@ def openai_aliases(present: Collection[str]) -> dict[str, str]:
     return aliases
 
 
-_LANGUAGE_NAMES = {
-    "en-US": "American English",
-    "en-GB": "British English",
-    "zh": "Mandarin",
-    "ja": "Japanese",
-    "es": "Spanish",
-    "fr": "French",
-    "hi": "Hindi",
-    "it": "Italian",
-    "pt-BR": "Brazilian Portuguese",
-}
+def builtin_voices(present: Collection[str]) -> list[BuiltinVoice]:
+    """The built-in voices over the packs ``present``: voice_001 … voice_005 first (named by the pack
+    they speak with), then every pack under its own name, by name (a name outside Kokoro's scheme is
+    skipped: nothing says its language)."""
+    numbered = [
+        _voice(voice_id, pack, f"the integration guide's {voice_id}: Kokoro's {pack}")
+        for voice_id, pack in numbered_packs(present).items()
+    ]
+    named = []
+    for pack in sorted(present):
+        try:
+            named.append(_voice(pack, pack, f"Kokoro's {pack}"))
+        except KeyError:
+            continue
+    return numbered + named
 
 
-def _voice(voice_id: str, pack: str, note: str = "") -> BuiltinVoice:
+def _voice(voice_id: str, pack: str, what: str) -> BuiltinVoice:
     info = pack_info(pack)
     return BuiltinVoice(
         id=voice_id,
         name=pack,
-        description=f"Kokoro {pack}: {_LANGUAGE_NAMES[info.language]} {info.gender} voice{note}; speaks every language",
+        description=f"{what}, a {LANGUAGE_NAMES[info.language]} {info.gender} voice",
         language=info.language,
         gender=info.gender,
     )
-
-
-def builtin_voices(present: Collection[str]) -> list[BuiltinVoice]:
-    """The numbered voices, then every pack ``present`` under its own name (names that do not
-    follow Kokoro's scheme are skipped)."""
-    numbered = [_voice(voice_id, pack, " (a numbered voice)") for voice_id, pack in numbered_packs(present).items()]
-    named = []
-    for pack in sorted(present):
-        try:
-            named.append(_voice(pack, pack))
-        except KeyError:
-            continue
-    return numbered + named

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,20 +28,15 @@ from megatts3_server.engines.base import (
     PreparedVoice,
     VoiceContext,
 )
-from megatts3_server.engines.kokoro.catalogue import builtin_voices
-from megatts3_server.engines.kokoro.cloning import Cloning
-from megatts3_server.engines.kokoro.model_files import (
-    assemble_model,
-    load_vocabulary,
-    load_voice_packs,
-    model_sha256,
-)
+from megatts3_server.engines.kokoro.cloning import CHECK_SENTENCE, Cloning
+from megatts3_server.engines.kokoro.model_files import assemble_model, load_vocabulary, model_sha256
+from megatts3_server.engines.kokoro.packs import packs_folder
 from megatts3_server.engines.kokoro.phonemes import join, runs_by_language
-from megatts3_server.engines.kokoro.prosody import VoiceStyles
 from megatts3_server.engines.kokoro.speaker import SpeakerJudge, speaker_judge_available
 from megatts3_server.engines.kokoro.stock_voices import StockMeasures
 from megatts3_server.engines.kokoro.style_search import SearchSettings
-from megatts3_server.errors import EngineNotReadyError, InvalidRequestError, SynthesisCancelledError
+from megatts3_server.engines.kokoro.voice_library import VoiceLibrary
+from megatts3_server.errors import EngineNotReadyError, SynthesisCancelledError
 
 if TYPE_CHECKING:
     from onnxruntime import InferenceSession
@@ -52,9 +47,6 @@ SAMPLE_RATE = 24_000
 # The model's context is 512 tokens including the two boundary tokens; its style tables have a row
 # per phoneme count up to 510.
 _MAX_PHONEMES = 510
-# Changes whenever what the built-in voices sound like for the same text changes (their style tables,
-# the G2P): part of their cache key, so a cache kept across an upgrade never serves the old audio.
-_BUILTIN_REVISION = "builtin-2"
 def _split_phonemes(phonemes: str, limit: int) -> list[str]:
     """Cut an over-long phoneme string at word boundaries (the text splitter normally prevents this)."""
     chunks: list[str] = []
@@ -74,7 +66,8 @@ def _split_phonemes(phonemes: str, limit: int) -> list[str]:
 
 
 class KokoroEngine(Engine):
-    """Kokoro-82M: fast neural TTS; Mandarin, English and mixed text; five stock voices."""
+    """Kokoro-82M: fast neural TTS; Mandarin, English and mixed text; Kokoro's 54 voice packs where they
+    are installed (packs.py), else the five that come with the model."""
 
     def __init__(
         self,
@@ -84,11 +77,14 @@ class KokoroEngine(Engine):
         search: SearchSettings | None = None,
         *,
         warm_cloning: bool = True,
+        packs_dir: Path | None = None,
     ) -> None:
         """``search``: the cloning search's knobs (its budget comes with each enroll_voice call);
-        ``warm_cloning``: prepare the search within load() (off when no budget allows a search)."""
+        ``warm_cloning``: prepare the search within load() (off when no budget allows a search);
+        ``packs_dir``: where the full voice pack set is installed (default: in the model cache)."""
         self._warm_cloning = warm_cloning
         self._cache_dir = cache_dir
+        self._library = VoiceLibrary(packs_folder(cache_dir, packs_dir))
         self._search = search or SearchSettings(budget_seconds=0.0)
         self._threads = threads or os.cpu_count() or 1
         self._model: Path | None = None
@@ -100,8 +96,6 @@ class KokoroEngine(Engine):
         # espeak-ng (through ctypes) and jieba are not thread-safe; phonemizing is quick next to inference.
         self._phonemize_lock = threading.Lock()
         self._vocab: dict[str, int] = {}
-        self._packs: dict[str, np.ndarray] = {}
-        self._styles = VoiceStyles({})
         self._phonemize = None
         self._judge = SpeakerJudge() if speaker_judge_available() else None
         self._cloning: Cloning | None = None
@@ -125,6 +119,11 @@ class KokoroEngine(Engine):
         return self._capabilities
 
     @property
+    def packs(self) -> Mapping[str, np.ndarray]:
+        """The loaded style tables by pack name (for diagnostics, tests and benches)."""
+        return self._library.packs
+
+    @property
     def loaded(self) -> bool:
         return self._session is not None
 
@@ -139,25 +138,20 @@ class KokoroEngine(Engine):
             self._model = model
             session = self._session_with(self._threads)
             self._vocab = load_vocabulary()
-            self._packs = load_voice_packs() | {  # TEMP until the pack installer lands
-                path.stem: np.fromfile(path, "<f4").reshape(510, 256)
-                for path in sorted((self._cache_dir / "kokoro" / "voices").glob("*.bin"))
-            }
-            self._styles = VoiceStyles(self._packs)
+            self._library.load()
             self._phonemize = Phonemizer()
             self._session = session
-            stock = StockMeasures(
+            self._stock = stock = StockMeasures(
                 self._cache_dir / "kokoro",
-                self._packs,
+                self._library.packs,
                 lambda text, table: self._run(session, self.phonemes(text), table, 1.0, None),
                 self.phonemes,
                 model_sha256(),
                 SAMPLE_RATE,
             )
-            self._stock = stock
             stock.features()  # shipped for the pinned packs; any other pack is measured now, not in a request
             self._cloning = Cloning(
-                self._packs,
+                self._library.packs,
                 stock,
                 self.phonemes,
                 lambda phonemes, table, cancel: self._run(session, phonemes, table, 1.0, cancel),
@@ -167,7 +161,7 @@ class KokoroEngine(Engine):
             )
             if self._warm_cloning:
                 self._cloning.warm()  # within the load, so that no enrollment's budget pays for it
-            log.info("kokoro engine loaded: %s, %d threads, %d voices", model, self._threads, len(self._packs))
+            log.info("kokoro engine loaded: %s, %d threads, %d voices", model, self._threads, len(self._library.packs))
 
     def _session_with(self, threads: int) -> InferenceSession:
         """The inference session using ``threads`` intra-op threads (created on first use)."""
@@ -193,22 +187,36 @@ class KokoroEngine(Engine):
             raise EngineNotReadyError("the engine is still loading")
 
     def builtin_voices(self) -> list[BuiltinVoice]:
-        return builtin_voices(self._packs)
+        return self._library.builtin_voices()
 
     def builtin_context(self, voice_id: str) -> VoiceContext:
-        for voice in self.builtin_voices():
-            if voice.id == voice_id:
-                return VoiceContext(voice_id=voice_id, meta={"pack": voice.name}, version=_BUILTIN_REVISION)
-        raise KeyError(voice_id)
+        return self._library.builtin_context(voice_id)
 
-    def _own_table(self, voice: VoiceContext) -> np.ndarray:
-        """The style a voice was made with: its own table (cloned, blended), or its stock pack's."""
-        if "style" in voice.arrays:
-            return voice.arrays["style"]
-        pack = voice.meta.get("pack")
-        if pack not in self._packs:
-            raise InvalidRequestError(f"voice {voice.voice_id!r} refers to an unknown Kokoro pack {pack!r}")
-        return self._packs[pack]
+    def voice_aliases(self) -> dict[str, str]:
+        return self._library.voice_aliases()
+
+    def casting_pool(self, language: str) -> list[BuiltinVoice]:
+        return self._library.casting_pool(language)
+
+    def voice_packs(self) -> dict[str, object] | None:
+        return self._library.voice_packs()
+
+    def recipe_context(self, recipe: str) -> VoiceContext:
+        self._require_loaded()
+        return self._library.recipe_context(recipe)
+
+    def speaker_embeddings(self) -> dict[str, np.ndarray]:
+        """Each built-in voice's pack speaking the cloning search's check sentence, as the speaker
+        judge hears it (stock_voices.py: shipped for the pinned packs, or measured before): unit
+        vectors; nothing is measured here."""
+        if self._stock is None:
+            return {}
+        heard = self._stock.embeddings(CHECK_SENTENCE)
+        return {
+            voice.id: heard[voice.name] / np.linalg.norm(heard[voice.name])
+            for voice in self.builtin_voices()
+            if voice.name in heard
+        }
 
     def styled_runs(self, voice: VoiceContext, text: str) -> list[tuple[str | None, str]]:
         """``text`` as phoneme runs, each with the donor whose prosody it is spoken with (None: the
@@ -218,7 +226,7 @@ class KokoroEngine(Engine):
             segments = self._phonemize.segments(text)  # type: ignore[union-attr]
         runs: list[tuple[str | None, list[str]]] = []
         for run in runs_by_language(segments):
-            donor = self._styles.donor(voice, run.language)
+            donor = self._library.styles.donor(voice, run.language)
             if runs and runs[-1][0] == donor:
                 runs[-1][1].append(run.phonemes)
             else:
@@ -262,10 +270,10 @@ class KokoroEngine(Engine):
             return self._phonemize(text)  # type: ignore[misc]
 
     def _speak(self, item: BatchItem, session: InferenceSession) -> np.ndarray:
-        own = self._own_table(item.voice)
+        own = self._library.own_table(item.voice)
         pieces = []
         for donor, phonemes in self.styled_runs(item.voice, item.text):
-            style = self._styles.table(item.voice, own, donor)
+            style = self._library.styles.table(item.voice, own, donor)
             for chunk in _split_phonemes(phonemes, _MAX_PHONEMES):
                 if item.cancel is not None and item.cancel.cancelled:
                     raise SynthesisCancelledError("synthesis was cancelled")
@@ -288,10 +296,7 @@ class KokoroEngine(Engine):
         return list(self._batch_pool.map(lambda item: self._speak(item, session), items))
 
     def voice_used(self, voice: VoiceContext) -> str:
-        if "style" not in voice.arrays:
-            return str(voice.meta.get("pack", voice.voice_id))
-        made_from = voice.meta.get("recipe") or voice.meta.get("start")
-        return f"custom style from {made_from}" if made_from else "custom style"
+        return self._library.voice_used(voice)
 
     def max_piece_chars(self) -> int:
         # Mandarin runs ~4 phoneme symbols per character: 100 characters stay inside the 510 budget.

