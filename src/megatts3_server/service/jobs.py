@@ -158,7 +158,6 @@ class JobService:
         self._default_voice = default_voice
         self._on_segment = on_segment
         self._pauses = Pauses(settings.paragraph_pause_ms, settings.speaker_pause_ms, settings.line_pause_ms)
-        self._casting = Casting(loader.engine, voices.context)
         self._owner = worker_id()
         self._wake: asyncio.Event | None = None  # set when a job is submitted here
         self._building = threading.Lock()  # one replica-local build of a finished job's results at a time
@@ -193,7 +192,7 @@ class JobService:
         self._require_running()
         fmt = parse_format(request.format)
         lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
-        segments = await anyio.to_thread.run_sync(self._segments, request)
+        segments = await anyio.to_thread.run_sync(self._segments, request, caller)
         if request.lexicon:
             segments = [
                 dataclasses.replace(segment, parameters={**segment.parameters, "lexicon": request.lexicon})
@@ -215,7 +214,7 @@ class JobService:
         log.info("job %s queued: %d segments, %s", record.id, len(segments), fmt.value)
         return record
 
-    def _segments(self, request: JobRequest) -> list[Segment]:
+    def _segments(self, request: JobRequest, caller: Caller) -> list[Segment]:
         given = [name for name in ("text", "script", "screenplay") if getattr(request, name) is not None]
         if len(given) != 1:
             raise InvalidRequestError(
@@ -227,7 +226,8 @@ class JobService:
         if request.script is not None:
             return script_segments(request.script, self._pauses)
         assert request.screenplay is not None
-        cast = self._casting.cast(screenplay_lines(request.screenplay), request.voices or {})
+        casting = Casting(self._loader.engine, lambda voice_id: self._voices.context(voice_id, caller))
+        cast = casting.cast(screenplay_lines(request.screenplay), request.voices or {})
         voices = {name: voice.voice_id for name, voice in cast.items()}
         segments = screenplay_segments(request.screenplay, voices, request.parameters, self._pauses)
         # Kept with each segment (as its lexicon is), so the job reports the cast after a restart too.
