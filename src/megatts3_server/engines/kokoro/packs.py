@@ -129,7 +129,7 @@ def _npm_pack(npm: str, destination: Path) -> Path:
     """The package's tarball, fetched by npm into ``destination``."""
     try:
         result = subprocess.run(
-            [npm, "pack", PACKAGE, "--pack-destination", str(destination), "--ignore-scripts"],
+            [npm, "pack", PACKAGE, "--pack-destination", ".", "--ignore-scripts"],
             cwd=destination,
             capture_output=True,
             text=True,

@@ -67,6 +67,11 @@ def _shipped() -> resources.abc.Traversable:
     return resources.files("megatts3_server.engines.kokoro") / "data" / SHIPPED
 
 
+def _rows(vectors: list[np.ndarray], dtype: type) -> np.ndarray:
+    """Equal-length vectors as a matrix (no rows: an empty one)."""
+    return np.array(vectors, dtype) if vectors else np.zeros((0, 0), dtype)
+
+
 class _Rows:
     """Measures by (kind, tag): ``kind`` features or check; one .npz holds both kinds."""
 
@@ -91,9 +96,9 @@ class _Rows:
         return {
             "feature_tags": np.array(tags, dtype=str),
             "f0": np.array([self.features[t].median_f0 for t in tags], np.float64),
-            "envelope": np.array([self.features[t].envelope for t in tags], np.float64).reshape(len(tags), -1),
+            "envelope": _rows([self.features[t].envelope for t in tags], np.float64),
             "check_tags": np.array(checks, dtype=str),
-            "embedding": np.array([self.checks[t].embedding for t in checks], np.float32).reshape(len(checks), -1),
+            "embedding": _rows([self.checks[t].embedding for t in checks], np.float32),
             "seconds": np.array([self.checks[t].speech.seconds for t in checks], np.float64),
             "voiced": np.array([self.checks[t].speech.voiced for t in checks], np.float64),
         }
