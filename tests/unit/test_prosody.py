@@ -13,7 +13,9 @@ from megatts3_server.engines.kokoro.prosody import PROSODY, TIMBRE, VoiceStyles,
 
 PACKS = {
     name: np.full((510, 256), index, np.float32)
-    for index, name in enumerate(["zf_xiaoxiao", "zm_yunxia", "af_heart", "am_michael", "jf_alpha", "ef_dora"])
+    for index, name in enumerate(
+        ["zf_xiaoxiao", "zm_yunxia", "zm_yunjian", "af_heart", "am_michael", "bm_george", "jf_alpha", "ef_dora"]
+    )
 }
 
 
@@ -27,7 +29,8 @@ def _pack(name: str) -> VoiceContext:
         ("jf_alpha", "zh", "zf_xiaoxiao"),  # a Japanese female voice: Mandarin prosody of a female speaker
         ("jf_alpha", "en", "af_heart"),
         ("ef_dora", "zh", "zf_xiaoxiao"),
-        ("am_michael", "zh", "zm_yunxia"),  # a male voice: a male donor
+        ("bm_george", "zh", "zm_yunxia"),  # a male voice: a male donor
+        ("am_michael", "zh", "zm_yunjian"),  # the donor measured best for this voice (DONOR_FOR)
         ("am_michael", "en", None),  # its own language: its own table
         ("zf_xiaoxiao", "zh", None),
         ("zm_yunxia", "en", "am_michael"),

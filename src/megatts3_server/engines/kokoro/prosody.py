@@ -39,6 +39,10 @@ DONORS: Mapping[tuple[str, str], tuple[str, ...]] = {
     ("en", "female"): ("af_heart", "af_bella"),
     ("en", "male"): ("am_michael", "am_fenrir"),
 }
+# (pack, language) -> the donor measured best for that pack where it is not its gender's first.
+DONOR_FOR: Mapping[tuple[str, str], str] = {
+    ("am_michael", "zh"): "zm_yunjian",  # 0.093, against 0.138 with zm_yunxia
+}
 # (pack, language) pairs where the donor's prosody measured no better than the pack's own table.
 KEEP_OWN: frozenset[tuple[str, str]] = frozenset()
 
@@ -94,8 +98,10 @@ class VoiceStyles:
         who = identity(voice)
         if language is None or who.language in (None, language) or who.gender is None:
             return None
-        donor = self._donors.get((language, who.gender))
         pack = voice.meta.get("pack") if "style" not in voice.arrays else None
+        donor = DONOR_FOR.get((str(pack), language))
+        if donor not in self._packs:
+            donor = self._donors.get((language, who.gender))
         if donor is None or donor == pack or (pack, language) in KEEP_OWN:
             return None
         return donor
