@@ -221,10 +221,10 @@ def _report(results: dict[str, dict[str, list[Heard]]], sets: dict[str, list[str
     for voice, by_set in results.items():
         chinese = by_set["zh A"] + by_set["zh B"]
         tones = sum(h.tones_wrong for h in chinese) / max(1, sum(h.tones_compared for h in chinese))
-        worst = max((h.cer for h in chinese), default=float("nan"))
+        highest = max((h.cer for h in chinese), default=float("nan"))
         print(
             f"{voice:<{width}}  {_mean([h.cer for h in by_set['zh A']]):8.3f}"
-            f"  {_mean([h.cer for h in by_set['zh B']]):8.3f}  {worst:6.2f}"
+            f"  {_mean([h.cer for h in by_set['zh B']]):8.3f}  {highest:6.2f}"
             f"  {_mean([h.pinyin_error for h in chinese]):10.3f}  {tones:8.3f}"
             f"  {_mean([h.wer for h in by_set['en']]):6.3f}  {_mean([h.cer for h in by_set['mixed']]):9.3f}"
             f"  {_mean([h.wer for h in by_set['mixed']]):9.3f}"

@@ -24,10 +24,11 @@ ENGLISH = [
     "Artificial intelligence is changing the way we live and work.",
     "Please remember to bring your umbrella because it might rain later.",
 ]
-# bench/intelligibility.py measured set A's mean CER at 0.176 (voice_001, with its Mandarin style; 0.258
-# with its own table) and 0.125 (voice_005); these eight sentences gave 0.20 (0.40 with its own table)
-# and 0.12. Engine and judge are deterministic on one machine: the margin is for another CPU's arithmetic.
-MAX_CER = {"voice_001": 0.26, "voice_005": 0.16}
+# bench/intelligibility.py measured these eight sentences at CER 0.069 for voice_001 (zf_xiaobei, native
+# Mandarin), 0.055 for voice_005 (zm_yunxi), and 0.063 for af_heart, an English voice speaking Chinese
+# with a native Mandarin speaker's prosody (0.218 with its own table: the bound catches the transplant
+# failing). Engine and judge are deterministic on one machine: the margin is for another CPU's arithmetic.
+MAX_CER = {"voice_001": 0.12, "voice_005": 0.11, "af_heart": 0.12}
 MAX_WER = 0.15
 
 
@@ -37,7 +38,7 @@ def _speak(client: httpx.Client, text: str, voice: str) -> bytes:
     return response.content
 
 
-@pytest.mark.parametrize("voice", ["voice_001", "voice_005"])
+@pytest.mark.parametrize("voice", sorted(MAX_CER))
 def test_chinese_is_understood(client: httpx.Client, voice: str) -> None:
     rates = []
     for sentence in CHINESE:
@@ -75,7 +76,9 @@ def test_numbers_and_money_are_read_out_in_english(client: httpx.Client) -> None
 
 
 def test_mixed_chinese_english_sentence_speaks_both_parts(client: httpx.Client) -> None:
-    audio = _speak(client, "我今天学习了machine learning，感觉非常有意思。", "voice_005")
+    # voice_002 (zm_yunjian) is heard best in mixed sentences (bench/intelligibility.py's mixed set: the
+    # English words within the Chinese heard in 10 of 15, by a judge transcribing in Chinese).
+    audio = _speak(client, "我今天学习了machine learning，感觉非常有意思。", "voice_002")
     chinese = transcribe(audio, "zh")
     print(f"mixed: -> {chinese}")
     assert cer_zh("我今天学习了感觉非常有意思", chinese) < 0.3
