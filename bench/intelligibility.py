@@ -197,16 +197,21 @@ def main() -> None:
                             judge(sentence, transcribe(clip, language))
                             for sentence, clip in zip(sentences, audio, strict=True)
                         ]
+                    if args.json:  # kept as it goes: a long run stopped half way keeps what it measured
+                        _write_json(args.json, results)
+                    print(f"measured {voice}", file=sys.stderr, flush=True)
             return results
 
         results = asyncio.run(run())
     _report(results, sets, args.worst)
-    if args.json:
-        every_sentence = {
-            voice: {name: [dataclasses.asdict(heard) for heard in heard_list] for name, heard_list in by_set.items()}
-            for voice, by_set in results.items()
-        }
-        args.json.write_text(json.dumps(every_sentence, ensure_ascii=False, indent=1))
+
+
+def _write_json(path: Path, results: dict[str, dict[str, list[Heard]]]) -> None:
+    every_sentence = {
+        voice: {name: [dataclasses.asdict(heard) for heard in heard_list] for name, heard_list in by_set.items()}
+        for voice, by_set in results.items()
+    }
+    path.write_text(json.dumps(every_sentence, ensure_ascii=False, indent=1))
 
 
 def _mean(values: list[float]) -> float:
