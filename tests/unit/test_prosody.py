@@ -86,9 +86,9 @@ def test_runs_of_one_language_join_and_punctuation_goes_with_the_run_before() ->
     assert runs_by_language([Segment(None, "."), Segment(None, "!")]) == [Segment(None, ".!")]
 
 
-def test_the_numbered_voices_are_native_mandarin_and_fall_back_to_a_pypi_pack_of_their_gender() -> None:
+def test_the_numbered_voices_are_native_mandarin_and_five_distinct_pypi_packs_without_the_full_set() -> None:
     full = numbered_packs({"zf_xiaobei", "zm_yunjian", "zf_xiaoyi", "zm_yunxia", "zm_yunxi", "jm_kumo", "jf_alpha"})
-    assert all(pack_info(pack).language == "zh" for pack in full.values()) and len(full) == 5
+    assert all(pack_info(pack).language == "zh" for pack in full.values()) and len(set(full.values())) == 5
+    assert pack_info(full["voice_001"]).gender == "female" and pack_info(full["voice_002"]).gender == "male"
     pypi = numbered_packs({"jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"})
-    assert set(pypi) == set(full)
-    assert all(pack_info(pypi[voice]).gender == pack_info(full[voice]).gender for voice in full)
+    assert set(pypi) == set(full) and len(set(pypi.values())) == 5

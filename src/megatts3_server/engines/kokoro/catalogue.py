@@ -68,13 +68,14 @@ UNCLEAR_PACKS: frozenset[str] = frozenset({"zf_xiaoni"})
 # bench/intelligibility.py (Whisper-base CER on sets A / B: zm_yunjian 0.060 / 0.099, zm_yunxia
 # 0.063 / 0.106, zf_xiaobei 0.065 / 0.113, zm_yunxi 0.060 / 0.119, zf_xiaoyi 0.075 / 0.115; then
 # zf_xiaoxiao 0.068 / 0.123, zm_yunyang 0.080 / 0.131), a female one first; else (only the PyPI
-# packs installed) a Japanese pack of the same gender.
+# packs installed) one of those five Japanese packs each, so that they stay five distinct voices (the
+# PyPI set has one male voice: voice_004 and voice_005 are female there).
 NUMBERED_VOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("voice_001", ("zf_xiaobei", "jf_gongitsune")),
     ("voice_002", ("zm_yunjian", "jm_kumo")),
     ("voice_003", ("zf_xiaoyi", "jf_alpha")),
-    ("voice_004", ("zm_yunxia", "jm_kumo")),
-    ("voice_005", ("zm_yunxi", "jm_kumo")),
+    ("voice_004", ("zm_yunxia", "jf_nezumi")),
+    ("voice_005", ("zm_yunxi", "jf_tebukuro")),
 )
 
 # OpenAI's voice names -> Kokoro's own pack of that name where one exists, else a pack of the gender
