@@ -113,7 +113,8 @@ def test_one_shot_reference_is_cloned_briefly_then_reused(http: httpx.Client, re
     files = {"voice_file": ("ref.wav", other)}
     first = http.post("/api/v1/tts/synthesize_file", files=files, data={"text": "Good morning."})
     assert first.status_code == 200, first.text
-    assert (first.headers["X-Voice-Prepared"], first.headers["X-Voice-Used"]) == ("new", "custom style")
+    assert first.headers["X-Voice-Prepared"] == "new"
+    assert first.headers["X-Voice-Used"].startswith("custom style"), first.headers["X-Voice-Used"]
     again = http.post("/api/v1/tts/synthesize_file", files=files, data={"text": "Good evening."})
     assert again.headers["X-Voice-Prepared"] == "reused"
 

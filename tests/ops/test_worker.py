@@ -20,6 +20,7 @@ from megatts3_server.config import Settings, load_settings
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.voices import Reference, VoiceService
 from megatts3_server.service.worker import run_enrollment_worker
+from megatts3_server.tenancy import Caller
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore
 from tests.support.enrollment import RATE, SearchingEngine
 from tests.support.reference_clips import real_speech_wav
@@ -75,7 +76,7 @@ def test_an_api_replica_without_enrollment_stores_uploads_pending_for_the_worker
     try:
         samples = np.zeros(2 * RATE, np.float32)
         reference = Reference(DecodedAudio(samples, RATE, "wav"), None, "0" * 64, "0" * 64)
-        assert service.save("narrator", "", "", reference, prepared=None).status == "pending"
+        assert service.save("narrator", "", "", reference, prepared=None, caller=Caller()).status == "pending"
         time.sleep(0.5)  # several polls' worth: nobody on the API replica takes the job
         assert api_store.get("narrator").status == "pending" and api_engine.runs == 0
         worker.start()

@@ -145,7 +145,7 @@ def test_without_the_full_set_the_service_speaks_with_the_pypi_packs_and_says_so
     }
     voices = {voice["id"]: voice for voice in http.get("/api/v1/voices").json()["voices"]}
     assert set(voices) == {f"voice_00{n}" for n in range(1, 6)} | set(PYPI_PACKS)
-    assert voices["voice_001"]["name"] == "jf_alpha"
+    assert voices["voice_001"]["name"] == "jf_gongitsune"
     speech = http.post("/api/v1/tts/synthesize", json={"text": "你好。", "voice_id": "voice_001"})
-    assert speech.status_code == 200 and speech.headers["X-Voice-Used"] == "jf_alpha"
+    assert speech.status_code == 200 and speech.headers["X-Voice-Used"] == "jf_gongitsune"
     assert len(speech.content) > 10_000

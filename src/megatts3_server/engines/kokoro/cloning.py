@@ -122,16 +122,16 @@ class Cloning:
             "enroll_seconds": round(result.seconds, 1),
         }
         similarity = f"similarity {result.start_similarity:.2f} -> {result.similarity:.2f}"
-        if result.start in self._packs and np.array_equal(result.style, self._packs[result.start]):
-            # Nothing the search found beat the closest pack: the voice is that stock voice.
-            return PreparedVoice(
-                meta={**meta, "pack": result.start},
-                summary=f"the stock voice {result.start} is the closest to the reference speaker ({similarity})",
-                similarity=result.similarity,
-            )
+        unchanged = result.start in self._packs and np.array_equal(result.style, self._packs[result.start])
+        # The table is stored even where nothing beat the closest pack: a voice's files never depend on
+        # how many candidates the budget allowed (and the pack set may change under a stored voice).
         return PreparedVoice(
-            meta=meta,
+            meta={**meta, "search_kept_start": unchanged},
             arrays={"style": result.style},
-            summary=f"a style pack searched from {result.start} towards the reference speaker ({similarity})",
+            summary=(
+                f"the stock voice {result.start} is the closest to the reference speaker ({similarity})"
+                if unchanged
+                else f"a style pack searched from {result.start} towards the reference speaker ({similarity})"
+            ),
             similarity=result.similarity,
         )
