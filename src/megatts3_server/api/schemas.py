@@ -13,13 +13,11 @@ from megatts3_server.service.synthesis import GUIDANCE_RANGE, PITCH_RANGE, SPEED
 __all__ = ["GUIDANCE_RANGE", "PITCH_RANGE", "SPEED_RANGE", "TIME_STEP_RANGE"]
 
 
-# Most entries one request may bring (its own lexicon).
-MAX_REQUEST_LEXICON = 1000
+# Its size is bounded by api.lexicon (checked by the lexicon service, which knows the settings).
 LexiconIn = Annotated[
     dict[UnicodeStr, UnicodeStr] | None,
     Field(
         None,
-        max_length=MAX_REQUEST_LEXICON,
         description="This request's readings, winning over the global lexicon: word -> pinyin with tones "
         "('重庆': 'chong2 qing4') or phonemes between slashes ('Yeepay': '/jˈipA/')",
     ),

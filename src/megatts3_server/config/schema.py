@@ -192,6 +192,18 @@ class JobsSettings(_Section):
     )
 
 
+class LexiconSettings(_Section):
+    """Bounds on the lexicon's work: a request's own entries, and the global lexicon's stored entries."""
+
+    max_request_entries: int = Field(1000, ge=0, le=100_000, description="Most entries a request's own lexicon holds")
+    max_request_chars: int = Field(
+        50_000, ge=0, le=10_000_000, description="Most characters (words and readings) in a request's own lexicon"
+    )
+    max_stored_entries: int = Field(
+        200_000, ge=1, le=10_000_000, description="Most entries stored through /api/v1/lexicon (a PUT beyond: 413)"
+    )
+
+
 class ApiSettings(_Section):
     host: str = "0.0.0.0"
     port: int = Field(9000, ge=0, le=65535)
@@ -204,6 +216,7 @@ class ApiSettings(_Section):
     )
     max_request_size: ByteSize = ByteSize(60 * 10**6)
     jobs: JobsSettings = JobsSettings()
+    lexicon: LexiconSettings = LexiconSettings()
     forwarded_allow_ips: str = Field(
         "127.0.0.1", description="Proxies whose X-Forwarded-For is trusted for the client address"
     )

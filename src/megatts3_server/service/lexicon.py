@@ -3,12 +3,18 @@ win) and a request's own lexicon on top of it (which wins over both).
 
 Stored entries live in the voice store, so every replica on one PostgreSQL reads the same lexicon;
 a replica re-reads them at most every ``refresh_seconds``, and at once after a change of its own.
+
+Nothing here that grows with the lexicon runs on the event loop: reading and parsing the stored
+entries, listing them, checking a PUT, parsing a request's entries all run in a worker thread, one
+refresh at a time. A request's lexicon is stacked over the global one (text/lexicon.py), never
+merged into a copy of it, so it costs its own entries (bounded by api.lexicon), not the global size.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -18,16 +24,23 @@ from pathlib import Path
 import anyio
 import yaml
 
-from megatts3_server.errors import ConfigError, InvalidPronunciationError, LexiconEntryNotFoundError
-from megatts3_server.text.pronunciation import Lexicon, PronunciationError, check_word, parse_reading
+from megatts3_server.config import LexiconSettings
+from megatts3_server.errors import (
+    ConfigError,
+    InvalidPronunciationError,
+    LexiconEntryNotFoundError,
+    PayloadTooLargeError,
+)
+from megatts3_server.text.lexicon import Lexicon, lexicon_key
+from megatts3_server.text.pronunciation import PronunciationError, check_word, parse_reading
 from megatts3_server.voices import VoiceStoreInterface
 
 log = logging.getLogger(__name__)
 
 # A replica sees an entry another replica stored within this many seconds.
 _REFRESH_SECONDS = 2.0
-# How many request lexicons are kept merged over the global one (the most recently used).
-_MERGED_KEPT = 32
+# How many request lexicons are kept parsed (the most recently used): a job's segments share one.
+_PARSED_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -63,77 +76,141 @@ def _parse(entries: Mapping[str, str], what: str) -> Lexicon:
         raise InvalidPronunciationError(f"{what}: {exc}", details={"entry": exc.word}) from None
 
 
+def _stored_lexicon(raw: Mapping[str, str]) -> Lexicon:
+    """The stored entries as a lexicon; an entry a newer rule refuses is skipped (and said)."""
+    readings = {}
+    for word, value in raw.items():
+        try:
+            readings[check_word(word)] = parse_reading(word, value)
+        except PronunciationError as exc:  # checked when it was put: a rule this release added
+            log.warning("stored lexicon entry skipped: %s", exc)
+    return Lexicon(readings)
+
+
+def _listing(file: Lexicon, stored: Lexicon) -> list[LexiconEntry]:
+    listed = [LexiconEntry(word, reading, "api") for word, reading in stored.entries().items()]
+    listed += [LexiconEntry(word, reading, "file") for word, reading in file.entries().items() if word not in stored]
+    return sorted(listed, key=lambda entry: entry.word)
+
+
 class LexiconService:
-    def __init__(self, store: VoiceStoreInterface, file: Lexicon, *, refresh_seconds: float = _REFRESH_SECONDS) -> None:
+    def __init__(
+        self,
+        store: VoiceStoreInterface,
+        file: Lexicon,
+        limits: LexiconSettings | None = None,
+        *,
+        refresh_seconds: float = _REFRESH_SECONDS,
+    ) -> None:
         self._store = store
         self._file = file
+        self._limits = limits or LexiconSettings()
         self._refresh_seconds = refresh_seconds
-        self._stored: Lexicon | None = None
-        self._raw: dict[str, str] = {}
-        # A request lexicon merged over the global one, by its entries: a job's segments all carry
-        # the job's lexicon, which is parsed and merged once, not once per segment.
-        self._merged: OrderedDict[tuple[tuple[str, str], ...], tuple[Lexicon, Lexicon]] = OrderedDict()
-        self._global = file  # the file's entries with the stored ones, made (and compiled) once per read
-        self._read_at = 0.0
+        self._stored = Lexicon()
+        self._raw: dict[str, str] | None = None  # None: never read, or changed here since
+        self._global = file  # the stored entries over the file's
+        self._read_at = -math.inf
+        self._refreshing = anyio.Lock()
+        self._parsed: OrderedDict[tuple[tuple[str, str], ...], Lexicon] = OrderedDict()
 
-    async def _stored_entries(self) -> Lexicon:
-        if self._stored is None or time.monotonic() - self._read_at > self._refresh_seconds:
-            raw = await anyio.to_thread.run_sync(self._store.lexicon)
-            if self._stored is not None and raw == self._raw:  # unchanged: the same objects (and merges)
-                self._read_at = time.monotonic()
-                return self._stored
-            readings = {}
-            for word, value in raw.items():
-                try:
-                    readings[check_word(word)] = parse_reading(word, value)
-                except PronunciationError as exc:  # checked when it was put: a rule this release added
-                    log.warning("stored lexicon entry skipped: %s", exc)
-            self._stored, self._raw, self._read_at = Lexicon(readings), raw, time.monotonic()
-            self._global = self._file.merged(self._stored)
-        return self._stored
+    def _fresh(self) -> bool:
+        return self._raw is not None and time.monotonic() - self._read_at <= self._refresh_seconds
+
+    async def _refresh(self) -> None:
+        if self._fresh():
+            return
+        async with self._refreshing:  # one read at a time; the others wait for it, off the loop
+            if self._fresh():
+                return
+            read = await anyio.to_thread.run_sync(self._read, self._raw)
+            if read is not None:
+                self._raw, self._stored = read
+                self._global = self._stored.over(self._file)
+            self._read_at = time.monotonic()
+
+    def _read(self, previous: dict[str, str] | None) -> tuple[dict[str, str], Lexicon] | None:
+        """(raw entries, their lexicon), or None when they are ``previous`` (a worker thread)."""
+        raw = self._store.lexicon()
+        if previous is not None and raw == previous:  # unchanged: the same lexicon objects go on
+            return None
+        return raw, _stored_lexicon(raw)
 
     async def current(self) -> Lexicon:
         """The global lexicon: the file's entries, the stored ones winning."""
-        await self._stored_entries()
+        await self._refresh()
         return self._global
 
     async def for_request(self, entries: Mapping[str, str] | None) -> Lexicon:
-        """The lexicon one request reads with: the global one, ``entries`` winning (422 names a bad one)."""
+        """The lexicon one request reads with: ``entries`` over the global one (422 names a bad
+        entry; 413 when they are more than api.lexicon allows)."""
         base = await self.current()
         if not entries:
             return base
-        key = tuple(sorted(entries.items()))
-        made = self._merged.get(key)
-        if made is not None and made[0] is base:  # merged over this very global lexicon
-            self._merged.move_to_end(key)
-            return made[1]
-        merged = base.merged(_parse(entries, "lexicon entry"))
-        self._merged[key] = (base, merged)
-        if len(self._merged) > _MERGED_KEPT:
-            self._merged.popitem(last=False)
-        return merged
+        return (await self._request_lexicon(entries)).over(base)
+
+    async def _request_lexicon(self, entries: Mapping[str, str]) -> Lexicon:
+        limits = self._limits
+        size = sum(len(word) + len(reading) for word, reading in entries.items())
+        if len(entries) > limits.max_request_entries or size > limits.max_request_chars:
+            raise PayloadTooLargeError(
+                f"the request's lexicon has {len(entries)} entries of {size} characters; one request may bring "
+                f"{limits.max_request_entries} entries of {limits.max_request_chars} characters "
+                "(api.lexicon.max_request_entries, max_request_chars); store common words with PUT /api/v1/lexicon",
+                code="lexicon_too_large",
+            )
+        key = tuple(entries.items())
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            parsed = await anyio.to_thread.run_sync(_parse, dict(entries), "lexicon entry")
+            self._parsed[key] = parsed
+            if len(self._parsed) > _PARSED_KEPT:
+                self._parsed.popitem(last=False)
+        self._parsed.move_to_end(key)
+        return parsed
 
     async def entries(self) -> list[LexiconEntry]:
-        stored = (await self._stored_entries()).entries()
-        listed = [LexiconEntry(word, reading, "file") for word, reading in self._file.entries().items()]
-        listed = [entry for entry in listed if entry.word not in stored]
-        listed += [LexiconEntry(word, reading, "api") for word, reading in stored.items()]
-        return sorted(listed, key=lambda entry: entry.word)
+        await self._refresh()
+        return await anyio.to_thread.run_sync(_listing, self._file, self._stored)
 
     async def put(self, entries: Mapping[str, str]) -> list[LexiconEntry]:
-        """Store ``entries`` (all checked first: none stored if one is bad); the entries as stored."""
-        parsed = _parse(entries, "lexicon entry").entries()
-        await anyio.to_thread.run_sync(self._store.put_lexicon, parsed)
-        self._stored = None
+        """Store ``entries`` (all checked first: none stored if one is bad), each replacing the stored
+        entry of its key, however that one was spelled; the entries as stored."""
+        parsed = (await anyio.to_thread.run_sync(_parse, dict(entries), "lexicon entry")).entries()
+        await anyio.to_thread.run_sync(self._store_entries, parsed)
+        self._raw = None
         return [LexiconEntry(word, reading, "api") for word, reading in parsed.items()]
 
+    def _store_entries(self, entries: dict[str, str]) -> None:
+        """Put ``entries`` and remove the other spellings of their keys (a worker thread)."""
+        raw = self._store.lexicon()
+        keys = {lexicon_key(word) for word in entries}
+        replaced = [word for word in raw if word not in entries and lexicon_key(word) in keys]
+        total = len(raw) - len(replaced) + sum(word not in raw for word in entries)
+        if total > self._limits.max_stored_entries:
+            raise PayloadTooLargeError(
+                f"the lexicon would hold {total} stored entries; it may hold {self._limits.max_stored_entries} "
+                "(api.lexicon.max_stored_entries)",
+                code="lexicon_too_large",
+            )
+        self._store.put_lexicon(entries)
+        for word in replaced:  # after the put: a failure here leaves two spellings, never none
+            self._store.delete_lexicon(word)
+
     async def delete(self, word: str) -> None:
+        """Remove the stored entry of ``word``'s key (any spelling); 404 when there is none."""
         try:
             word = check_word(word)
-        except PronunciationError:
-            raise LexiconEntryNotFoundError(f"no lexicon entry {word!r}") from None
-        removed = await anyio.to_thread.run_sync(self._store.delete_lexicon, word)
-        self._stored = None
+        except PronunciationError as exc:
+            raise InvalidPronunciationError(f"not a lexicon word: {exc}", details={"entry": exc.word}) from None
+        removed = await anyio.to_thread.run_sync(self._delete_key, word)
+        self._raw = None
         if not removed:
-            hint = " (it comes from model.lexicon_file: change the file)" if word in self._file.entries() else ""
+            hint = " (it comes from model.lexicon_file: change the file)" if word in self._file else ""
             raise LexiconEntryNotFoundError(f"no stored lexicon entry {word!r}{hint}")
+
+    def _delete_key(self, word: str) -> bool:
+        if self._store.delete_lexicon(word):
+            return True
+        key = lexicon_key(word)
+        spellings = [stored for stored in self._store.lexicon() if lexicon_key(stored) == key]
+        return any([self._store.delete_lexicon(stored) for stored in spellings])

@@ -44,7 +44,8 @@ from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.scheduler import Scheduler, SynthesisJob
 from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.text import Sentence, normalize, split_sentences
-from megatts3_server.text.pronunciation import Lexicon, PronunciationError, check_marks, hide, restore, written
+from megatts3_server.text.lexicon import Lexicon
+from megatts3_server.text.pronunciation import PronunciationError, check_marks, hide, restore, written
 from megatts3_server.text.script import unsupported_scripts
 from megatts3_server.text.unicode import valid_unicode
 

@@ -141,7 +141,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         timeout=settings.api.timeout,
         budget=SpeechBudget(scheduler, timeout=settings.api.timeout, enabled=settings.api.check_speech_time),
     )
-    lexicon = LexiconService(store, load_lexicon_file(settings.model.lexicon_file))
+    lexicon = LexiconService(store, load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon)
     loader.on_ready(lambda engine: _measure_speed(engine, scheduler))
     # A voice stored anew or deleted must never be answered from audio cached for its old self.
     voices.on_change(synthesis.invalidate_voice)
