@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.engines.base import SamplingOptions
-from megatts3_server.service.synthesis import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
+from megatts3_server.service.synthesis_types import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
 
 __all__ = ["GUIDANCE_RANGE", "PITCH_RANGE", "SPEED_RANGE", "TIME_STEP_RANGE"]
 

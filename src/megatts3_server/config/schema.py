@@ -33,6 +33,9 @@ class InferenceSettings(_Section):
     precision: Literal["fp32", "fp16", "bf16"] = "fp16"
     batch_size: int = Field(1, ge=1, le=256)
     max_length: int = Field(1000, ge=1, le=100_000, description="Longest accepted text, in characters")
+    max_number_digits: int = Field(
+        100, ge=16, le=10_000, description="Longest number (digits) a text may hold; longer: 422 number_too_long"
+    )
     threads: int = Field(0, ge=0, description="CPU threads for inference; 0 = one per core")
 
 
@@ -190,6 +193,11 @@ class JobsSettings(_Section):
     poll_seconds: float = Field(
         5, gt=0, le=600, description="How often an idle replica looks for jobs other replicas took in (PostgreSQL)"
     )
+    max_speech_seconds: float = Field(
+        86_400, gt=0, description="Most speech one job may make (estimated at intake, readings and numbers included)"
+    )
+    max_screenplay_lines: int = Field(10_000, ge=1, description="Most lines (blank ones included) a screenplay has")
+    max_line_chars: int = Field(2_000, ge=1, description="Longest screenplay line, in characters")
 
 
 class LexiconSettings(_Section):
@@ -213,6 +221,19 @@ class ApiSettings(_Section):
         True,
         description="Refuse up front (413 speech_too_long, 503 too_busy) a whole response whose speech cannot be "
         "synthesized within api.timeout at the engine speed measured on this machine",
+    )
+    max_speech_seconds: float = Field(
+        600,
+        gt=0,
+        description="Most speech one request (whole or streamed) or one job segment may make, estimated after its "
+        "readings and numbers are expanded; more: 413 speech_too_long",
+    )
+    shutdown_grace_seconds: float = Field(
+        10,
+        ge=0,
+        le=3600,
+        description="On a stop (SIGTERM, Ctrl-C): how long requests in flight may take to finish before they are "
+        "cancelled (and logged)",
     )
     max_request_size: ByteSize = ByteSize(60 * 10**6)
     jobs: JobsSettings = JobsSettings()

@@ -139,7 +139,13 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         metrics,
         max_length=settings.model.inference.max_length,
         timeout=settings.api.timeout,
-        budget=SpeechBudget(scheduler, timeout=settings.api.timeout, enabled=settings.api.check_speech_time),
+        budget=SpeechBudget(
+            scheduler,
+            timeout=settings.api.timeout,
+            max_speech_seconds=settings.api.max_speech_seconds,
+            enabled=settings.api.check_speech_time,
+        ),
+        max_number_digits=settings.model.inference.max_number_digits,
     )
     lexicon = LexiconService(store, load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon)
     loader.on_ready(lambda engine: _measure_speed(engine, scheduler))
