@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from megatts3_server import __version__
 from megatts3_server.api import headers as h
 from megatts3_server.api import health, info, jobs, lexicon, openai_compat, tts, voices, web
+from megatts3_server.api.cancellation import StopCancelMiddleware
 from megatts3_server.api.errors import install_error_handlers
 from megatts3_server.api.middleware import (
     BodySizeLimitMiddleware,
@@ -54,6 +55,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             expose_headers=list(h.EXPOSED),
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=int(settings.api.max_request_size))
+    app.add_middleware(StopCancelMiddleware, stopping=lambda: services.health.draining)
     app.add_middleware(RequestIdMiddleware, metrics=services.metrics)
     app.add_middleware(HeadAsGetMiddleware)
     for router in (
