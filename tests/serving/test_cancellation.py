@@ -1,7 +1,8 @@
 """Work nobody waits for stops: a whole (non-streamed) response whose client left stops within the
-piece being spoken, and a stop with work in flight ends after api.shutdown_grace_seconds, answering
-and logging what it cancelled. Real uvicorn on loopback, in this process, over a held tone engine;
-every assertion is on events and counters (engine calls, pieces dropped), none on elapsed time."""
+piece being spoken, a stop with work in flight ends after api.shutdown_grace_seconds, answering and
+logging what it cancelled, and a stream the timeout cuts off is logged without a traceback. Real
+uvicorn on loopback, in this process, over a held tone engine; every assertion is on events and
+counters (engine calls, pieces dropped, log records), none on elapsed time."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def served(
         app,
         host="127.0.0.1",
         port=port,
-        log_level="warning",
+        log_config=None,  # as ``serve`` runs it: uvicorn's own records reach the root logger (and caplog)
         timeout_graceful_shutdown=settings.api.shutdown_grace_seconds,
     )
     server = DrainingServer(config, app)
@@ -148,4 +149,23 @@ def test_a_stop_with_work_in_flight_ends_after_the_grace_period_answering_and_lo
         "POST /api/v1/tts/synthesize cancelled: the server stopped before it finished "
         "(api.shutdown_grace_seconds); answered 503"
     ]
+    assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"
+
+
+def test_a_stream_cut_off_by_the_timeout_is_logged_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = HeldEngine()
+    caplog.set_level(logging.INFO)
+    with served(tmp_path, engine, timeout=2) as (url, _, _, _):
+        engine.go.release()  # the first sentence only; the second never comes within api.timeout
+        body = {"text": LONG_TEXT, "voice_id": "tone_low", "format": "pcm", "stream": True}
+        received = b""
+        with pytest.raises(httpx.HTTPError), httpx.stream("POST", f"{url}/api/v1/tts/synthesize", json=body) as stream:
+            assert stream.status_code == 200
+            for chunk in stream.iter_raw():
+                received += chunk
+        assert received  # the first sentence's audio came, then the body was cut off
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("stream aborted after 1 of" in message for message in messages), messages
     assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"

@@ -136,15 +136,28 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self._app(scope, receive, tracking_send)
-        except StreamAbortedError:
-            if started:
+        except Exception as exc:
+            if started and _aborted_stream(exc):
                 return  # ends the response unfinished: the server drops the connection, the client sees a cut body
-            raise
-        except Exception:
             if started:
                 raise
             self._metrics.errors.labels(code="internal_error").inc()
             await unexpected_error_response(scope["method"], scope["path"])(scope, receive, send)
+
+
+def _aborted_stream(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is a StreamAbortedError, however Starlette wrapped it: its handler lookup
+    re-raises a handled error after the response started as "Caught handled exception, but response
+    already started" (a RuntimeError caused by it), and its stream task group as an exception group."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, StreamAbortedError):
+            return True
+        if isinstance(exc, BaseExceptionGroup):
+            return any(_aborted_stream(inner) for inner in exc.exceptions)
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class HeadAsGetMiddleware:
