@@ -9,11 +9,12 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
+from megatts3_server.api.ranges import RangeFileResponse
 from megatts3_server.api.schemas import LexiconIn, SynthesisParametersIn
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota
 from megatts3_server.audio import MEDIA_TYPES, AudioFormat
@@ -129,10 +130,10 @@ async def delete_job(job_id: str, services: Services = Depends(get_services)) ->
 
 
 @router.get("/{job_id}/audio", summary="The whole track (HTTP Range supported)")
-async def job_audio(job_id: str, services: Services = Depends(get_services)) -> FileResponse:
+async def job_audio(job_id: str, services: Services = Depends(get_services)) -> RangeFileResponse:
     path = await anyio.to_thread.run_sync(services.jobs.result, job_id, "track")
     fmt = AudioFormat(path.suffix.removeprefix("."))
-    return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=path.name)
+    return RangeFileResponse(path, media_type=MEDIA_TYPES[fmt], filename=path.name)
 
 
 @router.get("/{job_id}/timestamps", summary="Every segment's and sentence's start and end, speaker and text")
