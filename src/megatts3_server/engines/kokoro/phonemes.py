@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from megatts3_server.engines.kokoro.espeak_copies import private_library_copies
 from megatts3_server.text.pronunciation import MARK, PronunciationError, parse_reading
 from megatts3_server.text.script import HAN
 
@@ -39,7 +40,8 @@ class Phonemizer:
         from megatts3_server.engines.kokoro.mandarin import MandarinG2P
 
         self._chinese = MandarinG2P(tone_sandhi=tone_sandhi)
-        self._english = EspeakFallback(british=False)
+        with private_library_copies():  # espeak-ng's library copies: deleted once loaded (espeak_copies.py)
+            self._english = EspeakFallback(british=False)
         self._chinese("预热")  # build jieba's prefix dictionary now, not on the first request
 
     def __call__(self, text: str) -> str:
