@@ -54,7 +54,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             allow_headers=cors.headers,
             expose_headers=list(h.EXPOSED),
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=int(settings.api.max_request_size))
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=int(settings.api.max_request_size),
+        max_json_bytes=int(settings.api.max_json_size),
+    )
     app.add_middleware(StopCancelMiddleware, stopping=lambda: services.health.draining)
     app.add_middleware(RequestIdMiddleware, metrics=services.metrics)
     app.add_middleware(HeadAsGetMiddleware)

@@ -89,8 +89,6 @@ def test_a_request_lexicon_costs_its_own_entries_and_the_global_one_is_read_off_
     app, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     http, _ = app
-    entries = {f"word{n}": "/ab/" for n in range(5_000)}
-    http.put("/api/v1/lexicon", json={"entries": entries}).raise_for_status()
     built: list[tuple[int, str]] = []
     table = lexicon_module._Table
 
@@ -99,10 +97,12 @@ def test_a_request_lexicon_costs_its_own_entries_and_the_global_one_is_read_off_
         return table(readings)
 
     monkeypatch.setattr(lexicon_module, "_Table", counted)
-    assert http.get("/api/v1/lexicon").status_code == 200  # the stored entries, read anew after the PUT
-    assert [size for size, _ in built] == [5_000]
-    assert built[0][1] != threading.main_thread().name and "loop" not in built[0][1].lower()
+    entries = {f"word{n}": "/ab/" for n in range(5_000)}
+    http.put("/api/v1/lexicon", json={"entries": entries}).raise_for_status()  # checked, stored, read again
+    assert [size for size, _ in built] == [5_000, 5_000]
+    assert all(name != threading.main_thread().name and "loop" not in name.lower() for _, name in built), built
     built.clear()
+    assert len(http.get("/api/v1/lexicon").json()["entries"]) == 5_000
     for n in range(3):
         spoken = http.post("/api/v1/tts/synthesize", json={"text": f"word7 and X{n}.", "lexicon": {f"x{n}": "/x/"}})
         assert spoken.status_code == 200, spoken.text
@@ -112,9 +112,11 @@ def test_a_request_lexicon_costs_its_own_entries_and_the_global_one_is_read_off_
 def test_the_stored_entries_are_parsed_in_a_worker_thread(app, monkeypatch: pytest.MonkeyPatch) -> None:
     http, _ = app
     threads: list[str] = []
-    parse = lexicon_service._stored_lexicon
+    parse = lexicon_service._stored_readings
     monkeypatch.setattr(
-        lexicon_service, "_stored_lexicon", lambda raw: threads.append(threading.current_thread().name) or parse(raw)
+        lexicon_service,
+        "_stored_readings",
+        lambda raw, known: threads.append(threading.current_thread().name) or parse(raw, known),
     )
     http.put("/api/v1/lexicon/重庆", json={"reading": "chong2 qing4"}).raise_for_status()
     assert http.post("/api/v1/tts/synthesize", json={"text": "去重庆。"}).status_code == 200

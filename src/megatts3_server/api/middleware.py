@@ -61,19 +61,24 @@ class RequestIdMiddleware:
 
 class BodySizeLimitMiddleware:
     """Refuse bodies over ``max_bytes`` with 413: by Content-Length before reading, and by counting
-    for chunked uploads, so an oversize body is never held in memory."""
+    for chunked uploads, so an oversize body is never held in memory. A body that is not a multipart
+    upload (JSON) has the lower bound ``max_json_bytes``: it is parsed whole, on the event loop, before
+    any check of its fields (10 MB of JSON were 3 s of stall for every client)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_json_bytes: int | None = None) -> None:
         self._app = app
         self._max = max_bytes
+        self._max_json = min(max_bytes, max_json_bytes or max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        multipart = (_header(scope, b"content-type") or "").lower().startswith("multipart/")
+        limit = self._max if multipart else self._max_json
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max:
-            await self._refuse(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         received = 0
         exceeded = False
@@ -84,7 +89,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self._max:
+                if received > limit:
                     exceeded = True
                     # Reading stops here; the app sees a disconnect and gives up on the body.
                     return {"type": "http.disconnect"}
@@ -95,17 +100,23 @@ class BodySizeLimitMiddleware:
             if exceeded:
                 if not started:
                     started = True
-                    await self._refuse(scope, receive, send)
+                    await self._refuse(scope, receive, send, limit)
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         await self._app(scope, counting_receive, guarded_send)
         if exceeded and not started:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"the request body is larger than {self._max} bytes (api.max_request_size)"
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        if limit == self._max:
+            message = f"the request body is larger than {limit} bytes (api.max_request_size)"
+        else:
+            message = (
+                f"the request body is larger than {limit} bytes (api.max_json_size); uploads sent as "
+                f"multipart/form-data may be up to {self._max} bytes (api.max_request_size)"
+            )
         await error_response(413, "payload_too_large", message)(scope, receive, send)
 
 

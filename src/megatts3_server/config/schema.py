@@ -236,6 +236,11 @@ class ApiSettings(_Section):
         "cancelled (and logged)",
     )
     max_request_size: ByteSize = ByteSize(60 * 10**6)
+    max_json_size: ByteSize = Field(
+        ByteSize(4 * 10**6),
+        description="Largest request body that is not a multipart upload (JSON is parsed whole before its "
+        "fields are checked); a job of 200,000 characters with its lexicon fits",
+    )
     jobs: JobsSettings = JobsSettings()
     lexicon: LexiconSettings = LexiconSettings()
     forwarded_allow_ips: str = Field(

@@ -2,7 +2,8 @@
 win) and a request's own lexicon on top of it (which wins over both).
 
 Stored entries live in the voice store, so every replica on one PostgreSQL reads the same lexicon;
-a replica re-reads them at most every ``refresh_seconds``, and at once after a change of its own.
+a replica re-reads them in the background once they are older than ``refresh_seconds`` (requests go on
+with the entries read last meanwhile), and at once after a change of its own.
 
 Nothing here that grows with the lexicon runs on the event loop: reading and parsing the stored
 entries, listing them, checking a PUT, parsing a request's entries all run in a worker thread, one
@@ -12,6 +13,7 @@ merged into a copy of it, so it costs its own entries (bounded by api.lexicon), 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -30,9 +32,10 @@ from megatts3_server.errors import (
     InvalidPronunciationError,
     LexiconEntryNotFoundError,
     PayloadTooLargeError,
+    ServiceError,
 )
 from megatts3_server.text.lexicon import Lexicon, lexicon_key
-from megatts3_server.text.pronunciation import PronunciationError, check_word, parse_reading
+from megatts3_server.text.pronunciation import PronunciationError, Reading, check_word, parse_reading
 from megatts3_server.voices import VoiceStoreInterface
 
 log = logging.getLogger(__name__)
@@ -76,15 +79,24 @@ def _parse(entries: Mapping[str, str], what: str) -> Lexicon:
         raise InvalidPronunciationError(f"{what}: {exc}", details={"entry": exc.word}) from None
 
 
-def _stored_lexicon(raw: Mapping[str, str]) -> Lexicon:
-    """The stored entries as a lexicon; an entry a newer rule refuses is skipped (and said)."""
+# word -> (the reading as stored, parsed): kept between reads, so that an unchanged entry is not parsed again.
+_Readings = dict[str, tuple[str, Reading]]
+
+
+def _stored_readings(raw: Mapping[str, str], known: _Readings) -> _Readings:
+    """word -> (its reading text, parsed) of the stored entries, an entry unchanged since ``known``
+    reused as it was parsed; an entry a newer rule refuses is skipped (and said)."""
     readings = {}
     for word, value in raw.items():
+        previous = known.get(word)
+        if previous is not None and previous[0] == value:
+            readings[word] = previous
+            continue
         try:
-            readings[check_word(word)] = parse_reading(word, value)
+            readings[check_word(word)] = (value, parse_reading(word, value))
         except PronunciationError as exc:  # checked when it was put: a rule this release added
             log.warning("stored lexicon entry skipped: %s", exc)
-    return Lexicon(readings)
+    return readings
 
 
 def _listing(file: Lexicon, stored: Lexicon) -> list[LexiconEntry]:
@@ -107,37 +119,50 @@ class LexiconService:
         self._limits = limits or LexiconSettings()
         self._refresh_seconds = refresh_seconds
         self._stored = Lexicon()
-        self._raw: dict[str, str] | None = None  # None: never read, or changed here since
+        self._raw: dict[str, str] | None = None  # None: never read
+        self._readings: _Readings = {}
         self._global = file  # the stored entries over the file's
         self._read_at = -math.inf
         self._refreshing = anyio.Lock()
+        self._background: asyncio.Task[None] | None = None
         self._parsed: OrderedDict[tuple[tuple[str, str], ...], Lexicon] = OrderedDict()
 
-    def _fresh(self) -> bool:
-        return self._raw is not None and time.monotonic() - self._read_at <= self._refresh_seconds
-
     async def _refresh(self) -> None:
-        if self._fresh():
-            return
-        async with self._refreshing:  # one read at a time; the others wait for it, off the loop
-            if self._fresh():
-                return
-            read = await anyio.to_thread.run_sync(self._read, self._raw)
+        """Read the stored entries again (in a worker thread; one read at a time)."""
+        async with self._refreshing:
+            read = await anyio.to_thread.run_sync(self._read, self._raw, self._readings)
             if read is not None:
-                self._raw, self._stored = read
+                self._raw, self._readings, self._stored = read
                 self._global = self._stored.over(self._file)
             self._read_at = time.monotonic()
 
-    def _read(self, previous: dict[str, str] | None) -> tuple[dict[str, str], Lexicon] | None:
-        """(raw entries, their lexicon), or None when they are ``previous`` (a worker thread)."""
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self._refresh()
+        except ServiceError as exc:  # the store cannot be read now: the lexicon read last goes on
+            log.warning("the stored lexicon could not be read again: %s", exc.message)
+            self._read_at = time.monotonic()
+        finally:
+            self._background = None
+
+    def _read(
+        self, previous: dict[str, str] | None, known: _Readings
+    ) -> tuple[dict[str, str], _Readings, Lexicon] | None:
+        """(raw entries, their readings, their lexicon), or None when they are ``previous`` (a worker thread)."""
         raw = self._store.lexicon()
         if previous is not None and raw == previous:  # unchanged: the same lexicon objects go on
             return None
-        return raw, _stored_lexicon(raw)
+        readings = _stored_readings(raw, known)
+        return raw, readings, Lexicon({word: reading for word, (_, reading) in readings.items()})
 
     async def current(self) -> Lexicon:
-        """The global lexicon: the file's entries, the stored ones winning."""
-        await self._refresh()
+        """The global lexicon: the file's entries, the stored ones winning. Read on first use and after
+        a change made here; otherwise a lexicon older than refresh_seconds is read again in the
+        background while requests go on with it (no request waits for a read of a large lexicon)."""
+        if self._raw is None:
+            await self._refresh()
+        elif time.monotonic() - self._read_at > self._refresh_seconds and self._background is None:
+            self._background = asyncio.get_running_loop().create_task(self._refresh_quietly())
         return self._global
 
     async def for_request(self, entries: Mapping[str, str] | None) -> Lexicon:
@@ -169,7 +194,7 @@ class LexiconService:
         return parsed
 
     async def entries(self) -> list[LexiconEntry]:
-        await self._refresh()
+        await self.current()
         return await anyio.to_thread.run_sync(_listing, self._file, self._stored)
 
     async def put(self, entries: Mapping[str, str]) -> list[LexiconEntry]:
@@ -177,7 +202,7 @@ class LexiconService:
         entry of its key, however that one was spelled; the entries as stored."""
         parsed = (await anyio.to_thread.run_sync(_parse, dict(entries), "lexicon entry")).entries()
         await anyio.to_thread.run_sync(self._store_entries, parsed)
-        self._raw = None
+        await self._refresh()  # the next request reads with them
         return [LexiconEntry(word, reading, "api") for word, reading in parsed.items()]
 
     def _store_entries(self, entries: dict[str, str]) -> None:
@@ -203,7 +228,7 @@ class LexiconService:
         except PronunciationError as exc:
             raise InvalidPronunciationError(f"not a lexicon word: {exc}", details={"entry": exc.word}) from None
         removed = await anyio.to_thread.run_sync(self._delete_key, word)
-        self._raw = None
+        await self._refresh()
         if not removed:
             hint = " (it comes from model.lexicon_file: change the file)" if word in self._file else ""
             raise LexiconEntryNotFoundError(f"no stored lexicon entry {word!r}{hint}")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from megatts3_server.text.pronunciation import MARK, Reading, check_word, parse_reading
 
@@ -47,11 +46,9 @@ def lexicon_key(text: str) -> str:
     return "".join(map(_key_char, text))
 
 
-@dataclass(frozen=True)
-class _Entry:
-    word: str
-    reading: Reading
-    latin: bool
+# An entry: (the word as stored, its reading as text, whether it is a Latin word). Tuples of strings
+# are left alone by the cyclic garbage collector, so 100,000 entries add nothing to a collection's walk.
+_Entry = tuple[str, str, bool]
 
 
 class _Table:
@@ -60,7 +57,7 @@ class _Table:
     def __init__(self, entries: Mapping[str, Reading]) -> None:
         self.by_key: dict[str, _Entry] = {}
         for word, reading in entries.items():  # two words with one key: the later one wins
-            self.by_key[lexicon_key(word)] = _Entry(word, reading, _LATIN_WORD.fullmatch(word) is not None)
+            self.by_key[lexicon_key(word)] = (word, str(reading), _LATIN_WORD.fullmatch(word) is not None)
         lengths: dict[str, set[int]] = {}
         for key in self.by_key:
             lengths.setdefault(key[0], set()).add(len(key))
@@ -104,7 +101,7 @@ class Lexicon:
 
     def entries(self) -> dict[str, str]:
         """word -> reading, as text (what parse() reads back), of every key the lexicon answers for."""
-        return {entry.word: str(entry.reading) for entry in sorted(self._visible(), key=lambda entry: entry.word)}
+        return {word: reading for word, reading, _ in sorted(self._visible())}
 
     def _visible(self) -> list[_Entry]:
         seen: dict[str, _Entry] = {}
@@ -138,7 +135,7 @@ class Lexicon:
         parts.append(text[start:])
         return "".join(parts)
 
-    def _longest(self, text: str, key: str, index: int) -> tuple[int, Reading] | None:
+    def _longest(self, text: str, key: str, index: int) -> tuple[int, str] | None:
         """The longest word at ``index`` (its length and reading), or None."""
         first = key[index]
         lengths = [length for table in self._tables for length in table.lengths.get(first, ())]
@@ -150,8 +147,8 @@ class Lexicon:
             candidate = key[index : index + length]
             for table in self._tables:
                 entry = table.by_key.get(candidate)
-                if entry is not None and (not entry.latin or _whole_word(text, index, index + length)):
-                    return length, entry.reading
+                if entry is not None and (not entry[2] or _whole_word(text, index, index + length)):
+                    return length, entry[1]
         return None
 
 

@@ -101,7 +101,10 @@ def check_word(word: str) -> str:
         raise PronunciationError(word, f"a lexicon word has 1 to {MAX_WORD_CHARS} characters")
     if re.search(r"[\[\]{}\n]", stripped) or _PLACEHOLDER.search(stripped):
         raise PronunciationError(word, "a lexicon word cannot hold brackets, braces or line breaks")
-    if odd := next((char for char in stripped if _not_text(char)), None):
+    # isprintable() is False for every character _not_text refuses (and for some it allows): checked first.
+    if not (stripped.isprintable() and "\ufffd" not in stripped) and (
+        odd := next((char for char in stripped if _not_text(char)), None)
+    ):
         raise PronunciationError(
             word,
             f"a lexicon word cannot hold U+{ord(odd):04X} (a control character, or what undecodable bytes "
