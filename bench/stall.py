@@ -20,8 +20,8 @@ The attacks (issue 25's class 2, and the others found with it):
 - ``request-lexicon``: a short synthesis with a one-entry lexicon of its own, --entries stored (23 s
   each, +105 MB: the global lexicon was merged and its pattern compiled again);
 - ``lexicon-put``: PUT /api/v1/lexicon of 10,000 entries (2 s);
-- ``job-intake``: a job of 190,000 characters in 1,000-character paragraphs (its every segment
-  checked on the loop);
+- ``job-intake``: a job of 190,000 characters in 1,000-character paragraphs, refused at the end of its
+  intake for its voice (its every segment was checked on the loop);
 - ``json-10mb``: a synthesis whose body is 10 MB of JSON (parsed before it is refused).
 
 Run the same bench on another checkout's code for a before/after: ``PYTHONPATH=<checkout>/src``.
@@ -92,7 +92,8 @@ Attack = Callable[[httpx.Client, int], httpx.Response]
 def _attacks(entries: int) -> dict[str, Attack]:
     screenplay = {"screenplay": " " * 8000 + "x", "voices": {"A": "voice_001"}}
     paragraph = "今天天气很好，我们一起去公园散步，看见湖边有很多人在钓鱼，孩子们在草地上奔跑。" * 25
-    long_job = {"text": "\n".join(f"{paragraph[:990]}{n}。" for n in range(190)), "voice_id": "voice_001"}
+    # Checked whole (every segment), then refused for its voice: no job is left to run in the background.
+    long_job = {"text": "\n".join(f"{paragraph[:990]}{n}。" for n in range(190)), "voice_id": "no_such_voice"}
     put = {"entries": {f"bulk{n}": "/bˈʌlk/" for n in range(10_000)}}
     huge = json.dumps({"text": "a" * 10_000_000, "voice_id": "voice_001"}).encode()
     return {

@@ -33,8 +33,14 @@ async def put_entries(body: LexiconPutIn, services: Services = Depends(get_servi
 _ENCODED_AT_ONCE = 1000
 
 
+# The last listing rendered, by the list's identity: the service hands out the same list for as long as
+# the lexicon is unchanged, so a repeated GET sends the same bytes without encoding them again.
+_rendered: tuple[list[LexiconEntry], bytes] | None = None
+
+
 async def _entries_response(entries: list[LexiconEntry]) -> Response:
     """{"entries": [...]} rendered in a worker thread: 100,000 entries are a second of JSON encoding."""
+    global _rendered
 
     def render() -> bytes:
         slices = [
@@ -43,7 +49,13 @@ async def _entries_response(entries: list[LexiconEntry]) -> Response:
         ]
         return ('{"entries":[' + ",".join(part[1:-1] for part in slices) + "]}").encode()
 
-    return Response(await anyio.to_thread.run_sync(render), media_type="application/json")
+    cached = _rendered
+    if cached is not None and cached[0] is entries:
+        body = cached[1]
+    else:
+        body = await anyio.to_thread.run_sync(render)
+        _rendered = (entries, body)
+    return Response(body, media_type="application/json")
 
 
 @router.put("/{word}", summary="Add or replace one entry")

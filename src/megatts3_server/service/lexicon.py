@@ -35,7 +35,7 @@ from megatts3_server.errors import (
     ServiceError,
 )
 from megatts3_server.text.lexicon import Lexicon, lexicon_key
-from megatts3_server.text.pronunciation import PronunciationError, Reading, check_word, parse_reading
+from megatts3_server.text.pronunciation import PronunciationError, check_word, parse_reading
 from megatts3_server.voices import VoiceStoreInterface
 
 log = logging.getLogger(__name__)
@@ -79,13 +79,10 @@ def _parse(entries: Mapping[str, str], what: str) -> Lexicon:
         raise InvalidPronunciationError(f"{what}: {exc}", details={"entry": exc.word}) from None
 
 
-# word -> (the reading as stored, parsed): kept between reads, so that an unchanged entry is not parsed again.
-_Readings = dict[str, tuple[str, Reading]]
-
-
-def _stored_readings(raw: Mapping[str, str], known: _Readings) -> _Readings:
-    """word -> (its reading text, parsed) of the stored entries, an entry unchanged since ``known``
-    reused as it was parsed; an entry a newer rule refuses is skipped (and said)."""
+def _stored_readings(raw: Mapping[str, str], known: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """word -> (its value as stored, its reading as checked) of the stored entries; an entry whose value
+    is the one ``known`` checked is not parsed again, and one a newer rule refuses is skipped (and said).
+    Strings only: the cyclic garbage collector never walks them."""
     readings = {}
     for word, value in raw.items():
         previous = known.get(word)
@@ -93,7 +90,7 @@ def _stored_readings(raw: Mapping[str, str], known: _Readings) -> _Readings:
             readings[word] = previous
             continue
         try:
-            readings[check_word(word)] = (value, parse_reading(word, value))
+            readings[check_word(word)] = (value, str(parse_reading(word, value)))
         except PronunciationError as exc:  # checked when it was put: a rule this release added
             log.warning("stored lexicon entry skipped: %s", exc)
     return readings
@@ -103,6 +100,21 @@ def _listing(file: Lexicon, stored: Lexicon) -> list[LexiconEntry]:
     listed = [LexiconEntry(word, reading, "api") for word, reading in stored.entries().items()]
     listed += [LexiconEntry(word, reading, "file") for word, reading in file.entries().items() if word not in stored]
     return sorted(listed, key=lambda entry: entry.word)
+
+
+@dataclass(frozen=True)
+class _State:
+    """What was read of the stored entries: raw (word -> value), checked (word -> (value, reading)),
+    and their lexicon."""
+
+    raw: dict[str, str]
+    checked: dict[str, tuple[str, str]]
+    lexicon: Lexicon
+
+    @classmethod
+    def of(cls, raw: dict[str, str], known: dict[str, tuple[str, str]]) -> _State:
+        checked = _stored_readings(raw, known)
+        return cls(raw, checked, Lexicon({word: reading for word, (_, reading) in checked.items()}))
 
 
 class LexiconService:
@@ -118,50 +130,52 @@ class LexiconService:
         self._file = file
         self._limits = limits or LexiconSettings()
         self._refresh_seconds = refresh_seconds
-        self._stored = Lexicon()
-        self._raw: dict[str, str] | None = None  # None: never read
-        self._readings: _Readings = {}
+        self._state: _State | None = None  # None: never read
         self._global = file  # the stored entries over the file's
-        self._read_at = -math.inf
-        self._refreshing = anyio.Lock()
+        self._next_read = -math.inf
+        self._refreshing = anyio.Lock()  # one read or change of the stored entries at a time
         self._background: asyncio.Task[None] | None = None
         self._parsed: OrderedDict[tuple[tuple[str, str], ...], Lexicon] = OrderedDict()
+        self._listed: tuple[Lexicon, list[LexiconEntry]] | None = None
+
+    def _settle(self, state: _State, read_seconds: float) -> None:
+        self._state = state
+        self._global = state.lexicon.over(self._file)
+        # Reading again costs what this read cost: at most a tenth of the time goes to it.
+        self._next_read = time.monotonic() + max(self._refresh_seconds, 10 * read_seconds)
 
     async def _refresh(self) -> None:
-        """Read the stored entries again (in a worker thread; one read at a time)."""
+        """Read the stored entries again (in a worker thread)."""
         async with self._refreshing:
-            read = await anyio.to_thread.run_sync(self._read, self._raw, self._readings)
-            if read is not None:
-                self._raw, self._readings, self._stored = read
-                self._global = self._stored.over(self._file)
-            self._read_at = time.monotonic()
+            began = time.monotonic()
+            previous = self._state
+            state = await anyio.to_thread.run_sync(self._read, previous)
+            self._settle(state, time.monotonic() - began)
+
+    def _read(self, previous: _State | None) -> _State:
+        """The stored entries as read now; ``previous`` itself when they are unchanged (a worker thread)."""
+        raw = self._store.lexicon()
+        if previous is not None and raw == previous.raw:  # unchanged: the same lexicon objects go on
+            return previous
+        return _State.of(raw, previous.checked if previous else {})
 
     async def _refresh_quietly(self) -> None:
         try:
             await self._refresh()
         except ServiceError as exc:  # the store cannot be read now: the lexicon read last goes on
             log.warning("the stored lexicon could not be read again: %s", exc.message)
-            self._read_at = time.monotonic()
+            self._next_read = time.monotonic() + self._refresh_seconds
         finally:
             self._background = None
 
-    def _read(
-        self, previous: dict[str, str] | None, known: _Readings
-    ) -> tuple[dict[str, str], _Readings, Lexicon] | None:
-        """(raw entries, their readings, their lexicon), or None when they are ``previous`` (a worker thread)."""
-        raw = self._store.lexicon()
-        if previous is not None and raw == previous:  # unchanged: the same lexicon objects go on
-            return None
-        readings = _stored_readings(raw, known)
-        return raw, readings, Lexicon({word: reading for word, (_, reading) in readings.items()})
-
     async def current(self) -> Lexicon:
-        """The global lexicon: the file's entries, the stored ones winning. Read on first use and after
-        a change made here; otherwise a lexicon older than refresh_seconds is read again in the
-        background while requests go on with it (no request waits for a read of a large lexicon)."""
-        if self._raw is None:
+        """The global lexicon: the file's entries, the stored ones winning. Read on first use; kept up
+        to date by the changes made here; read again in the background once older than
+        refresh_seconds (or ten times what the last read took) while requests go on with it, so that
+        no request waits for a read of a large lexicon, and another replica's change is seen soon."""
+        if self._state is None:
             await self._refresh()
-        elif time.monotonic() - self._read_at > self._refresh_seconds and self._background is None:
+        elif time.monotonic() > self._next_read and self._background is None:
             self._background = asyncio.get_running_loop().create_task(self._refresh_quietly())
         return self._global
 
@@ -194,23 +208,30 @@ class LexiconService:
         return parsed
 
     async def entries(self) -> list[LexiconEntry]:
-        await self.current()
-        return await anyio.to_thread.run_sync(_listing, self._file, self._stored)
+        """Every entry, stored and from the file, by word (the same list while the lexicon is the same)."""
+        current = await self.current()
+        if self._listed is None or self._listed[0] is not current:
+            assert self._state is not None
+            self._listed = (current, await anyio.to_thread.run_sync(_listing, self._file, self._state.lexicon))
+        return self._listed[1]
 
     async def put(self, entries: Mapping[str, str]) -> list[LexiconEntry]:
         """Store ``entries`` (all checked first: none stored if one is bad), each replacing the stored
         entry of its key, however that one was spelled; the entries as stored."""
         parsed = (await anyio.to_thread.run_sync(_parse, dict(entries), "lexicon entry")).entries()
-        await anyio.to_thread.run_sync(self._store_entries, parsed)
-        await self._refresh()  # the next request reads with them
+        await self.current()
+        async with self._refreshing:
+            began = time.monotonic()
+            assert self._state is not None
+            state = await anyio.to_thread.run_sync(self._put, self._state, parsed)
+            self._settle(state, time.monotonic() - began)
         return [LexiconEntry(word, reading, "api") for word, reading in parsed.items()]
 
-    def _store_entries(self, entries: dict[str, str]) -> None:
-        """Put ``entries`` and remove the other spellings of their keys (a worker thread)."""
-        raw = self._store.lexicon()
+    def _put(self, state: _State, entries: dict[str, str]) -> _State:
+        """Put ``entries``, remove the other spellings of their keys; the state after (a worker thread)."""
         keys = {lexicon_key(word) for word in entries}
-        replaced = [word for word in raw if word not in entries and lexicon_key(word) in keys]
-        total = len(raw) - len(replaced) + sum(word not in raw for word in entries)
+        replaced = [word for word in state.raw if word not in entries and lexicon_key(word) in keys]
+        total = len(state.raw) - len(replaced) + sum(word not in state.raw for word in entries)
         if total > self._limits.max_stored_entries:
             raise PayloadTooLargeError(
                 f"the lexicon would hold {total} stored entries; it may hold {self._limits.max_stored_entries} "
@@ -220,6 +241,8 @@ class LexiconService:
         self._store.put_lexicon(entries)
         for word in replaced:  # after the put: a failure here leaves two spellings, never none
             self._store.delete_lexicon(word)
+        raw = {word: value for word, value in state.raw.items() if word not in replaced} | entries
+        return _State.of(raw, state.checked)
 
     async def delete(self, word: str) -> None:
         """Remove the stored entry of ``word``'s key (any spelling); 404 when there is none."""
@@ -227,15 +250,22 @@ class LexiconService:
             word = check_word(word)
         except PronunciationError as exc:
             raise InvalidPronunciationError(f"not a lexicon word: {exc}", details={"entry": exc.word}) from None
-        removed = await anyio.to_thread.run_sync(self._delete_key, word)
-        await self._refresh()
+        await self.current()
+        async with self._refreshing:
+            began = time.monotonic()
+            assert self._state is not None
+            state, removed = await anyio.to_thread.run_sync(self._delete, self._state, word)
+            self._settle(state, time.monotonic() - began)
         if not removed:
             hint = " (it comes from model.lexicon_file: change the file)" if word in self._file else ""
             raise LexiconEntryNotFoundError(f"no stored lexicon entry {word!r}{hint}")
 
-    def _delete_key(self, word: str) -> bool:
-        if self._store.delete_lexicon(word):
-            return True
+    def _delete(self, state: _State, word: str) -> tuple[_State, bool]:
+        """Remove every stored spelling of ``word``'s key: the state after, and whether one was (a worker thread)."""
         key = lexicon_key(word)
-        spellings = [stored for stored in self._store.lexicon() if lexicon_key(stored) == key]
-        return any([self._store.delete_lexicon(stored) for stored in spellings])
+        spellings = [stored for stored in state.raw if lexicon_key(stored) == key] or [word]
+        removed = [stored for stored in spellings if self._store.delete_lexicon(stored)]
+        if not removed:
+            return state, False
+        raw = {stored: value for stored, value in state.raw.items() if stored not in removed}
+        return _State.of(raw, state.checked), True

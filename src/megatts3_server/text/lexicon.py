@@ -54,7 +54,7 @@ _Entry = tuple[str, str, bool]
 class _Table:
     """One lexicon's entries by key, and for each first character the lengths of its words."""
 
-    def __init__(self, entries: Mapping[str, Reading]) -> None:
+    def __init__(self, entries: Mapping[str, Reading | str]) -> None:
         self.by_key: dict[str, _Entry] = {}
         for word, reading in entries.items():  # two words with one key: the later one wins
             self.by_key[lexicon_key(word)] = (word, str(reading), _LATIN_WORD.fullmatch(word) is not None)
@@ -67,7 +67,8 @@ class _Table:
 class Lexicon:
     """Words and their readings; Latin words match whole, in any letter case (module docstring)."""
 
-    def __init__(self, entries: Mapping[str, Reading] | None = None) -> None:
+    def __init__(self, entries: Mapping[str, Reading | str] | None = None) -> None:
+        """``entries``: word -> its reading, parsed, or as text once it has been (it is not checked again)."""
         self._tables: tuple[_Table, ...] = (_Table(entries),) if entries else ()
 
     @classmethod
