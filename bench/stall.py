@@ -1,12 +1,12 @@
 """/health latency while hostile requests run, and the server's RSS after start and after a mixed load.
 
-    python bench/stall.py [--seconds 12] [--entries 100000] [--mixed 1000] [--only NAME ...]
-                          [--budget 0] [--json results.json]
+    python bench/stall.py [--seconds 12] [--attackers 1] [--entries 100000] [--mixed 1000]
+                          [--only NAME ...] [--budget 0] [--json results.json]
 
 Starts the service as bench/memory.py does (``python -m megatts3_server serve`` on loopback, the
 embedded Kokoro engine, rate limit off, cloning budgets --budget) and prints its RSS right after
 start. Then, for the idle server and for each attack: a probe sends GET /health every 20 ms from a
-connection of its own while two threads send the attack's requests back to back for --seconds; it
+connection of its own while --attackers threads send the attack's requests back to back for --seconds; it
 prints the probe's p50, p99 and max, the p99's ratio to the idle p99, and how the attack's requests
 were answered. Target (issue 25): /health p99 <= 100 ms during every attack. Last, --mixed requests of
 bench/memory.py's mixed load (short and long texts, every format, streams, uploads, one-shot
@@ -111,8 +111,8 @@ def _attacks(entries: int) -> dict[str, Attack]:
     }
 
 
-def measure(base_url: str, seconds: float, attack: Attack | None) -> dict:
-    """The probe's figures while ``attack`` runs from two threads for ``seconds`` (None: idle)."""
+def measure(base_url: str, seconds: float, attack: Attack | None, attackers: int = 1) -> dict:
+    """The probe's figures while ``attack`` runs from ``attackers`` threads for ``seconds`` (None: idle)."""
     statuses: Counter[str] = Counter()
     durations: list[float] = []
     lock = threading.Lock()
@@ -134,7 +134,7 @@ def measure(base_url: str, seconds: float, attack: Attack | None) -> dict:
                     durations.append(time.perf_counter() - started)
 
     with Probe(base_url) as probe:
-        threads = [threading.Thread(target=attacker, daemon=True) for _ in range(2 if attack else 0)]
+        threads = [threading.Thread(target=attacker, daemon=True) for _ in range(attackers if attack else 0)]
         for thread in threads:
             thread.start()
         time.sleep(seconds)
@@ -164,6 +164,7 @@ def _store_entries(base_url: str, entries: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=12.0, help="how long each attack runs")
+    parser.add_argument("--attackers", type=int, default=1, help="threads sending each attack's requests")
     parser.add_argument("--entries", type=int, default=100_000, help="stored lexicon entries during the attacks")
     parser.add_argument("--mixed", type=int, default=1000, help="mixed requests for the RSS after load (0: none)")
     parser.add_argument("--only", nargs="+", help="run only these attacks")
@@ -201,7 +202,7 @@ def main() -> None:
             _store_entries(server.base_url, args.entries)
             print(f"({args.entries} lexicon entries stored in {time.perf_counter() - started:.0f} s)", flush=True)
             for name, attack in chosen.items():
-                results[name] = measure(server.base_url, args.seconds, attack)
+                results[name] = measure(server.base_url, args.seconds, attack, args.attackers)
                 _print(name, results[name], idle)
             if args.mixed:
                 load_args = argparse.Namespace(
