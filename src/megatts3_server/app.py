@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from megatts3_server import __version__
 from megatts3_server.api import headers as h
 from megatts3_server.api import health, info, jobs, lexicon, openai_compat, tts, voices, web
-from megatts3_server.api.cancellation import StopCancelMiddleware
 from megatts3_server.api.errors import install_error_handlers
 from megatts3_server.api.middleware import (
     BodySizeLimitMiddleware,
@@ -44,7 +43,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.services = services
     app.state.metrics = services.metrics
     install_error_handlers(app)
-    app.add_middleware(UnexpectedErrorMiddleware, metrics=services.metrics)  # innermost: sees the routes' errors
+    # Innermost: sees the routes' errors, and the requests a stop cancels.
+    app.add_middleware(UnexpectedErrorMiddleware, metrics=services.metrics, stopping=lambda: services.health.draining)
     cors = settings.api.cors
     if cors.enabled:
         app.add_middleware(
@@ -59,7 +59,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         max_bytes=int(settings.api.max_request_size),
         max_json_bytes=int(settings.api.max_json_size),
     )
-    app.add_middleware(StopCancelMiddleware, stopping=lambda: services.health.draining)
     app.add_middleware(RequestIdMiddleware, metrics=services.metrics)
     app.add_middleware(HeadAsGetMiddleware)
     for router in (

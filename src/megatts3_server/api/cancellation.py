@@ -8,13 +8,11 @@ runs beside it, and a disconnect cancels the handler, and with it the request's 
 scheduler drops its pieces not yet started: service/synthesis.py). The request is counted as 499.
 
 On a stop, uvicorn waits ``api.shutdown_grace_seconds`` for the requests in flight, then cancels
-them. ``StopCancelMiddleware`` answers such a request 503 ``server_stopping`` if nothing was sent
-yet, and logs one line for it instead of uvicorn's traceback.
+them: middleware.UnexpectedErrorMiddleware answers such a request 503 ``server_stopping``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -23,9 +21,7 @@ import anyio
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from megatts3_server.api.errors import error_response
+from starlette.types import Message, Receive
 
 log = logging.getLogger(__name__)
 
@@ -85,37 +81,3 @@ class CancelOnDisconnectRoute(APIRoute):
             return response
 
         return cancellable
-
-
-class StopCancelMiddleware:
-    """A request the server's stop cancels: 503 if its answer has not started, one log line either way."""
-
-    def __init__(self, app: ASGIApp, stopping: Callable[[], bool]) -> None:
-        self._app = app
-        self._stopping = stopping
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self._app(scope, receive, tracking_send)
-        except asyncio.CancelledError:
-            if not self._stopping():
-                raise
-            log.warning(
-                "%s %s cancelled: the server stopped before it finished (api.shutdown_grace_seconds)%s",
-                scope["method"],
-                scope["path"],
-                "" if started else "; answered 503",
-            )
-            if not started:
-                message = "the server is stopping; retry on another replica or after its restart"
-                await error_response(503, "server_stopping", message, retry_after=5)(scope, receive, send)

@@ -3,8 +3,11 @@ every GET route, and the JSON 500 for a bug that keeps the client's connection o
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import uuid
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
@@ -15,6 +18,8 @@ from megatts3_server.api.errors import error_response, unexpected_error_response
 from megatts3_server.errors import StreamAbortedError
 from megatts3_server.logs import reset_request_id, set_request_id
 from megatts3_server.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -128,11 +133,16 @@ class UnexpectedErrorMiddleware:
     counted and answered; a response already under way is aborted (re-raised), since its status and
     part of its body have been sent. A StreamAbortedError (already logged and counted) ends its
     response unfinished: the server closes the connection without the body's last chunk.
+
+    A request the server's stop cancels (uvicorn cancels what is left after api.shutdown_grace_seconds)
+    is answered 503 ``server_stopping`` if nothing was sent yet, and logged in one line rather than
+    with uvicorn's traceback.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, stopping: Callable[[], bool] = lambda: False) -> None:
         self._app = app
         self._metrics = metrics
+        self._stopping = stopping
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,6 +157,18 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self._app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            if not self._stopping():
+                raise
+            log.warning(
+                "%s %s cancelled: the server stopped before it finished (api.shutdown_grace_seconds)%s",
+                scope["method"],
+                scope["path"],
+                "" if started else "; answered 503",
+            )
+            if not started:
+                message = "the server is stopping; retry on another replica or after its restart"
+                await error_response(503, "server_stopping", message, retry_after=5)(scope, receive, send)
         except Exception as exc:
             if started and _aborted_stream(exc):
                 return  # ends the response unfinished: the server drops the connection, the client sees a cut body
