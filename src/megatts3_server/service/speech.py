@@ -16,6 +16,7 @@ from megatts3_server.audio import parse_format
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.synthesis import (
+    CheckedText,
     SynthesisParameters,
     SynthesisResult,
     SynthesisService,
@@ -55,17 +56,22 @@ class SpeechService:
         self._lexicon = lexicon
         self._default_voice = default_voice
 
+    async def _checked(self, request: SpeechRequest) -> CheckedText:
+        """The request's text checked and marked, in a worker thread (the work grows with the text)."""
+        lexicon = await self._lexicon.for_request(request.lexicon)
+        return await anyio.to_thread.run_sync(self._synthesis.check_text, request.text, lexicon)
+
     async def speak(self, request: SpeechRequest, quota: Quota) -> Speech:
         """Speak in a stored or built-in voice."""
         fmt = parse_format(request.format)
-        text = self._synthesis.check_text(request.text, await self._lexicon.for_request(request.lexicon))
+        text = await self._checked(request)
         voice = await anyio.to_thread.run_sync(self._voices.context, request.voice_id or self._default_voice)
         return await self._synthesis.speak(text, voice, request.params, fmt, stream=request.stream, quota=quota)
 
     async def speak_with_reference(self, request: SpeechRequest, reference: ReferenceUpload, quota: Quota) -> Speech:
         """Speak in the voice of an uploaded reference recording (prepared once, then reused)."""
         fmt = parse_format(request.format)
-        text = self._synthesis.check_text(request.text, await self._lexicon.for_request(request.lexicon))
+        text = await self._checked(request)
         decoded = await anyio.to_thread.run_sync(self._voices.read_reference, reference.audio, reference.latent)
         if not self._voices.knows_one_shot(decoded):
             await quota.charge()  # preparing a new reference is work, even if its audio is then cached

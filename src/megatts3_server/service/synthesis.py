@@ -8,6 +8,7 @@ cache holds whole files; a finished stream is stored as one, and either kind of 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -112,6 +113,7 @@ class SynthesisService:
     def _plan(
         self, checked: CheckedText, voice: VoiceContext, params: SynthesisParameters, fmt: AudioFormat, *, stream: bool
     ) -> _Plan:
+        """The request's pieces, cache key and description (a worker thread: normalization grows with the text)."""
         text = checked.text
         capabilities = self._engine.capabilities
         pieces, spoken = request_pieces(
@@ -194,7 +196,7 @@ class SynthesisService:
         """The whole response: from the cache (free), or synthesized within the request timeout
         (``quota`` is charged first)."""
         started = time.perf_counter()
-        plan = self._plan(text, voice, params, fmt, stream=False)
+        plan = await anyio.to_thread.run_sync(functools.partial(self._plan, text, voice, params, fmt, stream=False))
         if hit := await self._lookup(plan):
             return SynthesisResult(
                 _cached(plan.description, hit), hit.audio, hit.duration, time.perf_counter() - started
@@ -244,7 +246,7 @@ class SynthesisService:
     ) -> SynthesisStream:
         """Admit a streamed synthesis; errors (busy, over budget) are raised here, before any byte is sent."""
         started = time.perf_counter()
-        plan = self._plan(text, voice, params, fmt, stream=True)
+        plan = await anyio.to_thread.run_sync(functools.partial(self._plan, text, voice, params, fmt, stream=True))
         if hit := await self._lookup(plan):
             return SynthesisStream(_cached(plan.description, hit), _single(hit.audio))
         self.check_speech(plan.pieces, plan.params.speed, "stream")
