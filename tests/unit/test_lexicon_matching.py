@@ -96,6 +96,16 @@ def test_words_that_cannot_be_lexicon_words_are_refused() -> None:
     assert check_word(" 重庆 ") == "重庆"
 
 
+def test_a_reading_with_a_control_character_is_refused() -> None:
+    for reading in ("/a\x00b/", "chong2\x07", "/\ufffd/"):
+        try:
+            Lexicon.parse({"x": reading})
+        except PronunciationError as refused:
+            assert "U+" in str(refused)
+        else:
+            raise AssertionError(f"{reading!r} was accepted")
+
+
 def test_a_long_reading_is_refused() -> None:
     try:
         Lexicon.parse({"the": " ".join(["ma1"] * 100)})

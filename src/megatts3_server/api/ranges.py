@@ -9,7 +9,9 @@ Starlette's FileResponse serves byte ranges, but answers a Range it cannot serve
 - a bytes range that is invalid (not digits, first-pos after last-pos, nothing requested) or not
   satisfiable (it starts at or after the end) is 416 with ``Content-Range: bytes */<length>`` and
   the JSON error body (``range_not_satisfiable``);
-- If-Range that does not match the file: the whole file, as Starlette does.
+- If-Range that does not match the file: the whole file, as Starlette does;
+- the ranges that can be served reach Starlette rewritten in plain numbers within the file (a suffix
+  of 5,000 digits is the whole file, not a number Python declines to read).
 
 A file deleted between the route finding it and its first byte (a delete racing a download) is 404,
 not Starlette's 500.
@@ -36,14 +38,18 @@ def _position(digits: str) -> int:
     return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
 
 
-def range_problem(http_range: str, size: int) -> str | None:
-    """Why a bytes Range cannot be served from a file of ``size`` bytes (None: it can, or it is ignored)."""
+def byte_ranges(http_range: str, size: int) -> list[tuple[int, int]] | str | None:
+    """The byte ranges (first, last, inclusive, within the file) a Range header asks of a file of
+    ``size`` bytes; a str: why they cannot be served (416); None: the header is ignored."""
     unit, equals, specs = http_range.partition("=")
     if not equals or unit.strip().lower() != "bytes":
         return None
     requested = [spec.strip() for spec in specs.split(",") if spec.strip()]
     if not requested:
         return "the Range header requests no byte range"
+    if len(requested) > FileResponse.max_ranges:  # Starlette sends the whole file for so many
+        return None
+    ranges = []
     for spec in requested:
         parts = _SPEC.fullmatch(spec)
         if parts is None or not (parts[1] or parts[2]):
@@ -54,7 +60,8 @@ def range_problem(http_range: str, size: int) -> str | None:
         start = _position(first) if first else max(size - _position(last), 0)
         if start >= size or (not first and _position(last) == 0):
             return f"the byte range {spec!r} starts at or after the end of the {size}-byte file"
-    return None
+        ranges.append((start, min(_position(last), size - 1) if first and last else size - 1))
+    return ranges
 
 
 class RangeFileResponse(FileResponse):
@@ -74,12 +81,16 @@ class RangeFileResponse(FileResponse):
         if http_range is not None and scope.get("method", "GET").upper() in ("GET", "HEAD"):
             if_range = headers.get("if-range")
             if if_range is None or self._should_use_range(if_range):
-                unit = http_range.partition("=")[0].strip().lower()
-                if unit != "bytes" or "=" not in http_range:  # ignored: the whole file
-                    scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]}
-                elif problem := range_problem(http_range, stat.st_size):
-                    refused = error_response(416, "range_not_satisfiable", problem)
+                ranges = byte_ranges(http_range, stat.st_size)
+                if isinstance(ranges, str):
+                    refused = error_response(416, "range_not_satisfiable", ranges)
                     refused.headers["Content-Range"] = f"bytes */{stat.st_size}"
                     await refused(scope, receive, send)
                     return
+                # Starlette gets the ranges as checked here, in numbers it reads (or none: the whole file).
+                headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]
+                if ranges:
+                    spelled = ",".join(f"{first}-{last}" for first, last in ranges)
+                    headers.append((b"range", f"bytes={spelled}".encode()))
+                scope = {**scope, "headers": headers}
         await super().__call__(scope, receive, send)

@@ -70,6 +70,8 @@ def parse_reading(word: str, value: str) -> Reading:
     value = value.strip()
     if len(value) > MAX_READING_CHARS:
         raise PronunciationError(word, f"the reading is {len(value)} characters; at most {MAX_READING_CHARS}")
+    if odd := _odd_character(value):
+        raise PronunciationError(word, f"a reading cannot hold U+{ord(odd):04X} (a control character)")
     if phonemes := _PHONEMES.fullmatch(value):
         if not phonemes[1].strip():
             raise PronunciationError(word, "the phonemes between the slashes are empty")
@@ -101,16 +103,21 @@ def check_word(word: str) -> str:
         raise PronunciationError(word, f"a lexicon word has 1 to {MAX_WORD_CHARS} characters")
     if re.search(r"[\[\]{}\n]", stripped) or _PLACEHOLDER.search(stripped):
         raise PronunciationError(word, "a lexicon word cannot hold brackets, braces or line breaks")
-    # isprintable() is False for every character _not_text refuses (and for some it allows): checked first.
-    if not (stripped.isprintable() and "\ufffd" not in stripped) and (
-        odd := next((char for char in stripped if _not_text(char)), None)
-    ):
+    if odd := _odd_character(stripped):
         raise PronunciationError(
             word,
             f"a lexicon word cannot hold U+{ord(odd):04X} (a control character, or what undecodable bytes "
             "become); send the word as UTF-8 text",
         )
     return stripped
+
+
+def _odd_character(text: str) -> str | None:
+    """The first character of ``text`` that no word or reading holds (_not_text), or None."""
+    # isprintable() is False for every character _not_text refuses (and for some it allows): checked first.
+    if text.isprintable() and "\ufffd" not in text:
+        return None
+    return next((char for char in text if _not_text(char)), None)
 
 
 def _not_text(char: str) -> bool:
