@@ -1,13 +1,10 @@
-"""Fuzzing the routes added since the first fuzz suite: long-form jobs (text, script, screenplay),
-the lexicon (its words, readings and sizes), inline readings and request lexicons on the synthesis
-routes, Range on a job's track and the job event stream (SSE).
+"""Fuzzing long-form jobs: screenplays, chapter texts, scripts, lexicons and job bodies of every shape,
+then Range on a finished job's track, its event stream (SSE) and the job routes with odd ids.
 
 The contract is tests/support/malformed.py's (never 5xx, the JSON error body for every 4xx, an
-answer within the client's timeout), and every test here also leaves the stored lexicon and the
-job list as it found them (``stored_unchanged``): a refused request stores nothing. Job bodies that
-might otherwise be accepted name a voice that does not exist, so that each is checked whole (every
-segment's text, its speech) and then refused, and no job is left to run. Texts that may be long to
-speak go as streams read until their status (the server cancels the rest).
+answer within the client's timeout), and every test also leaves the stored lexicon and the job list
+as it found them: a refused request stores nothing. Job bodies that might otherwise be accepted
+name a voice that does not exist (NO_VOICE), so that each is checked whole and then refused.
 """
 
 from __future__ import annotations
@@ -21,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.fuzz_routes import JOBS, NO_VOICE, refused, stored_data
 from tests.support.malformed import (
-    Answer,
     Fuzzer,
     assert_none_failed,
     collect,
@@ -34,11 +31,6 @@ from tests.support.malformed import (
 from tests.support.server import running_server
 from tests.support.waiting import wait_until
 
-JOBS = "/api/v1/tts/jobs"
-LEXICON = "/api/v1/lexicon"
-SYNTHESIZE = "/api/v1/tts/synthesize"
-SPEECH = "/v1/audio/speech"
-NO_VOICE = "no_such_voice_7c1"  # every job body that could be accepted is refused for its voice, at the end
 FUZZ_SETTINGS = settings(
     deadline=None, derandomize=True, database=None, print_blob=False, suppress_health_check=list(HealthCheck)
 )
@@ -46,8 +38,8 @@ FUZZ_SETTINGS = settings(
 
 @pytest.fixture(scope="module")
 def fuzz(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) -> Iterator[Fuzzer]:
-    with running_server(tmp_path_factory.mktemp("fuzz-routes"), model_cache) as server:
-        fuzzer = Fuzzer(server.base_url, module="routes", server=server)
+    with running_server(tmp_path_factory.mktemp("fuzz-jobs"), model_cache) as server:
+        fuzzer = Fuzzer(server.base_url, module="jobs", server=server)
         try:
             yield fuzzer
         finally:
@@ -65,22 +57,12 @@ def done_job(fuzz: Fuzzer) -> dict[str, Any]:
     return job
 
 
-def _stored(fuzz: Fuzzer) -> dict[str, Any]:
-    lexicon = fuzz.client.get(LEXICON)
-    jobs = fuzz.client.get(JOBS)
-    assert lexicon.status_code == 200 and jobs.status_code == 200, (lexicon.text[:200], jobs.text[:200])
-    return {
-        "lexicon": lexicon.json()["entries"],
-        "jobs": sorted((job["id"], job["status"]) for job in jobs.json()["jobs"]),
-    }
-
-
 @pytest.fixture(autouse=True)
 def stored_unchanged(fuzz: Fuzzer, done_job: dict[str, Any]) -> Iterator[None]:
     """The stored lexicon and the job list are the same after a test as before it."""
-    before = _stored(fuzz)
+    before = stored_data(fuzz)
     yield
-    after = _stored(fuzz)
+    after = stored_data(fuzz)
     assert after == before, f"stored data changed:\nbefore {before}\nafter  {after}"
 
 
@@ -91,12 +73,6 @@ def _send_all(fuzz: Fuzzer, sends: list[tuple[str, str, dict[str, Any]]]) -> Non
         route = kwargs.pop("route", f"{method} {path.split('?')[0]}")
         collect(fuzz.send(method, path, route=route, **kwargs), failures)
     assert_none_failed(failures, len(sends))
-
-
-def _refused(answer: Answer, failures: list[str], *statuses: int) -> None:
-    collect(answer, failures)
-    if answer.status not in statuses:
-        failures.append(f"expected {statuses}, got {answer.status}\n  {answer.describe()}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -132,7 +108,7 @@ SCREENPLAYS = [
 def test_screenplays(fuzz: Fuzzer, screenplay: str) -> None:
     answer = fuzz.post_json(JOBS, {"screenplay": screenplay, "voices": {"A": NO_VOICE}}, label="screenplay")
     failures: list[str] = []
-    _refused(answer, failures, 413, 422)
+    refused(answer, failures, 413, 422)
     assert_none_failed(failures, 1)
 
 
@@ -159,9 +135,9 @@ JOB_TEXTS = [
 def test_text_jobs_are_checked_whole_and_refused_without_storing(fuzz: Fuzzer) -> None:
     failures: list[str] = []
     for text in JOB_TEXTS:
-        _refused(fuzz.post_json(JOBS, {"text": text, "voice_id": NO_VOICE}, label="text job"), failures, 413, 422)
+        refused(fuzz.post_json(JOBS, {"text": text, "voice_id": NO_VOICE}, label="text job"), failures, 413, 422)
     for text in ["……！！", "。。。"]:  # with a voice that exists: the text alone is refused
-        _refused(fuzz.post_json(JOBS, {"text": text, "voice_id": "voice_001"}, label="punctuation"), failures, 422)
+        refused(fuzz.post_json(JOBS, {"text": text, "voice_id": "voice_001"}, label="punctuation"), failures, 422)
     assert_none_failed(failures, len(JOB_TEXTS) + 2)
 
 
@@ -184,7 +160,7 @@ def test_job_lexicons(fuzz: Fuzzer) -> None:
     failures: list[str] = []
     for lexicon in lexicons:
         body = {"text": "the " * 250, "voice_id": NO_VOICE, "lexicon": lexicon}
-        _refused(fuzz.post_json(JOBS, body, label="job lexicon"), failures, 413, 422)
+        refused(fuzz.post_json(JOBS, body, label="job lexicon"), failures, 413, 422)
     assert_none_failed(failures, len(lexicons))
 
 
@@ -203,7 +179,7 @@ def test_script_lines_take_every_kind_of_value(fuzz: Fuzzer, field: str) -> None
     values = SCRIPT_LINE_FIELDS[field]
     for value in values:
         line = {"voice_id": NO_VOICE, "text": "你好。", field: value}
-        _refused(fuzz.post_json(JOBS, {"script": [line]}, label=f"script {field}"), failures, 413, 422)
+        refused(fuzz.post_json(JOBS, {"script": [line]}, label=f"script {field}"), failures, 413, 422)
     assert_none_failed(failures, len(values))
 
 
@@ -225,14 +201,14 @@ def test_job_bodies_of_every_wrong_shape(fuzz: Fuzzer) -> None:
     ]
     failures: list[str] = []
     for body in bodies:
-        _refused(fuzz.post_json(JOBS, body, label="job shape"), failures, 413, 422)
+        refused(fuzz.post_json(JOBS, body, label="job shape"), failures, 413, 422)
     raw = [
         with_raw({"text": "x", "voice_id": NO_VOICE}, "text", r'"\ud800"'),
         with_raw({"screenplay": "x", "voices": {"A": NO_VOICE}}, "screenplay", r'"A：\udfff"'),
         b'{"text": "' + b"a" * 5_000_000 + b'"}',
     ]
     for body in raw:
-        _refused(fuzz.post_raw(JOBS, body, label="job raw"), failures, 400, 413, 422)
+        refused(fuzz.post_raw(JOBS, body, label="job raw"), failures, 400, 413, 422)
     assert_none_failed(failures, len(bodies) + len(raw))
 
 
@@ -257,222 +233,7 @@ def test_generated_job_bodies(fuzz: Fuzzer) -> None:
     def run(body: dict[str, Any]) -> None:
         nonlocal sent
         sent += 1
-        _refused(fuzz.post_json(JOBS, body, label="generated job"), failures, 413, 422)
-
-    run()
-    assert_none_failed(failures, sent)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The lexicon: words, readings, sizes
-
-BAD_WORDS = [
-    "a%00b",
-    "%FF%FE",
-    "%00",
-    "x%0Ay",
-    "ta%09b",
-    "%EF%BF%BD",
-    "%EF%BF%BF",
-    "%ED%A0%80",
-    "%C0%AF",
-    "%E2%80%AEx%7F",
-    "%5Ba%5D",
-    "%7Bx%7D",
-    "w" * 65,
-    "%20%20",
-    "%EE%80%80",  # private use: what hides a mark
-]
-
-
-def test_words_that_are_no_words_are_refused_and_not_stored(fuzz: Fuzzer) -> None:
-    failures: list[str] = []
-    for word in BAD_WORDS:
-        _refused(
-            fuzz.send("PUT", f"{LEXICON}/{word}", json={"reading": "/ab/"}, route="PUT lexicon word"), failures, 422
-        )
-        _refused(fuzz.send("DELETE", f"{LEXICON}/{word}", route="DELETE lexicon word"), failures, 404, 422)
-    assert_none_failed(failures, 2 * len(BAD_WORDS))
-
-
-READINGS: list[Any] = [
-    None,
-    1,
-    1.5,
-    True,
-    [],
-    {},
-    "",
-    " ",
-    "//",
-    "/ /",
-    "chong9",
-    "chongg2",
-    "x" * 300,
-    "/" + "a" * 300 + "/",
-    "ma1 " * 100,
-    "\x00",
-    "/\x00/",
-    "重庆",
-    "ü9",
-]
-
-
-def test_readings_of_every_kind_are_refused_and_not_stored(fuzz: Fuzzer) -> None:
-    failures: list[str] = []
-    for reading in READINGS:
-        answer = fuzz.send("PUT", f"{LEXICON}/kword", json={"reading": reading}, route="PUT lexicon word")
-        _refused(answer, failures, 422)
-    raw = [
-        b'{"reading": "\\ud800"}',
-        b'{"reading": "/a/", "extra": 1}',
-        b'{"reading": ',
-        b"null",
-        b'{"reading": "' + b"a" * 5_000_000 + b'"}',
-    ]
-    for body in raw:
-        answer = fuzz.send(
-            "PUT",
-            f"{LEXICON}/kword",
-            content=body,
-            headers={"Content-Type": "application/json"},
-            route="PUT lexicon word",
-        )
-        _refused(answer, failures, 400, 413, 422)
-    assert_none_failed(failures, len(READINGS) + len(raw))
-
-
-def test_bulk_puts_are_all_or_nothing(fuzz: Fuzzer) -> None:
-    many = {f"bulk{n}": "/b/" for n in range(9_999)}
-    bodies: list[Any] = [
-        {"entries": {**many, "bad": "chong9"}},
-        {"entries": {**many, "a\x00": "/x/"}},
-        {"entries": {f"bulk{n}": "/b/" for n in range(10_001)}},
-        {"entries": {}},
-        {"entries": []},
-        {"entries": {"x": 1}},
-        {"entries": {"x": "/x/"}, "more": 1},
-        {},
-        [],
-    ]
-    failures: list[str] = []
-    for body in bodies:
-        _refused(fuzz.send("PUT", LEXICON, json=body, route="PUT lexicon"), failures, 413, 422)
-    assert_none_failed(failures, len(bodies))
-
-
-def test_odd_but_valid_words_round_trip(fuzz: Fuzzer) -> None:
-    """Words a user may mean, however odd their letters: stored, read back under one key, spoken, deleted."""
-    failures: list[str] = []
-    words = ["Hİ", "straße", "ΟΔΟΣ", "ǅemal", "ﬁne", "a b", "C++", "重庆市"]
-    for word in words:
-        put = fuzz.send("PUT", f"{LEXICON}/{word}", json={"reading": "/ab/"}, route="PUT lexicon word")
-        collect(put, failures)
-        spoken = fuzz.send(
-            "POST",
-            SYNTHESIZE,
-            json={"text": f"{word.upper()} {word.lower()}。", "stream": True, "format": "pcm"},
-            headers_only=True,
-            route=f"POST {SYNTHESIZE} (stream)",
-        )
-        collect(spoken, failures)
-        gone = fuzz.send("DELETE", f"{LEXICON}/{word.swapcase()}", route="DELETE lexicon word")
-        if gone.status == 404:  # a spelling whose case does not fold back (İ -> i̇): the word itself
-            gone = fuzz.send("DELETE", f"{LEXICON}/{word}", route="DELETE lexicon word")
-        _refused(gone, failures, 204)
-    assert_none_failed(failures, 3 * len(words))
-
-
-# ---------------------------------------------------------------------------------------------------
-# Inline readings and request lexicons on the synthesis routes (streams, read until their status)
-
-MARKED_TEXTS = [
-    "[" + "9" * 900 + "]{jiu3}",
-    "[[a]{a1}]{b}",
-    "[a]{{b}}",
-    "[a]{b",
-    "a]{b}",
-    "[a]{}",
-    "[]{a1}",
-    "[a\nb]{a1}",
-    "[a]{/\x00/}",
-    "[a]{/" + "ə" * 200 + "/}",
-    "[a]{a1}" * 142,
-    "[重庆]{chong2}",
-    "[重]{chong9}",
-    "[重]{CHONG2}",
-    "\ue000\ue001[a]{a1}",
-    "Hİ there.",
-    "[Hİ]{/hˈI/} there.",
-    "No. " + "1" * 101,
-    "No. " + "1" * 100,
-    "[" + "1" * 500 + "]{yi1} and 123.",
-]
-
-
-def test_inline_readings(fuzz: Fuzzer) -> None:
-    failures: list[str] = []
-    for text in MARKED_TEXTS:
-        for path, body in (
-            (SYNTHESIZE, {"text": text, "voice_id": "voice_001", "format": "pcm", "stream": True}),
-            (SPEECH, {"model": "tts-1", "input": text, "voice": "alloy", "response_format": "pcm"}),
-        ):
-            collect(fuzz.send("POST", path, json=body, headers_only=True, route=f"POST {path} (marks)"), failures)
-    assert_none_failed(failures, 2 * len(MARKED_TEXTS))
-
-
-REQUEST_LEXICONS: list[Any] = [
-    {"hi": "/hˈI/"},
-    {"HI": "/hˈI/", "hi": "/x/", "Hi": "/y/"},
-    {"İ": "/i/"},
-    {"i̇": "/i/"},
-    {"the": " ".join(["ma1"] * 60)},
-    {"the": " ".join(["ma1"] * 100)},
-    {f"w{n}": "/w/" for n in range(1001)},
-    {f"w{n}": "/" + "w" * 200 + "/" for n in range(300)},
-    {"\x00": "/x/"},
-    {"a": "\x00"},
-    {"[a]": "/x/"},
-    {"a": "/a/", "A": "chong2"},
-    {"": ""},
-    [],
-    "the",
-    {"the": None},
-]
-
-
-def test_request_lexicons(fuzz: Fuzzer) -> None:
-    failures: list[str] = []
-    text = "Hİ there, the cat sat on the mat. " * 8
-    for lexicon in REQUEST_LEXICONS:
-        for path, body in (
-            (SYNTHESIZE, {"text": text, "format": "pcm", "stream": True, "lexicon": lexicon}),
-            (SPEECH, {"model": "tts-1", "input": text, "voice": "nova", "response_format": "pcm", "lexicon": lexicon}),
-        ):
-            collect(fuzz.send("POST", path, json=body, headers_only=True, route=f"POST {path} (lexicon)"), failures)
-        whole = {"text": "Hİ there.", "format": "pcm", "lexicon": lexicon}
-        collect(fuzz.post_json(SYNTHESIZE, whole, label="whole, lexicon"), failures)
-    assert_none_failed(failures, 3 * len(REQUEST_LEXICONS))
-
-
-def test_generated_marks_and_lexicons(fuzz: Fuzzer) -> None:
-    failures: list[str] = []
-    sent = 0
-    letters = st.sampled_from([*"aAİıiIßẞſΣσς好重庆 .,[]{}/", "ma1", "chong2", "/ə/"])
-    texts = st.lists(letters, min_size=1, max_size=20).map("".join)
-    words = st.lists(letters, min_size=1, max_size=4).map("".join)
-    lexicons = st.dictionaries(words, st.sampled_from(["/ə/", "ma1", "x9", ""]), max_size=4)
-
-    @settings(FUZZ_SETTINGS, max_examples=40)
-    @given(text=texts, lexicon=lexicons)
-    def run(text: str, lexicon: dict[str, str]) -> None:
-        nonlocal sent
-        sent += 1
-        body = {"text": text, "format": "pcm", "stream": True, "lexicon": lexicon}
-        collect(
-            fuzz.send("POST", SYNTHESIZE, json=body, headers_only=True, route=f"POST {SYNTHESIZE} (generated)"),
-            failures,
-        )
+        refused(fuzz.post_json(JOBS, body, label="generated job"), failures, 413, 422)
 
     run()
     assert_none_failed(failures, sent)
