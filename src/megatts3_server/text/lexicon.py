@@ -70,6 +70,7 @@ class Lexicon:
     def __init__(self, entries: Mapping[str, Reading | str] | None = None) -> None:
         """``entries``: word -> its reading, parsed, or as text once it has been (it is not checked again)."""
         self._tables: tuple[_Table, ...] = (_Table(entries),) if entries else ()
+        self._firsts = frozenset(first for table in self._tables for first in table.lengths)
 
     @classmethod
     def parse(cls, entries: Mapping[str, str]) -> Lexicon:
@@ -80,6 +81,7 @@ class Lexicon:
     def _stacked(cls, tables: Iterable[_Table]) -> Lexicon:
         lexicon = cls()
         lexicon._tables = tuple(tables)
+        lexicon._firsts = frozenset(first for table in lexicon._tables for first in table.lengths)
         return lexicon
 
     def over(self, below: Lexicon) -> Lexicon:
@@ -125,7 +127,11 @@ class Lexicon:
         key = lexicon_key(text)
         parts: list[str] = []
         start = index = 0
+        firsts = self._firsts
         while index < len(text):
+            if key[index] not in firsts:  # no word starts with this character (most of a text)
+                index += 1
+                continue
             found = self._longest(text, key, index)
             if found is None:
                 index += 1
