@@ -48,7 +48,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.services = services
     app.state.metrics = services.metrics
     install_error_handlers(app)
-    app.add_middleware(UnexpectedErrorMiddleware, metrics=services.metrics)  # innermost: sees the routes' errors
+    # Innermost: sees the routes' errors, and the requests a stop cancels.
+    app.add_middleware(UnexpectedErrorMiddleware, metrics=services.metrics, stopping=lambda: services.health.draining)
     cors = settings.api.cors
     if cors.enabled:
         app.add_middleware(
@@ -58,7 +59,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             allow_headers=cors.headers,
             expose_headers=list(h.EXPOSED),
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=int(settings.api.max_request_size))
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=int(settings.api.max_request_size),
+        max_json_bytes=int(settings.api.max_json_size),
+    )
     app.add_middleware(RequestIdMiddleware, metrics=services.metrics)
     app.add_middleware(HeadAsGetMiddleware)
     if settings.api.forwarded_allow_ips.strip():

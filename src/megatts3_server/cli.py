@@ -40,8 +40,9 @@ def serve(
         "host": settings.api.host,
         "port": settings.api.port,
         "log_config": None,
-        # SIGTERM: no new connections, /ready 503 (draining), requests in flight get up to api.timeout.
-        "timeout_graceful_shutdown": int(settings.api.timeout) + 5,
+        # SIGTERM: no new connections, /ready 503 (draining), requests in flight get the grace period, then
+        # are cancelled (api/cancellation.py answers and logs them).
+        "timeout_graceful_shutdown": settings.api.shutdown_grace_seconds,
         # The app itself trusts X-Forwarded-For from api.forwarded_allow_ips only (app.py); uvicorn's
         # own default would trust it from any local process.
         "proxy_headers": False,

@@ -1,7 +1,8 @@
 """uvicorn's server, telling the app it drains as soon as the stop signal arrives.
 
 On SIGTERM uvicorn stops accepting connections and lets the requests in flight finish (up to
-``timeout_graceful_shutdown``); before that, /ready turns 503 ("draining") so a balancer that
+``timeout_graceful_shutdown``: api.shutdown_grace_seconds), then cancels the rest (api/cancellation.py
+answers them 503 and logs each); before that, /ready turns 503 ("draining") so a balancer that
 still holds an open connection sends new work elsewhere, and a running enrollment is released at
 once, for another replica (or the next start) to take. The app's lifespan then stops the rest.
 """

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.malformed import TALLY
 
-MODULES = {"http", "json", "multipart"}
+MODULES = {"http", "json", "multipart", "jobs", "lexicon"}
 MINIMUM_CASES = 500
 
 

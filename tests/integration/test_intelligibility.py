@@ -8,13 +8,16 @@ end or the engine shows here.
 
 from __future__ import annotations
 
+import difflib
+import re
+
 import cn2an
 import httpx
 import pytest
 from bench.data.intelligibility_sentences import CHINESE_A
 
 from megatts3_server.text import normalize
-from tests.support.speech import cer_zh, transcribe, wer_en
+from tests.support.speech import cer_zh, chinese_chars, transcribe, wer_en
 
 pytestmark = pytest.mark.slow
 
@@ -75,13 +78,36 @@ def test_numbers_and_money_are_read_out_in_english(client: httpx.Client) -> None
     assert "3.5" in lowered or "three point five" in lowered
 
 
-def test_mixed_chinese_english_sentence_speaks_both_parts(client: httpx.Client) -> None:
-    # voice_002 (zm_yunjian) is heard best in mixed sentences (bench/intelligibility.py's mixed set: the
-    # English words within the Chinese heard in 10 of 15, by a judge transcribing in Chinese).
-    audio = _speak(client, "我今天学习了machine learning，感觉非常有意思。", "voice_002")
-    chinese = transcribe(audio, "zh")
-    print(f"mixed: -> {chinese}")
-    assert cer_zh("我今天学习了感觉非常有意思", chinese) < 0.3
-    heard_latin = "".join(ch for ch in chinese.lower() if ch.isascii() and ch.isalpha())
-    # Whisper in Chinese mode writes the English words in Latin letters (or a close transliteration).
-    assert "machine" in heard_latin or "learning" in heard_latin or "机器学习" in chinese
+# Chinese sentences with English words in them, as people write them. Whisper transcribing in Chinese
+# writes an English word it hears in Latin letters; on code-switched speech it misses some even when they
+# are spoken well (bench/intelligibility.py's mixed set: a word cut out and transcribed alone is heard
+# more often), so the bound is on the words heard across sentences and voices, not on each word.
+MIXED = [
+    ("我今天学习了machine learning，感觉非常有意思。", ("machine", "learning")),
+    ("这个project的deadline是下周五。", ("project", "deadline")),
+    ("我们明天去看Avatar，你要一起来吗？", ("avatar",)),
+    ("请把这份report发给我的manager。", ("report", "manager")),
+]
+
+
+def _chinese_recall(reference: str, heard: str) -> float:
+    """The share of the reference's Chinese characters heard, in order (extra words heard cost nothing)."""
+    expected, got = chinese_chars(reference), chinese_chars(heard)
+    matched = sum(block.size for block in difflib.SequenceMatcher(None, expected, got).get_matching_blocks())
+    return matched / len(expected)
+
+
+def test_mixed_chinese_english_sentences_speak_both_languages(client: httpx.Client) -> None:
+    heard_words, words, recalls = 0, 0, []
+    for voice in ("voice_002", "voice_005"):
+        for sentence, english in MIXED:
+            heard = transcribe(_speak(client, sentence, voice), "zh")
+            latin = set(re.findall(r"[a-z]+", heard.lower()))
+            found = [word for word in english if word in latin]
+            print(f"mixed {voice}: {sentence} -> {heard} (English heard: {found})")
+            heard_words, words = heard_words + len(found), words + len(english)
+            recalls.append(_chinese_recall(sentence, heard))
+    # Measured: 8 of 14 words heard, Chinese recall 0.93 on average; a voice that spelled the English
+    # letter by letter, read it as pinyin or dropped it would be heard in none.
+    assert heard_words >= 6, (heard_words, words)
+    assert sum(recalls) / len(recalls) >= 0.8, recalls

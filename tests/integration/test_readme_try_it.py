@@ -87,7 +87,7 @@ def test_try_it_shell_commands_run_as_written(server: ServerProcess, fresh_clone
         script = _pointed_at(block, server)
         # curl exits 0 on an HTTP error; --fail-with-body makes a refused request fail the run (and
         # still shows the error's JSON) without changing what a successful command does.
-        strict = "set -euo pipefail\ncurl() { command curl --fail-with-body --silent --show-error \"$@\"; }\n"
+        strict = 'set -euo pipefail\ncurl() { command curl --fail-with-body --silent --show-error "$@"; }\n'
         ran = subprocess.run(
             ["bash", "-x", "-c", strict + script],
             cwd=fresh_clone,

@@ -12,7 +12,7 @@ import srt
 
 from tests.support.standins import finished_job, tone_app, tone_settings
 
-CHAPTER = "他推开门。“你还没睡？已经十二点半了。”她没有回答。\n\"Are you awake? It's late.\" He sat down."
+CHAPTER = '他推开门。“你还没睡？已经十二点半了。”她没有回答。\n"Are you awake? It\'s late." He sat down.'
 
 
 def test_a_quoted_utterance_is_one_subtitle_cue(tmp_path: Path) -> None:
@@ -26,7 +26,7 @@ def test_a_quoted_utterance_is_one_subtitle_cue(tmp_path: Path) -> None:
         "他推开门。",
         "“你还没睡？已经十二点半了。”",
         "她没有回答。",
-        "\"Are you awake? It's late.\"",
+        '"Are you awake? It\'s late."',
         "He sat down.",
     ]
 

@@ -13,16 +13,22 @@ import numpy as np
 import pytest
 
 from megatts3_server.app import create_app
-from megatts3_server.engines.base import CancelToken, VoiceContext
-from tests.support.standins import ToneEngine, served_in_thread, tone_app, tone_settings
+from megatts3_server.engines.base import CancelToken, EngineCapabilities, VoiceContext
+from tests.support.standins import RATE, ToneEngine, served_in_thread, tone_app, tone_settings
 
 # At most this many seconds of (tone) audio per second: the engine sleeps for its output's length / 20.
 _MAX_SPEED = 20.0
-PHONE_NUMBER = "我的电话是" + "1" * 900  # 905 characters, read digit by digit: minutes of speech
+# 915 characters: ten numbers of 90 digits, each read digit by digit: minutes of speech.
+PHONE_NUMBER = "我的电话是" + "，".join(["1" * 90] * 10)
 
 
 class PacedEngine(ToneEngine):
-    """A stand-in that takes time in proportion to the audio it makes, and can be held."""
+    """A stand-in that takes time in proportion to the audio it makes, and can be held; it takes
+    readings (marks reach it whole), as the embedded engine does."""
+
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        return EngineCapabilities("tone", RATE, ("zh", "en"), frozenset({"neutral"}), readings=True)
 
     def __init__(self) -> None:
         super().__init__()
@@ -63,9 +69,23 @@ def test_a_text_whose_reading_cannot_be_made_in_time_is_413_before_any_work(pace
 
 def test_the_same_text_streams(paced) -> None:
     http, _ = paced
-    body = {"text": "我的电话是" + "1" * 120, "stream": True, "format": "pcm"}
+    body = {"text": "我的电话是" + "1" * 90, "stream": True, "format": "pcm"}
     answer = http.post("/api/v1/tts/synthesize", json=body)
     assert answer.status_code == 200 and len(answer.content) > 0
+
+
+def test_a_stream_whose_one_sentence_cannot_be_made_in_time_is_413_before_any_work(paced) -> None:
+    """Ten words read as 60 syllables each, in one sentence: over two minutes of speech for one engine
+    call, which the stream's progress deadline (api.timeout) would cut off."""
+    http, engine = paced
+    before = engine.syntheses
+    body = {"text": "the " * 10, "stream": True, "lexicon": {"the": " ".join(["ma1"] * 60)}}
+    refused = http.post("/api/v1/tts/synthesize", json=body)
+    assert refused.status_code == 413, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "speech_too_long" and error["details"]["longest_piece_seconds"] > 100
+    assert engine.syntheses == before
+    assert http.post("/api/v1/tts/synthesize", json={**body, "text": "the cat"}).status_code == 200
 
 
 def test_the_character_limit_alone_would_have_let_it_in(paced) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from megatts3_server.text import normalize, split_sentences
+from megatts3_server.text.lexicon import Lexicon
 from megatts3_server.text.pronunciation import (
-    Lexicon,
     PronunciationError,
     check_marks,
     hide,
@@ -63,9 +63,9 @@ def test_a_mark_in_the_text_beats_the_lexicon() -> None:
 
 
 def test_the_request_lexicon_wins_over_the_global_one() -> None:
-    merged = Lexicon.parse({"重庆": "chong2 qing4", "API": "/A/"}).merged(Lexicon.parse({"api": "/B/"}))
-    assert merged.entries() == {"重庆": "chong2 qing4", "api": "/B/"}
-    assert merged.mark("API") == "[API]{/B/}"
+    stacked = Lexicon.parse({"api": "/B/"}).over(Lexicon.parse({"重庆": "chong2 qing4", "API": "/A/"}))
+    assert stacked.entries() == {"重庆": "chong2 qing4", "api": "/B/"}
+    assert stacked.mark("API") == "[API]{/B/}"
 
 
 def test_check_marks_finds_a_bad_inline_reading() -> None:

@@ -42,7 +42,7 @@ def test_pieces_with_nothing_to_speak_are_dropped() -> None:
     assert [p.text for p in split_sentences("你好。\n……\n再见。", 10)] == ["你好。", "再见。"]
 
 
-@given(st.text(alphabet="ab 一二，。,.!?\n“”\"「」’", max_size=300), st.integers(min_value=1, max_value=40))
+@given(st.text(alphabet='ab 一二，。,.!?\n“”"「」’', max_size=300), st.integers(min_value=1, max_value=40))
 def test_no_piece_is_longer_than_the_limit_and_no_word_is_lost(text: str, limit: int) -> None:
     pieces = split_sentences(text, limit)
     assert all(1 <= len(p.text) <= limit for p in pieces)

@@ -65,9 +65,9 @@ def offline_page(browser: Browser, base_url: str) -> Iterator[tuple[Page, list[s
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on(
         "console",
-        lambda message: errors.append(message.text)
-        if message.type == "error" and REDOC_LOGO not in message.text
-        else None,
+        lambda message: (
+            errors.append(message.text) if message.type == "error" and REDOC_LOGO not in message.text else None
+        ),
     )
     yield page, refused
     context.close()

@@ -9,12 +9,13 @@ from typing import Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.api import headers as h
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
+from megatts3_server.api.ranges import RangeFileResponse
 from megatts3_server.api.responses import attachment
 from megatts3_server.api.schemas import MAX_VOICE_NAME, VOICE_NAME_HELP, LexiconIn, SynthesisParametersIn
 from megatts3_server.api.security import CHARGED, GUARDS, checked_quota, current_caller
@@ -172,11 +173,11 @@ async def delete_job(
 @router.get("/{job_id}/audio", summary="The whole track (HTTP Range supported)")
 async def job_audio(
     job_id: str, services: Services = Depends(get_services), caller: Caller = Depends(current_caller)
-) -> FileResponse:
+) -> RangeFileResponse:
     found = await anyio.to_thread.run_sync(services.jobs.result, job_id, "track", caller)
     extension = found.path.suffix.removeprefix(".")
     disposition = {h.CONTENT_DISPOSITION: attachment(found.title, extension)}
-    return FileResponse(found.path, media_type=MEDIA_TYPES[AudioFormat(extension)], headers=disposition)
+    return RangeFileResponse(found.path, media_type=MEDIA_TYPES[AudioFormat(extension)], headers=disposition)
 
 
 @router.get("/{job_id}/timestamps", summary="Every segment's and sentence's start and end, speaker and text")

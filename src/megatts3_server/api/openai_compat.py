@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server import __version__
 from megatts3_server.api import headers as h
+from megatts3_server.api.cancellation import CancelOnDisconnectRoute
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import speech_response
@@ -34,7 +35,7 @@ from megatts3_server.service.speech import SpeechRequest
 from megatts3_server.service.synthesis import SynthesisParameters
 from megatts3_server.tenancy import Caller
 
-router = APIRouter(prefix="/v1", tags=["openai"], dependencies=GUARDS)
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=GUARDS, route_class=CancelOnDisconnectRoute)
 
 MODELS = ("megatts3", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 _CREATED = int(time.time())

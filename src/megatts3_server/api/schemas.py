@@ -8,22 +8,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.engines.base import SamplingOptions
-from megatts3_server.service.synthesis import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
+from megatts3_server.service.synthesis_types import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
 
 __all__ = ["GUIDANCE_RANGE", "PITCH_RANGE", "SPEED_RANGE", "TIME_STEP_RANGE"]
 
 
-# Most entries one request may bring (its own lexicon).
-MAX_REQUEST_LEXICON = 1000
 # A voice named in a request: a voice id (64 characters at most) or a blend recipe of several.
 MAX_VOICE_NAME = 300
 VOICE_NAME_HELP = "A voice from GET /api/v1/voices, or a blend of built-in voices such as 'af_bella(2)+af_sky(1)'"
+
+# A request's own lexicon: bounded by api.lexicon (checked by the lexicon service, which knows the settings).
 LexiconIn = Annotated[
     dict[UnicodeStr, UnicodeStr] | None,
     Field(
         None,
-        max_length=MAX_REQUEST_LEXICON,
-        description="This request's readings, winning over the global lexicon: word -> pinyin with tones "
+        description="This request's readings, winning over the stored and file lexicons: word -> pinyin with tones "
         "('重庆': 'chong2 qing4') or phonemes between slashes ('Yeepay': '/jˈipA/')",
     ),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import Response
 
+from megatts3_server.api.cancellation import CancelOnDisconnectRoute
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import AUDIO_RESPONSES, speech_response
@@ -21,7 +22,7 @@ from megatts3_server.service.speech import ReferenceUpload, SpeechRequest
 from megatts3_server.service.synthesis import SynthesisParameters
 from megatts3_server.tenancy import Caller
 
-router = APIRouter(prefix="/api/v1/tts", tags=["tts"], dependencies=GUARDS)
+router = APIRouter(prefix="/api/v1/tts", tags=["tts"], dependencies=GUARDS, route_class=CancelOnDisconnectRoute)
 
 
 @router.post("/synthesize", responses=AUDIO_RESPONSES, summary="Speak text in a stored or built-in voice")

@@ -8,7 +8,6 @@ from typing import Literal, overload
 
 from fastapi import UploadFile
 
-from megatts3_server.api.schemas import MAX_REQUEST_LEXICON
 from megatts3_server.errors import InvalidRequestError, PayloadTooLargeError
 
 _CHUNK = 1 << 20
@@ -72,9 +71,5 @@ def lexicon_form_field(value: str | None) -> dict[str, str] | None:
         raise InvalidRequestError(
             'lexicon must be a JSON object mapping each word to its reading, as {"重庆": "chong2 qing4"}',
             code="invalid_lexicon",
-        )
-    if len(entries) > MAX_REQUEST_LEXICON:
-        raise InvalidRequestError(
-            f"lexicon has {len(entries)} entries; one request may bring {MAX_REQUEST_LEXICON}", code="invalid_lexicon"
         )
     return entries

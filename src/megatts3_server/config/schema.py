@@ -33,6 +33,9 @@ class InferenceSettings(_Section):
     precision: Literal["fp32", "fp16", "bf16"] = "fp16"
     batch_size: int = Field(1, ge=1, le=256)
     max_length: int = Field(1000, ge=1, le=100_000, description="Longest accepted text, in characters")
+    max_number_digits: int = Field(
+        100, ge=16, le=10_000, description="Longest number (digits) a text may hold; longer: 422 number_too_long"
+    )
     threads: int = Field(0, ge=0, description="CPU threads for inference; 0 = one per core")
 
 
@@ -203,6 +206,23 @@ class JobsSettings(_Section):
     poll_seconds: float = Field(
         5, gt=0, le=600, description="How often an idle replica looks for jobs other replicas took in (PostgreSQL)"
     )
+    max_speech_seconds: float = Field(
+        86_400, gt=0, description="Most speech one job may make (estimated at intake, readings and numbers included)"
+    )
+    max_screenplay_lines: int = Field(10_000, ge=1, description="Most lines (blank ones included) a screenplay has")
+    max_line_chars: int = Field(2_000, ge=1, description="Longest screenplay line, in characters")
+
+
+class LexiconSettings(_Section):
+    """Bounds on the lexicon's work: a request's own entries, and the global lexicon's stored entries."""
+
+    max_request_entries: int = Field(1000, ge=0, le=100_000, description="Most entries a request's own lexicon holds")
+    max_request_chars: int = Field(
+        50_000, ge=0, le=10_000_000, description="Most characters (words and readings) in a request's own lexicon"
+    )
+    max_stored_entries: int = Field(
+        200_000, ge=1, le=10_000_000, description="Most entries stored through /api/v1/lexicon (a PUT beyond: 413)"
+    )
 
 
 class ApiSettings(_Section):
@@ -215,8 +235,27 @@ class ApiSettings(_Section):
         description="Refuse up front (413 speech_too_long, 503 too_busy) a whole response whose speech cannot be "
         "synthesized within api.timeout at the engine speed measured on this machine",
     )
+    max_speech_seconds: float = Field(
+        600,
+        gt=0,
+        description="Most speech one request (whole or streamed) or one job segment may make, estimated after its "
+        "readings and numbers are expanded; more: 413 speech_too_long",
+    )
+    shutdown_grace_seconds: float = Field(
+        10,
+        ge=0,
+        le=3600,
+        description="On a stop (SIGTERM, Ctrl-C): how long requests in flight may take to finish before they are "
+        "cancelled (and logged)",
+    )
     max_request_size: ByteSize = ByteSize(60 * 10**6)
+    max_json_size: ByteSize = Field(
+        ByteSize(4 * 10**6),
+        description="Largest request body that is not a multipart upload (JSON is parsed whole before its "
+        "fields are checked); a job of 200,000 characters with its lexicon fits",
+    )
     jobs: JobsSettings = JobsSettings()
+    lexicon: LexiconSettings = LexiconSettings()
     forwarded_allow_ips: str = Field(
         "",
         description="Proxies (comma-separated addresses or CIDRs) whose X-Forwarded-For names the client; "

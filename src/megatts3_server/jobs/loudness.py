@@ -1,13 +1,15 @@
 """One loudness for every segment of a production (EBU R128 / ITU-R BS.1770 integrated loudness,
-pyloudnorm's meter), a true-peak ceiling, and edges that join without clicks."""
+pyloudnorm's meter), a true-peak ceiling, and edges that join without clicks.
+
+pyloudnorm and scipy.signal are imported on the first job's first segment, not with the service:
+they are 75 MB of resident memory a server that makes no job never needs.
+"""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import pyloudnorm
-from scipy.signal import resample_poly
 
 # Gains beyond this are not applied: a near-silent segment stays quiet rather than becoming noise.
 _MAX_GAIN_DB = 30.0
@@ -23,6 +25,8 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
         return -math.inf
     minimum = int(_MIN_METERED_SECONDS * sample_rate) + 1
     metered = np.tile(samples, math.ceil(minimum / samples.size)) if samples.size < minimum else samples
+    import pyloudnorm
+
     return float(pyloudnorm.Meter(sample_rate).integrated_loudness(metered.astype(np.float64)))
 
 
@@ -30,6 +34,8 @@ def true_peak(samples: np.ndarray) -> float:
     """The 4x oversampled peak (BS.1770 true peak), linear."""
     if samples.size == 0:
         return 0.0
+    from scipy.signal import resample_poly
+
     return float(np.max(np.abs(resample_poly(samples.astype(np.float64), 4, 1))))
 
 

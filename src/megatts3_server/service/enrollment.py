@@ -34,7 +34,7 @@ from types import TracebackType
 
 from megatts3_server.audio import decode_audio
 from megatts3_server.engines.base import CancelToken
-from megatts3_server.errors import ServiceError, SynthesisCancelledError
+from megatts3_server.errors import ServiceError, SynthesisCancelledError, VoiceNotFoundError
 from megatts3_server.service.engine_loader import EngineLoader, EngineState
 from megatts3_server.voices import StoredVoice, VoiceStoreInterface
 from megatts3_server.voices.status import VoiceStatus
@@ -301,7 +301,13 @@ class EnrollmentJobs:
         started = time.perf_counter()
         with lease:
             try:
-                wav, latent = self._store.load_reference(voice.id)
+                try:
+                    wav, latent = self._store.load_reference(voice.id)
+                except FileNotFoundError:  # deleted since it was claimed (its files went with it), or lost
+                    if self._store.get(voice.id) is None:
+                        log.info("voice %s was deleted as its enrollment started; nothing to enroll", voice.id)
+                        return
+                    raise VoiceNotFoundError("the voice's reference recording is missing from the store") from None
                 reference = decode_audio(wav, target_rate=self._engine.capabilities.sample_rate)
                 prepared = self._engine.enroll_voice(
                     reference, latent, budget_seconds=self._budget, progress=lease.report, cancel=token

@@ -107,6 +107,11 @@ class HealthService:
         while the requests in flight finish."""
         self._draining = True
 
+    @property
+    def draining(self) -> bool:
+        """Whether the process is stopping."""
+        return self._draining
+
     def _status(self) -> str:
         state = self._loader.state
         if state is EngineState.STARTING:

@@ -12,7 +12,7 @@ from megatts3_server import __version__
 from megatts3_server.audio import AudioFormat
 from megatts3_server.config import Settings
 from megatts3_server.service.engine_loader import EngineLoader
-from megatts3_server.service.synthesis import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
+from megatts3_server.service.synthesis_types import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
 
 
 def _range(default: Any, bounds: tuple[Any, Any], **extra: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import logging
@@ -26,16 +25,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
 import numpy as np
 
 from megatts3_server.audio import AudioFormat, parse_format
 from megatts3_server.config import JobsSettings
-from megatts3_server.engines.base import SamplingOptions
 from megatts3_server.errors import (
-    InvalidRequestError,
     JobNotFinishedError,
     JobNotFoundError,
     JobsUnavailableError,
@@ -49,48 +45,23 @@ from megatts3_server.jobs.records import (
     FINISHED,
     RUNNING,
     JobRecord,
-    SegmentRow,
     SentenceTime,
 )
-from megatts3_server.jobs.script import (
-    Pauses,
-    Segment,
-    chapter_segments,
-    check_limits,
-    screenplay_lines,
-    screenplay_segments,
-    script_segments,
-)
+from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store_interface import JobStoreInterface
 from megatts3_server.ratelimit import Quota
-from megatts3_server.service.casting import Casting, VoiceHint
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import worker_id
+from megatts3_server.service.job_intake import JobIntake, JobRequest, synthesis_parameters
+from megatts3_server.service.job_views import JobView, job_view, progress_of
 from megatts3_server.service.lexicon import LexiconService
-from megatts3_server.service.synthesis import SynthesisParameters, SynthesisService
+from megatts3_server.service.synthesis import SynthesisService
 from megatts3_server.service.voices import VoiceService
 from megatts3_server.tenancy import Caller
 
 log = logging.getLogger(__name__)
 
 _SWEEP_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """One of ``text`` (+ ``voice_id``), ``script`` or ``screenplay`` (+ ``voices``)."""
-
-    text: str | None = None
-    voice_id: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    script: list[dict[str, Any]] | None = None
-    screenplay: str | None = None
-    voices: dict[str, str | VoiceHint] | None = None
-    """Screenplay name -> voice id, or a hint for the voice the service casts (a name left out: any voice)."""
-    format: str = "wav"
-    title: str = ""
-    lexicon: dict[str, str] | None = None
-    """Readings for this job's words, winning over the global lexicon (kept with every segment)."""
 
 
 @dataclass(frozen=True)
@@ -110,27 +81,6 @@ class JobResult:
 
     path: Path
     title: str
-
-
-@dataclass(frozen=True)
-class JobView:
-    record: JobRecord
-    progress: float
-    seconds_left: float | None
-    errors: list[dict[str, Any]]
-    segments: list[dict[str, Any]]
-    cast: dict[str, dict[str, Any]]
-    """Each speaker's voice id, and whether the service cast it (else the request gave it)."""
-
-
-def synthesis_parameters(values: dict[str, Any]) -> SynthesisParameters:
-    options = SamplingOptions(**{name: values.get(name) for name in ("time_step", "p_w", "t_w", "seed")})
-    return SynthesisParameters(
-        speed=values.get("speed", 1.0),
-        pitch=values.get("pitch", 1.0),
-        emotion=values.get("emotion", "neutral"),
-        options=options,
-    )
 
 
 class JobService:
@@ -157,7 +107,15 @@ class JobService:
         self._max_segment_chars = max_segment_chars
         self._default_voice = default_voice
         self._on_segment = on_segment
-        self._pauses = Pauses(settings.paragraph_pause_ms, settings.speaker_pause_ms, settings.line_pause_ms)
+        self._intake = JobIntake(
+            synthesis,
+            loader,
+            voices,
+            lexicon,
+            settings,
+            max_segment_chars=max_segment_chars,
+            default_voice=default_voice,
+        )
         self._owner = worker_id()
         self._wake: asyncio.Event | None = None  # set when a job is submitted here
         self._building = threading.Lock()  # one replica-local build of a finished job's results at a time
@@ -188,69 +146,17 @@ class JobService:
     # -- requests --------------------------------------------------------------------------------
 
     async def create(self, request: JobRequest, quota: Quota, caller: Caller) -> JobRecord:
-        """Check a job whole, store it as ``caller``'s and queue it (quota charged once, when it is accepted)."""
+        """Check a job whole (job_intake.py), store it as ``caller``'s and queue it (quota charged once,
+        when it is accepted)."""
         self._require_running()
         fmt = parse_format(request.format)
-        lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
-        segments = await anyio.to_thread.run_sync(self._segments, request, caller)
-        if request.lexicon:
-            segments = [
-                dataclasses.replace(segment, parameters={**segment.parameters, "lexicon": request.lexicon})
-                for segment in segments
-            ]
-        check_limits(
-            segments,
-            max_characters=self._settings.max_characters,
-            max_segments=self._settings.max_segments,
-            max_segment_chars=self._max_segment_chars,
-        )
-        for segment in segments:
-            self._synthesis.check_text(segment.text, lexicon)
-        await self._check_voices({segment.voice_id for segment in segments}, caller)
+        segments = await self._intake.check(request, caller)
         await quota.charge()
         record = await anyio.to_thread.run_sync(self._store.create, request.title, fmt.value, segments, caller)
         assert self._wake is not None
         self._wake.set()
         log.info("job %s queued: %d segments, %s", record.id, len(segments), fmt.value)
         return record
-
-    def _segments(self, request: JobRequest, caller: Caller) -> list[Segment]:
-        given = [name for name in ("text", "script", "screenplay") if getattr(request, name) is not None]
-        if len(given) != 1:
-            raise InvalidRequestError(
-                "give exactly one of text, script or screenplay", code="invalid_job", details={"given": given}
-            )
-        if request.text is not None:
-            voice = request.voice_id or self._default_voice
-            return chapter_segments(request.text, voice, request.parameters, self._pauses, self._max_segment_chars)
-        if request.script is not None:
-            return script_segments(request.script, self._pauses)
-        assert request.screenplay is not None
-        casting = Casting(self._loader.engine, lambda voice_id: self._voices.context(voice_id, caller))
-        cast = casting.cast(screenplay_lines(request.screenplay), request.voices or {})
-        voices = {name: voice.voice_id for name, voice in cast.items()}
-        segments = screenplay_segments(request.screenplay, voices, request.parameters, self._pauses)
-        # Kept with each segment (as its lexicon is), so the job reports the cast after a restart too.
-        return [
-            dataclasses.replace(segment, parameters={**segment.parameters, "cast": True})
-            if cast[segment.speaker].cast
-            else segment
-            for segment in segments
-        ]
-
-    async def _check_voices(self, voice_ids: set[str], caller: Caller) -> None:
-        problems: dict[str, str] = {}
-        for voice_id in sorted(voice_ids):
-            try:
-                await anyio.to_thread.run_sync(self._voices.context, voice_id, caller)
-            except ServiceError as exc:
-                problems[voice_id] = exc.message
-        if problems:
-            raise InvalidRequestError(
-                f"voices that cannot speak: {'; '.join(f'{v}: {why}' for v, why in problems.items())}",
-                code="invalid_voices",
-                details={"voices": problems},
-            )
 
     def _require_running(self) -> None:
         if self._wake is None:
@@ -281,37 +187,14 @@ class JobService:
                 record = await anyio.to_thread.run_sync(self._store.get, job_id)
                 if record is None:  # deleted meanwhile (by another replica, or expired)
                     return
-                if _progress_of(record) != _progress_of(current.record):
+                if progress_of(record) != progress_of(current.record):
                     current = await anyio.to_thread.run_sync(self._view, record)
                     yield current
 
         return changes()
 
     def _view(self, record: JobRecord) -> JobView:
-        job_id = record.id
-        rows = self._store.segments(job_id)
-        finished = record.segments_done + record.segments_failed
-        progress = 100.0 * finished / record.segments_total if record.segments_total else 100.0
-        left_chars = sum(len(row.segment.text) for row in rows if row.status == "pending")
-        rate = self._rates.get(job_id) or _stored_rate(record, rows)
-        return JobView(
-            record=record,
-            progress=round(progress, 1),
-            seconds_left=round(left_chars / rate, 1) if rate and record.status not in FINISHED else None,
-            errors=[{"segment": row.index, "error": row.error} for row in rows if row.error],
-            cast=_cast_of(rows),
-            segments=[
-                {
-                    "index": row.index,
-                    "speaker": row.segment.speaker,
-                    "voice_id": row.segment.voice_id,
-                    "text": row.segment.text,
-                    "status": row.status,
-                    "duration": row.duration,
-                }
-                for row in rows
-            ],
-        )
+        return job_view(record, self._store.segments(record.id), self._rates.get(record.id))
 
     def views(self, caller: Caller) -> list[JobView]:
         """The view of every stored job ``caller`` sees, oldest first."""
@@ -539,27 +422,3 @@ class JobService:
 
 def _say_lost(job_id: str) -> None:
     log.info("job %s: no longer this runner's (cancelled, deleted or taken over); stopping", job_id)
-
-
-def _cast_of(rows: list[SegmentRow]) -> dict[str, dict[str, Any]]:
-    """Each speaker's voice (the first it speaks with), and whether the service cast it."""
-    cast: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        segment = row.segment
-        cast.setdefault(segment.speaker, {"voice_id": segment.voice_id, "cast": bool(segment.parameters.get("cast"))})
-    return cast
-
-
-def _progress_of(record: JobRecord) -> tuple[str, int, int]:
-    """What changes a job's view: its status and how many segments have an outcome."""
-    return record.status, record.segments_done, record.segments_failed
-
-
-def _stored_rate(record: JobRecord, rows: list[SegmentRow]) -> float | None:
-    """Characters synthesized per second since the job started, from what is stored (the speed a
-    replica that is not making the job can tell)."""
-    if record.status != RUNNING or record.started_at is None:
-        return None
-    spoken = sum(len(row.segment.text) for row in rows if row.status == "done" and not row.reused)
-    elapsed = time.time() - record.started_at
-    return spoken / elapsed if spoken and elapsed > 0 else None

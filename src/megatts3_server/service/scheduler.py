@@ -165,6 +165,9 @@ class Scheduler:
             self._stopping = True
             jobs = [*self._admitted, *self._background_jobs]
             self._condition.notify_all()
+        if jobs:
+            pieces = sum(job.remaining for job in jobs)
+            log.warning("stopping with %d synthesis jobs in flight: %d pieces left unspoken", len(jobs), pieces)
         for job in jobs:
             self.cancel(job)
         for thread in self._threads:

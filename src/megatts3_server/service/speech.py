@@ -16,6 +16,7 @@ from megatts3_server.audio import parse_format
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.synthesis import (
+    CheckedText,
     SynthesisParameters,
     SynthesisResult,
     SynthesisService,
@@ -56,11 +57,16 @@ class SpeechService:
         self._lexicon = lexicon
         self._default_voice = default_voice
 
+    async def _checked(self, request: SpeechRequest, caller: Caller) -> CheckedText:
+        """The request's text checked and marked with its tenant's lexicon, in a worker thread (the work
+        grows with the text)."""
+        lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
+        return await anyio.to_thread.run_sync(self._synthesis.check_text, request.text, lexicon)
+
     async def speak(self, request: SpeechRequest, quota: Quota, caller: Caller) -> Speech:
         """Speak in a built-in voice or a stored one ``caller`` sees, with its tenant's lexicon."""
         fmt = parse_format(request.format)
-        lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
-        text = self._synthesis.check_text(request.text, lexicon)
+        text = await self._checked(request, caller)
         voice_id = request.voice_id or self._default_voice
         voice = await anyio.to_thread.run_sync(self._voices.context, voice_id, caller)
         return await self._synthesis.speak(
@@ -72,8 +78,7 @@ class SpeechService:
     ) -> Speech:
         """Speak in the voice of an uploaded reference recording (prepared once per tenant, then reused)."""
         fmt = parse_format(request.format)
-        lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
-        text = self._synthesis.check_text(request.text, lexicon)
+        text = await self._checked(request, caller)
         decoded = await anyio.to_thread.run_sync(self._voices.read_reference, reference.audio, reference.latent)
         if not self._voices.one_shot.knows(decoded, caller.tenant):
             await quota.charge()  # preparing a new reference is work, even if its audio is then cached

@@ -8,10 +8,11 @@ cache holds whole files; a finished stream is stored as one, and either kind of 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 import numpy as np
@@ -29,92 +30,31 @@ from megatts3_server.cache import AudioCache, CachedAudio, cache_key
 from megatts3_server.engines.base import SamplingOptions, VoiceContext
 from megatts3_server.errors import (
     EmptyTextError,
-    InvalidPronunciationError,
     InvalidRequestError,
     ServiceError,
     StreamAbortedError,
     SynthesisTimeoutError,
-    TextTooLongError,
-    UnsupportedLanguageError,
 )
 from megatts3_server.logs import current_request_id
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import Quota, unlimited
 from megatts3_server.service.engine_loader import EngineLoader
+from megatts3_server.service.pieces import request_pieces, segment_pieces
 from megatts3_server.service.scheduler import Scheduler, SynthesisJob
-from megatts3_server.service.speech_budget import SpeechBudget
+from megatts3_server.service.speech_budget import Mode, SpeechBudget
+from megatts3_server.service.synthesis_types import (
+    AudioDescription,
+    SynthesisParameters,
+    SynthesisResult,
+    SynthesisStream,
+)
+from megatts3_server.service.text_check import CheckedText, check_text
 from megatts3_server.tenancy import DEFAULT_TENANT
-from megatts3_server.text import Sentence, normalize, split_sentences
-from megatts3_server.text.pronunciation import Lexicon, PronunciationError, check_marks, hide, restore, written
-from megatts3_server.text.script import unsupported_scripts
-from megatts3_server.text.unicode import valid_unicode
+from megatts3_server.text import Sentence
+from megatts3_server.text.lexicon import Lexicon
+from megatts3_server.text.pronunciation import written
 
 log = logging.getLogger(__name__)
-
-# The first piece of a text is kept short (split at its first clause break) so that its audio, and a
-# stream's first bytes, come soon: ~16 Chinese characters are ~3 s of speech, ~1 s to synthesize on 2 cores.
-_FIRST_PIECE_CHARS = 16
-
-# The writing systems each engine language is read in (text/script.py's names).
-_LANGUAGE_SCRIPTS = {"zh": ("Han",), "en": ("Latin",), "ja": ("Han", "Hiragana", "Katakana"), "ko": ("Hangul",)}
-_LANGUAGE_NAMES = {"zh": "Chinese", "en": "English", "ja": "Japanese", "ko": "Korean"}
-
-# What each request parameter accepts (the API validates against these; /api/v1/info lists them).
-SPEED_RANGE = (0.5, 2.0)
-PITCH_RANGE = (0.5, 2.0)
-TIME_STEP_RANGE = (1, 256)
-GUIDANCE_RANGE = (0.0, 10.0)
-
-
-@dataclass(frozen=True)
-class SynthesisParameters:
-    """How to speak: speed and pitch are factors (1.0 = the voice as is)."""
-
-    speed: float = 1.0
-    pitch: float = 1.0
-    emotion: str = "neutral"
-    options: SamplingOptions = field(default_factory=SamplingOptions)
-    """Sampling knobs of engines that have them (MegaTTS3: steps, guidance weights, seed)."""
-
-
-@dataclass(frozen=True)
-class CheckedText:
-    """Text that passed SynthesisService.check_text (the only way to make one): checked once, spoken later."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class AudioDescription:
-    """What a response carries, known before its first byte (headers)."""
-
-    format: AudioFormat
-    media_type: str
-    sample_rate: int
-    voice_id: str
-    voice_used: str
-    emotion_requested: str
-    emotion_applied: str
-    characters: int
-    cached: bool
-    voice_prepared: str | None = None
-    """One-shot references: "new" when prepared for this request, "reused" when seen before."""
-    voice_note: str | None = None
-    """One-shot references: what the engine made of the reference."""
-
-
-@dataclass(frozen=True)
-class SynthesisResult:
-    description: AudioDescription
-    audio: bytes
-    duration: float
-    synthesis_time: float
-
-
-@dataclass(frozen=True)
-class SynthesisStream:
-    description: AudioDescription
-    chunks: AsyncIterator[bytes]
 
 
 @dataclass(frozen=True)
@@ -141,14 +81,17 @@ class SynthesisService:
         max_length: int,
         timeout: float,
         budget: SpeechBudget | None = None,
+        max_number_digits: int = 100,
     ) -> None:
-        """``budget``: refuses whole responses that could not be made within ``timeout`` (None: none refused)."""
+        """``budget``: refuses texts that make too much speech, or that could not be made in time
+        (service/speech_budget.py; None: none refused)."""
         self._loader = loader
         self._engine = loader.engine
         self._scheduler = scheduler
         self._cache = cache
         self._metrics = metrics
         self._max_length = max_length
+        self._max_digits = max_number_digits
         self._timeout = timeout
         self._budget = budget
 
@@ -156,37 +99,13 @@ class SynthesisService:
         """Reject text that cannot be synthesized (and an engine that cannot speak) before any work;
         the text comes back with ``lexicon``'s words marked with their readings."""
         self._loader.require_ready()
-        try:
-            valid_unicode(text)
-        except ValueError as exc:
-            raise InvalidRequestError(f"text {exc}", code="invalid_text") from None
-        stripped = text.strip()
-        if not stripped:
-            raise EmptyTextError("text is empty; give the words to speak")
-        if len(stripped) > self._max_length:
-            raise TextTooLongError(
-                f"text is {len(stripped)} characters; the limit is {self._max_length} (model.inference.max_length)"
-            )
-        try:
-            check_marks(stripped)
-        except PronunciationError as exc:
-            raise InvalidPronunciationError(f"a reading in the text: {exc}") from None
-        languages = self._engine.capabilities.languages
-        scripts = [script for language in languages for script in _LANGUAGE_SCRIPTS.get(language, ())]
-        if unknown := unsupported_scripts(written(stripped), scripts):
-            spoken = " and ".join(_LANGUAGE_NAMES.get(language, language) for language in languages)
-            raise UnsupportedLanguageError(
-                f"the text is written in {', '.join(unknown)}, which this engine cannot speak (it speaks {spoken}); "
-                "send text in those languages only",
-                details={"scripts": unknown, "languages": list(languages)},
-            )
-        return CheckedText(lexicon.mark(stripped) if lexicon else stripped)
+        return check_text(
+            text, lexicon, self._engine.capabilities, max_length=self._max_length, max_digits=self._max_digits
+        )
 
-    def _engine_text(self, piece: str, marks: list[str]) -> str:
-        """A piece as the engine gets it: its marks back, or only their written words for an engine
-        that cannot take readings."""
-        marked = restore(piece, marks)
-        return marked if self._engine.capabilities.readings else written(marked)
+    def check_speech(self, pieces: list[Sentence], speed: float, mode: Mode) -> float:
+        """The pieces' estimated speech (seconds), raised on when it may not be made (speech_budget.py)."""
+        return self._budget.check(pieces, speed, mode) if self._budget is not None else 0.0
 
     def applied_emotion(self, requested: str) -> str:
         """The emotion the engine will really render for ``requested`` (its neutral voice if it cannot)."""
@@ -203,15 +122,12 @@ class SynthesisService:
         stream: bool,
         tenant: str,
     ) -> _Plan:
+        """The request's pieces, cache key and description (a worker thread: normalization grows with the text)."""
         text = checked.text
-        hidden, marks = hide(text)
-        normalized = normalize(hidden)
-        # Only a stream gains from a short first piece; a whole response would just pay one more engine call.
-        first = _FIRST_PIECE_CHARS if stream else None
-        pieces = [
-            Sentence(self._engine_text(piece.text, marks), piece.pause_after)
-            for piece in split_sentences(normalized, self._engine.max_piece_chars(), first_max_chars=first)
-        ]
+        capabilities = self._engine.capabilities
+        pieces, spoken = request_pieces(
+            text, self._engine.max_piece_chars(), readings=capabilities.readings, stream=stream
+        )
         if not pieces:
             raise EmptyTextError("text has nothing to speak once normalized (only punctuation or spaces?)")
         emotion = self.applied_emotion(params.emotion)
@@ -219,7 +135,7 @@ class SynthesisService:
             engine=self._engine.capabilities.name,
             voice=voice.voice_id,
             voice_version=voice.version,
-            text=restore(normalized, marks),
+            text=spoken,
             speed=params.speed,
             pitch=params.pitch,
             emotion=emotion,
@@ -293,13 +209,14 @@ class SynthesisService:
         """The whole response: from the cache (free), or synthesized within the request timeout
         (``quota`` is charged first)."""
         started = time.perf_counter()
-        plan = self._plan(text, voice, params, fmt, stream=False, tenant=tenant)
+        plan = await anyio.to_thread.run_sync(
+            functools.partial(self._plan, text, voice, params, fmt, stream=False, tenant=tenant)
+        )
         if hit := await self._lookup(plan):
             return SynthesisResult(
                 _cached(plan.description, hit), hit.audio, hit.duration, time.perf_counter() - started
             )
-        if self._budget is not None:
-            self._budget.check(plan.pieces, plan.params.speed)
+        self.check_speech(plan.pieces, plan.params.speed, "whole")
         await (quota or unlimited()).charge()
         job = self._submit(plan)
         parts: list[np.ndarray] = []
@@ -324,6 +241,9 @@ class SynthesisService:
         finally:
             if len(parts) < len(plan.pieces):
                 self._scheduler.cancel(job)
+                # The client left (api/disconnect.py), the server stopped (api.shutdown_grace_seconds) or it failed.
+                done, total = len(parts), len(plan.pieces)
+                log.info("whole response stopped after %d of %d pieces; the rest is cancelled", done, total)
         duration = samples.size / plan.description.sample_rate
         await self._store(plan, encoded, duration)
         elapsed = time.perf_counter() - started
@@ -342,9 +262,12 @@ class SynthesisService:
     ) -> SynthesisStream:
         """Admit a streamed synthesis; errors (busy, over budget) are raised here, before any byte is sent."""
         started = time.perf_counter()
-        plan = self._plan(text, voice, params, fmt, stream=True, tenant=tenant)
+        plan = await anyio.to_thread.run_sync(
+            functools.partial(self._plan, text, voice, params, fmt, stream=True, tenant=tenant)
+        )
         if hit := await self._lookup(plan):
             return SynthesisStream(_cached(plan.description, hit), _single(hit.audio))
+        self.check_speech(plan.pieces, plan.params.speed, "stream")
         await (quota or unlimited()).charge()
         job = self._submit(plan)
         return SynthesisStream(plan.description, self._stream(plan, job, started))
@@ -399,23 +322,18 @@ class SynthesisService:
         its samples, sentence pauses included but none after the last, and each sentence's text (as
         written, not as normalized for reading) with its start and end in seconds."""
         rate = self._engine.capabilities.sample_rate
-        hidden, marks = hide(text.text)
-        pieces = split_sentences(hidden, self._engine.max_piece_chars())
+        pieces = self.segment_pieces(text)
         if not pieces:
             raise EmptyTextError("the segment has nothing to speak")
         job = self._scheduler.submit(
-            [self._engine_text(normalize(piece.text), marks) for piece in pieces],
-            voice,
-            params.speed,
-            params.options,
-            background=True,
+            [piece.text for _, piece in pieces], voice, params.speed, params.options, background=True
         )
         results = job.results()
         parts: list[np.ndarray] = []
         sentences: list[tuple[str, float, float]] = []
         position = 0
         try:
-            for number, piece in enumerate(pieces):
+            for number, (sentence, piece) in enumerate(pieces):
                 # No deadline: background work waits for as long as interactive requests keep the workers busy.
                 audio = await anext(results)
                 pause = 0.0 if number == len(pieces) - 1 else piece.pause_after
@@ -423,7 +341,7 @@ class SynthesisService:
                     self._finish_piece, audio, Sentence(piece.text, pause), params
                 )
                 speech = finished.size - round(pause / params.speed * rate) if pause > 0 else finished.size
-                sentences.append((written(restore(piece.text, marks)), position / rate, (position + speech) / rate))
+                sentences.append((sentence, position / rate, (position + speech) / rate))
                 parts.append(finished)
                 position += finished.size
         finally:
@@ -432,6 +350,10 @@ class SynthesisService:
         if not any(end > start for _, start, end in sentences):
             raise InvalidRequestError("the engine made no speech from this segment", code="nothing_to_speak")
         return np.concatenate(parts), sentences
+
+    def segment_pieces(self, text: CheckedText) -> list[tuple[str, Sentence]]:
+        """A job segment's sentences, as written and as the engine speaks them (pieces.py)."""
+        return segment_pieces(text.text, self._engine.max_piece_chars(), readings=self._engine.capabilities.readings)
 
     def segment_key(self, voice: VoiceContext, text: CheckedText, params: SynthesisParameters) -> str:
         """What a job segment's audio depends on, hashed (jobs/store.py caches segments by it)."""

@@ -19,6 +19,7 @@ from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
 from megatts3_server.jobs import build_job_store
+from megatts3_server.memory import freeze_startup_heap
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import RateLimiter
 from megatts3_server.service.engine_loader import EngineLoader
@@ -139,10 +140,21 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         metrics,
         max_length=settings.model.inference.max_length,
         timeout=settings.api.timeout,
-        budget=SpeechBudget(scheduler, timeout=settings.api.timeout, enabled=settings.api.check_speech_time),
+        budget=SpeechBudget(
+            scheduler,
+            timeout=settings.api.timeout,
+            max_speech_seconds=settings.api.max_speech_seconds,
+            enabled=settings.api.check_speech_time,
+        ),
+        max_number_digits=settings.model.inference.max_number_digits,
     )
-    lexicon = LexiconService(store, load_lexicon_file(settings.model.lexicon_file))
+    lexicon = LexiconService(store, load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon)
     loader.on_ready(lambda engine: _measure_speed(engine, scheduler))
+    if engine is None:
+        # A serving process (its engine built from its settings): no full GC walks the engine's tables
+        # again. Not where a test brings its engine: it builds many apps in one process, whose garbage
+        # must stay collectable.
+        loader.on_ready(lambda engine: freeze_startup_heap())
     # A voice stored anew or deleted must never be answered from audio cached for its old self.
     voices.on_change(synthesis.invalidate_voice)
     rate = settings.api.rate_limit

@@ -9,14 +9,14 @@ words the same way, outside text the user marked already: a mark in the text bea
 Marked text keeps its marks on the way to the engine. Normalization and sentence splitting see each
 mark as one placeholder character (``hide`` / ``restore``), so digits inside a mark are not spelled
 out and a mark is never cut in two; an engine that cannot take readings gets the written words
-(``written``).
+(``written``). Where a lexicon's words are found in a text is lexicon.py.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+import unicodedata
 from dataclasses import dataclass
 
 from megatts3_server.text.script import HAN
@@ -30,8 +30,9 @@ _PLACEHOLDER = re.compile(f"[{PLACEHOLDER_CLASS}]")
 _SYLLABLE = re.compile(r"([a-z]+)(\d)")
 _PHONEMES = re.compile(r"/([^/]*)/")
 _HAN_CHAR = re.compile(f"[{HAN}]")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9 .'&+-]*")
 MAX_WORD_CHARS = 64
+# A reading longer than this is no word's (a 40-syllable name is 200 characters of pinyin).
+MAX_READING_CHARS = 256
 
 
 class PronunciationError(ValueError):
@@ -67,6 +68,10 @@ class Reading:
 def parse_reading(word: str, value: str) -> Reading:
     """The reading ``value`` gives ``word``; PronunciationError names what is wrong with it."""
     value = value.strip()
+    if len(value) > MAX_READING_CHARS:
+        raise PronunciationError(word, f"the reading is {len(value)} characters; at most {MAX_READING_CHARS}")
+    if odd := _odd_character(value):
+        raise PronunciationError(word, f"a reading cannot hold U+{ord(odd):04X} (a control character)")
     if phonemes := _PHONEMES.fullmatch(value):
         if not phonemes[1].strip():
             raise PronunciationError(word, "the phonemes between the slashes are empty")
@@ -98,67 +103,35 @@ def check_word(word: str) -> str:
         raise PronunciationError(word, f"a lexicon word has 1 to {MAX_WORD_CHARS} characters")
     if re.search(r"[\[\]{}\n]", stripped) or _PLACEHOLDER.search(stripped):
         raise PronunciationError(word, "a lexicon word cannot hold brackets, braces or line breaks")
+    if odd := _odd_character(stripped):
+        raise PronunciationError(
+            word,
+            f"a lexicon word cannot hold U+{ord(odd):04X} (a control character, or what undecodable bytes "
+            "become); send the word as UTF-8 text",
+        )
     return stripped
+
+
+def _odd_character(text: str) -> str | None:
+    """The first character of ``text`` that no word or reading holds (_not_text), or None."""
+    # isprintable() is False for every character _not_text refuses (and for some it allows): checked first.
+    if text.isprintable() and "\ufffd" not in text:
+        return None
+    return next((char for char in text if _not_text(char)), None)
+
+
+def _not_text(char: str) -> bool:
+    """A control character, U+FFFD (the stand-in for bytes that were not UTF-8), a noncharacter or a
+    lone surrogate: never part of a word someone reads."""
+    point = ord(char)
+    noncharacter = 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
+    return noncharacter or char == "\ufffd" or unicodedata.category(char) in ("Cc", "Cs")
 
 
 def check_marks(text: str) -> None:
     """Raise PronunciationError for the first mark in ``text`` whose reading is not valid."""
     for mark in MARK.finditer(text):
         parse_reading(mark[1], mark[2])
-
-
-class Lexicon:
-    """Words and their readings. Han words match anywhere; Latin words (English, brand names) match
-    as whole words, in any letter case."""
-
-    def __init__(self, entries: Mapping[str, Reading] | None = None) -> None:
-        self._entries = dict(entries or {})
-        self._folded = {word.casefold(): reading for word, reading in self._entries.items()}
-        self._pattern = _pattern(self._entries) if self._entries else None
-
-    @classmethod
-    def parse(cls, entries: Mapping[str, str]) -> Lexicon:
-        """The lexicon of ``entries`` (word -> reading text); PronunciationError names a bad entry."""
-        return cls({check_word(word): parse_reading(word, value) for word, value in entries.items()})
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def entries(self) -> dict[str, str]:
-        """word -> reading, as text (what parse() reads back)."""
-        return {word: str(reading) for word, reading in sorted(self._entries.items())}
-
-    def merged(self, other: Lexicon) -> Lexicon:
-        """This lexicon with ``other``'s entries added, ``other`` winning where both have a word."""
-        if not other:
-            return self
-        mine = {word: reading for word, reading in self._entries.items() if word.casefold() not in other._folded}
-        return Lexicon(mine | other._entries)
-
-    def mark(self, text: str) -> str:
-        """``text`` with every occurrence of a lexicon word outside the existing marks marked."""
-        if self._pattern is None:
-            return text
-        parts, position = [], 0
-        for mark in MARK.finditer(text):
-            parts += [self._mark_plain(text[position : mark.start()]), mark[0]]
-            position = mark.end()
-        parts.append(self._mark_plain(text[position:]))
-        return "".join(parts)
-
-    def _mark_plain(self, text: str) -> str:
-        assert self._pattern is not None
-        return self._pattern.sub(lambda found: f"[{found[0]}]{{{self._folded[found[0].casefold()]}}}", text)
-
-
-def _pattern(entries: Mapping[str, Reading]) -> re.Pattern[str]:
-    """Longest words first, so 重庆市 wins over 重庆."""
-    alternatives = []
-    for word in sorted(entries, key=len, reverse=True):
-        escaped = re.escape(word)
-        latin = _LATIN_WORD.fullmatch(word)
-        alternatives.append(f"(?i:(?<![A-Za-z]){escaped}(?![A-Za-z]))" if latin else escaped)
-    return re.compile("|".join(alternatives))
 
 
 def hide(text: str) -> tuple[str, list[str]]:

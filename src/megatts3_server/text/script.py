@@ -106,6 +106,7 @@ def script_of(char: str) -> str | None:
     return None
 
 
+@functools.cache
 def _script_key(name: str) -> str:
     return "".join(char for char in name.casefold() if char.isalnum())
 
@@ -123,7 +124,7 @@ def unsupported_scripts(text: str, supported: Iterable[str] = ("han", "latin")) 
     """
     allowed = {_script_key(name) for name in supported}
     found: dict[str, None] = {}
-    for char in text:
+    for char in dict.fromkeys(text):  # each character once, in order of first use
         script = script_of(char)
         if script is not None and script not in found and _script_key(script) not in allowed:
             found[script] = None

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS lexicon (
 )
 """
 
+
 class SQLiteLexiconTable:
     """The lexicon methods of the SQLite voice store."""
 

@@ -61,9 +61,7 @@ class Cloning:
         """No search: the stock pack whose pitch and timbre are closest to the reference."""
         target = voice_features(reference.samples, reference.sample_rate)
         scores = {
-            pack: distance(target, features)
-            for pack, features in self._stock.features().items()
-            if pack in self._packs
+            pack: distance(target, features) for pack, features in self._stock.features().items() if pack in self._packs
         }
         best = min(scores, key=scores.__getitem__)
         return PreparedVoice(

@@ -47,6 +47,8 @@ SAMPLE_RATE = 24_000
 # The model's context is 512 tokens including the two boundary tokens; its style tables have a row
 # per phoneme count up to 510.
 _MAX_PHONEMES = 510
+
+
 def _split_phonemes(phonemes: str, limit: int) -> list[str]:
     """Cut an over-long phoneme string at word boundaries (the text splitter normally prevents this)."""
     chunks: list[str] = []

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from megatts3_server.engines.kokoro.espeak_copies import private_library_copies
 from megatts3_server.text.pronunciation import MARK, PronunciationError, parse_reading
 from megatts3_server.text.script import HAN
 
@@ -26,7 +27,7 @@ _HAS_WORD = re.compile(r"[A-Za-z0-9]")
 # Quotation marks are not read aloud. Kokoro's Mandarin voices speak an opening “ as a syllable (“你到底
 # 想说什么？” was heard as 以你到底想说什么), so the Chinese G2P never sees them; the pause around a
 # quotation comes from the punctuation inside it.
-_QUOTES = re.compile("[\u201c\u201d\u2018\u2019\u300c-\u300f\ufe41-\ufe44\"]")
+_QUOTES = re.compile('[\u201c\u201d\u2018\u2019\u300c-\u300f\ufe41-\ufe44"]')
 _BEFORE_PUNCTUATION = re.compile(r" (?=[.,!?;:…])")
 _HAN = re.compile(f"[{HAN}]")
 
@@ -83,7 +84,8 @@ class Phonemizer:
         from megatts3_server.engines.kokoro.mandarin import MandarinG2P
 
         self._chinese = MandarinG2P(tone_sandhi=tone_sandhi)
-        self._english = EspeakFallback(british=False)
+        with private_library_copies():  # espeak-ng's library copies: deleted once loaded (espeak_copies.py)
+            self._english = EspeakFallback(british=False)
         self._chinese("预热")  # build jieba's prefix dictionary now, not on the first request
 
     def __call__(self, text: str) -> str:
