@@ -4,7 +4,7 @@ With no keys configured every caller is the default tenant (one tenant, as befor
 so are callers from ``api.trusted_networks``, admin keys and the data stored before tenancy (migrated
 to it). A tenant sees only what it owns; an admin sees and manages what every tenant owns. Built-in
 voices and ``model.lexicon_file`` belong to nobody: everyone reads them, and the default tenant's
-stored lexicon entries are shared the same way (README "Guards": tenants).
+stored lexicon entries are shared the same way (docs/api.md "Tenants").
 
 A tenant id is stable and never the key itself: ``key:<name>`` for a key configured with a name (so
 a rotated key keeps its data by keeping its name), else ``key:sha256:<first 16 hex digits>``.

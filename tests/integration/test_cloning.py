@@ -114,7 +114,11 @@ def test_one_shot_reference_is_cloned_briefly_then_reused(http: httpx.Client, re
     first = http.post("/api/v1/tts/synthesize_file", files=files, data={"text": "Good morning."})
     assert first.status_code == 200, first.text
     assert first.headers["X-Voice-Prepared"] == "new"
-    assert first.headers["X-Voice-Used"].startswith("custom style"), first.headers["X-Voice-Used"]
+    # A style searched from the closest stock pack, or that pack itself where the brief search found
+    # nothing closer (how many candidates fit the budget depends on the machine).
+    used = first.headers["X-Voice-Used"]
+    stock = {voice["id"] for voice in http.get("/api/v1/voices").json()["voices"]}
+    assert used.removeprefix("custom style from ").removesuffix(" (the closest stock voice)") in stock, used
     again = http.post("/api/v1/tts/synthesize_file", files=files, data={"text": "Good evening."})
     assert again.headers["X-Voice-Prepared"] == "reused"
 

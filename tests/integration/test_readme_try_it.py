@@ -21,8 +21,7 @@ import srt
 from tests.support.audio import decode
 from tests.support.server import REPO_ROOT, ServerProcess
 
-# The page whose "Try it" is run: README.new.md until the lead swaps it in as README.md.
-README = REPO_ROOT / "README.new.md"
+README = REPO_ROOT / "README.md"
 SECTION = "## Try it"
 README_URL = "http://localhost:9000"
 AUDIO_SUFFIXES = {".wav", ".mp3", ".flac", ".ogg", ".opus", ".aac"}

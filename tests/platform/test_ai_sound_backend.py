@@ -1,5 +1,5 @@
 """AI-Sound's backend, replayed against the service as `make serve` runs it plus the settings the
-README's "Running behind AI-Sound" section gives the platform's operators: every call is 200 with a
+docs/deploy.md's "Running behind AI-Sound" section gives the platform's operators: every call is 200 with a
 WAV the platform can read. (The calls themselves: tests/platform/ai_sound_backend.py.)"""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.platform.ai_sound_backend import AISoundBackend, Call, read_wav_like_
 from tests.support.audio import decode, encode
 from tests.support.server import ServerProcess, free_port, running_default_server
 
-# README, "Running behind AI-Sound": the port the platform calls, and its backend trusted (it sends
+# docs/deploy.md, "Running behind AI-Sound": the port the platform calls, and its backend trusted (it sends
 # no API key, and one backend speaks for all of the platform's users). Here the backend is on loopback.
 PLATFORM_ENV = {"API_PORT": str(free_port()), "MEGATTS3_TRUSTED_NETWORKS": "127.0.0.0/8"}
 

@@ -1,7 +1,7 @@
 """Malformed requests for the fuzz suite (tests/fuzz): how to build them, how to send them, and what
 every answer must be.
 
-The contract every response is held to (README "Errors"):
+The contract every response is held to (docs/api.md "Errors"):
 
 * the status is below 500: a malformed request is the client's fault, never the server's;
 * a status of 400 or more carries ``{"error": {"code": <snake_case str>, "message": <non-empty str>}}``

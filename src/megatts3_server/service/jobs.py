@@ -18,16 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-import numpy as np
 
 from megatts3_server.audio import AudioFormat, parse_format
 from megatts3_server.config import JobsSettings
@@ -37,7 +35,7 @@ from megatts3_server.errors import (
     JobsUnavailableError,
     ServiceError,
 )
-from megatts3_server.jobs import loudness, track
+from megatts3_server.jobs import track
 from megatts3_server.jobs.records import (
     CANCELLED,
     DONE,
@@ -45,14 +43,14 @@ from megatts3_server.jobs.records import (
     FINISHED,
     RUNNING,
     JobRecord,
-    SentenceTime,
 )
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store_interface import JobStoreInterface
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import worker_id
-from megatts3_server.service.job_intake import JobIntake, JobRequest, synthesis_parameters
+from megatts3_server.service.job_intake import JobIntake, JobRequest
+from megatts3_server.service.job_segments import MadeSegment, SegmentMaker
 from megatts3_server.service.job_views import JobView, job_view, progress_of
 from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.synthesis import SynthesisService
@@ -62,17 +60,6 @@ from megatts3_server.tenancy import Caller
 log = logging.getLogger(__name__)
 
 _SWEEP_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class _Made:
-    """What speaking a segment gave: its content key and audio (no audio: the stored segment with
-    that key is reused), or the error that stopped it (no key)."""
-
-    key: str | None = None
-    samples: np.ndarray | None = None
-    sentences: list[tuple[str, float, float]] = field(default_factory=list)
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,8 +109,15 @@ class JobService:
         self._runner: asyncio.Task[None] | None = None
         self._current: tuple[str, asyncio.Task[None]] | None = None
         self._rates: dict[str, float] = {}
-        self.segments_synthesized = 0
-        self.segments_reused = 0
+        self._segments = SegmentMaker(store, synthesis, voices, lexicon, loader, settings)
+
+    @property
+    def segments_synthesized(self) -> int:
+        return self._segments.synthesized
+
+    @property
+    def segments_reused(self) -> int:
+        return self._segments.reused
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -330,7 +324,7 @@ class JobService:
                 made = await ahead
                 following = rows[number + 1].segment if number + 1 < len(rows) else None
                 ahead = self._start_segment(following, made, owner) if following is not None else None
-                key, duration, reused, error = await self._store_segment(made)
+                stored = await self._segments.store(made)
                 held = await anyio.to_thread.run_sync(
                     self._store.renew, job_id, self._owner, self._settings.lease_seconds
                 )
@@ -342,15 +336,15 @@ class JobService:
                         self._store.finish_segment,
                         job_id,
                         row.index,
-                        key=key,
-                        duration=duration,
-                        reused=reused,
-                        error=error,
+                        key=stored.key,
+                        duration=stored.duration,
+                        reused=stored.reused,
+                        error=stored.error,
                     )
                 )
                 if self._on_segment is not None:
-                    self._on_segment("failed" if error else "reused" if reused else "synthesized")
-                if not reused:
+                    self._on_segment("failed" if stored.error else "reused" if stored.reused else "synthesized")
+                if not stored.reused:
                     spoken += len(row.segment.text)
                     self._rates[job_id] = spoken / max(time.monotonic() - began, 1e-3)
         finally:
@@ -365,49 +359,8 @@ class JobService:
         self._store.set_status(job_id, DONE)
         log.info("job %s done: %d segments", job_id, len(rows))
 
-    def _start_segment(self, segment: Segment, before: _Made | None, owner: Caller) -> asyncio.Task[_Made]:
-        return asyncio.get_running_loop().create_task(self._speak_segment(segment, before, owner))
-
-    async def _speak_segment(self, segment: Segment, before: _Made | None, owner: Caller) -> _Made:
-        """A segment's audio from the engine, or its content key if a segment with that key is stored
-        already or is the one ``before`` it (being stored now), or the reason it cannot be spoken (the
-        voice was deleted since, say: an error of the segment's own, not the job's end)."""
-        params = synthesis_parameters(segment.parameters)
-        try:
-            lexicon = await self._lexicon.for_request(segment.parameters.get("lexicon"), owner.tenant)
-            text = self._synthesis.check_text(segment.text, lexicon)
-            voice = await anyio.to_thread.run_sync(self._voices.context, segment.voice_id, owner)
-        except ServiceError as exc:
-            return _Made(error=exc.message)
-        settings = self._settings
-        sound = f"{settings.loudness_lufs}:{settings.true_peak_dbtp}"
-        # The tenant too: a segment is reused only from the same tenant's jobs.
-        made_for = f"{self._synthesis.segment_key(voice, text, params)}:{sound}:{owner.tenant}"
-        key = hashlib.sha256(made_for.encode()).hexdigest()
-        if (before is not None and before.key == key) or await anyio.to_thread.run_sync(self._store.has_segment, key):
-            return _Made(key=key)
-        try:
-            samples, sentences = await self._synthesis.speak_segment(text, voice, params)
-        except ServiceError as exc:
-            return _Made(error=exc.message)
-        return _Made(key=key, samples=samples, sentences=sentences)
-
-    async def _store_segment(self, made: _Made) -> tuple[str | None, float | None, bool, str | None]:
-        """(key, duration, reused, error) of a spoken segment, its audio normalized and stored."""
-        if made.key is None:
-            return None, None, False, made.error
-        if made.samples is None:
-            self.segments_reused += 1
-            return made.key, await anyio.to_thread.run_sync(self._store.segment_duration, made.key), True, None
-        settings = self._settings
-        rate = self._loader.engine.capabilities.sample_rate
-        normalized = await anyio.to_thread.run_sync(
-            loudness.normalize, made.samples, rate, settings.loudness_lufs, settings.true_peak_dbtp
-        )
-        times = [SentenceTime(text, start, end) for text, start, end in made.sentences]
-        duration = await anyio.to_thread.run_sync(self._store.save_segment, made.key, normalized, rate, times)
-        self.segments_synthesized += 1
-        return made.key, duration, False, None
+    def _start_segment(self, segment: Segment, before: MadeSegment | None, owner: Caller) -> asyncio.Task[MadeSegment]:
+        return asyncio.get_running_loop().create_task(self._segments.speak(segment, before, owner))
 
     def _sweep(self) -> None:
         cutoff = time.time() - self._settings.result_ttl_hours * 3600

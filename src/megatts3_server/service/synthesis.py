@@ -12,13 +12,11 @@ import functools
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import anyio
 import numpy as np
 
 from megatts3_server.audio import (
-    MEDIA_TYPES,
     AudioFormat,
     change_pitch,
     encode_audio,
@@ -27,7 +25,7 @@ from megatts3_server.audio import (
     with_pause,
 )
 from megatts3_server.cache import AudioCache, CachedAudio, cache_key
-from megatts3_server.engines.base import SamplingOptions, VoiceContext
+from megatts3_server.engines.base import VoiceContext
 from megatts3_server.errors import (
     EmptyTextError,
     InvalidRequestError,
@@ -39,9 +37,10 @@ from megatts3_server.logs import current_request_id
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import Quota, unlimited
 from megatts3_server.service.engine_loader import EngineLoader
-from megatts3_server.service.pieces import request_pieces, segment_pieces
+from megatts3_server.service.pieces import segment_pieces
 from megatts3_server.service.scheduler import Scheduler, SynthesisJob
 from megatts3_server.service.speech_budget import Mode, SpeechBudget
+from megatts3_server.service.synthesis_plan import SynthesisPlan, applied_emotion, honoured_options, plan_synthesis
 from megatts3_server.service.synthesis_types import (
     AudioDescription,
     SynthesisParameters,
@@ -52,20 +51,8 @@ from megatts3_server.service.text_check import CheckedText, check_text
 from megatts3_server.tenancy import DEFAULT_TENANT
 from megatts3_server.text import Sentence
 from megatts3_server.text.lexicon import Lexicon
-from megatts3_server.text.pronunciation import written
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    text: str
-    voice: VoiceContext
-    params: SynthesisParameters
-    fmt: AudioFormat
-    pieces: list[Sentence]
-    key: str
-    description: AudioDescription
 
 
 class SynthesisService:
@@ -109,8 +96,7 @@ class SynthesisService:
 
     def applied_emotion(self, requested: str) -> str:
         """The emotion the engine will really render for ``requested`` (its neutral voice if it cannot)."""
-        requested = requested.strip().lower() or "neutral"
-        return requested if requested in self._engine.capabilities.emotions else "neutral"
+        return applied_emotion(self._engine.capabilities, requested)
 
     def _plan(
         self,
@@ -121,47 +107,8 @@ class SynthesisService:
         *,
         stream: bool,
         tenant: str,
-    ) -> _Plan:
-        """The request's pieces, cache key and description (a worker thread: normalization grows with the text)."""
-        text = checked.text
-        capabilities = self._engine.capabilities
-        pieces, spoken = request_pieces(
-            text, self._engine.max_piece_chars(), readings=capabilities.readings, stream=stream
-        )
-        if not pieces:
-            raise EmptyTextError("text has nothing to speak once normalized (only punctuation or spaces?)")
-        emotion = self.applied_emotion(params.emotion)
-        key = cache_key(
-            engine=self._engine.capabilities.name,
-            voice=voice.voice_id,
-            voice_version=voice.version,
-            text=spoken,
-            speed=params.speed,
-            pitch=params.pitch,
-            emotion=emotion,
-            options=self._honoured_options(params.options),
-            format=fmt.value,
-            # Each tenant's cache apart: a hit (X-Cache) must not tell one what another had spoken.
-            tenant=tenant,
-        )
-        description = AudioDescription(
-            format=fmt,
-            media_type=MEDIA_TYPES[fmt],
-            sample_rate=self._engine.capabilities.sample_rate,
-            voice_id=voice.voice_id,
-            voice_used=self._engine.voice_used(voice),
-            emotion_requested=params.emotion,
-            emotion_applied=emotion,
-            characters=len(written(text)),
-            cached=False,
-        )
-        return _Plan(text, voice, params, fmt, pieces, key, description)
-
-    def _honoured_options(self, options: SamplingOptions) -> dict[str, float]:
-        """The options that change this engine's output (part of the cache key; the others change nothing)."""
-        honoured = self._engine.capabilities.sampling_options
-        chosen = dataclasses.asdict(options).items()
-        return {name: value for name, value in chosen if name in honoured and value is not None}
+    ) -> SynthesisPlan:
+        return plan_synthesis(self._engine, checked, voice, params, fmt, stream=stream, tenant=tenant)
 
     def _finish_piece(self, audio: np.ndarray, piece: Sentence, params: SynthesisParameters) -> np.ndarray:
         """Engine output -> the samples the client hears for this piece, its pause included."""
@@ -170,12 +117,12 @@ class SynthesisService:
             audio = change_pitch(audio, rate, params.pitch)
         return with_pause(limit_peak(audio), piece.pause_after / params.speed, rate)
 
-    async def _lookup(self, plan: _Plan) -> CachedAudio | None:
+    async def _lookup(self, plan: SynthesisPlan) -> CachedAudio | None:
         hit = await self._cache.get(plan.key)
         self._metrics.cache_lookup(hit is not None)
         return hit
 
-    def _submit(self, plan: _Plan) -> SynthesisJob:
+    def _submit(self, plan: SynthesisPlan) -> SynthesisJob:
         return self._scheduler.submit(
             [piece.text for piece in plan.pieces], plan.voice, plan.params.speed, plan.params.options
         )
@@ -272,7 +219,7 @@ class SynthesisService:
         job = self._submit(plan)
         return SynthesisStream(plan.description, self._stream(plan, job, started))
 
-    async def _stream(self, plan: _Plan, job: SynthesisJob, started: float) -> AsyncIterator[bytes]:
+    async def _stream(self, plan: SynthesisPlan, job: SynthesisJob, started: float) -> AsyncIterator[bytes]:
         """The stream's bytes. Each piece must come within api.timeout of the one before (a stream
         lives as long as it progresses); one that does not, or a failing piece, aborts the stream:
         StreamAbortedError, which the HTTP layer turns into a cut-off body, never a clean end."""
@@ -365,11 +312,11 @@ class SynthesisService:
             speed=params.speed,
             pitch=params.pitch,
             emotion=self.applied_emotion(params.emotion),
-            options=self._honoured_options(params.options),
+            options=honoured_options(self._engine.capabilities, params.options),
             format="segment",
         )
 
-    def _aborted(self, plan: _Plan, parts: list[np.ndarray], reason: str, message: str) -> StreamAbortedError:
+    def _aborted(self, plan: SynthesisPlan, parts: list[np.ndarray], reason: str, message: str) -> StreamAbortedError:
         self._metrics.streams_aborted.labels(reason=reason).inc()
         log.error(
             "stream aborted after %d of %d pieces (%s): %s; the client gets a cut-off response",
@@ -380,11 +327,11 @@ class SynthesisService:
         )
         return StreamAbortedError(f"the stream was cut off: {message}", code=reason)
 
-    async def _store(self, plan: _Plan, encoded: bytes, duration: float) -> None:
+    async def _store(self, plan: SynthesisPlan, encoded: bytes, duration: float) -> None:
         entry = CachedAudio(encoded, duration, plan.description.voice_used)
         await self._cache.put(plan.key, entry, plan.voice.voice_id)
 
-    def _record(self, plan: _Plan, elapsed: float, duration: float, mode: str) -> None:
+    def _record(self, plan: SynthesisPlan, elapsed: float, duration: float, mode: str) -> None:
         self._metrics.synthesis_done(
             mode=mode, seconds=elapsed, audio_seconds=duration, characters=plan.description.characters
         )

@@ -21,14 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
-import numpy as np
 
-from megatts3_server.audio import decode_audio, write_wav
-from megatts3_server.audio.speech_check import speech_problem
+from megatts3_server.audio import write_wav
 from megatts3_server.config import CloningSettings, StorageSettings
 from megatts3_server.engines.base import PreparedVoice, VoiceContext, is_blend_recipe
 from megatts3_server.errors import (
-    InvalidRequestError,
     VoiceEnrollingError,
     VoiceExistsError,
     VoiceNotFoundError,
@@ -39,6 +36,7 @@ from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.service.one_shot import OneShotVoices, Reference
+from megatts3_server.service.references import read_reference
 from megatts3_server.service.voice_arrays import VoiceArrayCache
 from megatts3_server.service.voice_blends import BLEND, blend_context, blend_record
 from megatts3_server.tenancy import Caller
@@ -48,14 +46,9 @@ from megatts3_server.voices import (
     VoiceStoreInterface,
     canonical_voice_id,
     now_iso,
-    parse_latent,
     validate_voice_id,
 )
 from megatts3_server.voices.status import UNFINISHED, VoiceStatus
-
-MIN_REFERENCE_SECONDS = 1.0
-# Peak below this (≈ -54 dBFS) is silence or a dead microphone, not a voice.
-_SILENCE_PEAK = 2e-3
 
 
 @dataclass(frozen=True)
@@ -255,40 +248,8 @@ class VoiceService:
         return VoiceContext(voice_id=stored.id, meta=stored.meta, arrays=arrays, version=version)
 
     def read_reference(self, audio_bytes: bytes, latent_bytes: bytes | None) -> Reference:
-        """Decode and check an uploaded reference recording (and its latent, if any)."""
-        if not audio_bytes:
-            raise InvalidRequestError("the reference recording is empty", code="empty_file")
-        audio = decode_audio(
-            audio_bytes,
-            allowed_formats=self._storage.supported_formats,
-            target_rate=self._engine.capabilities.sample_rate,
-            max_seconds=self._storage.max_voice_seconds,
-        )
-        if audio.duration < MIN_REFERENCE_SECONDS:
-            raise InvalidRequestError(
-                f"the reference recording is {audio.duration:.2f} s long; "
-                f"a reference needs at least {MIN_REFERENCE_SECONDS:.0f} s",
-                code="audio_too_short",
-            )
-        if float(np.max(np.abs(audio.samples))) < _SILENCE_PEAK:
-            raise InvalidRequestError(
-                "the reference recording is silent; record the speaker's voice", code="silent_audio"
-            )
-        problem = speech_problem(audio.samples, audio.sample_rate)  # audio/speech_check.py
-        if problem is not None:
-            raise InvalidRequestError(
-                f"the reference recording does not sound like a person talking ({problem}); record the speaker "
-                "talking in a quiet room, not a tone, music or noise",
-                code="not_speech",
-            )
-        latent = parse_latent(latent_bytes) if latent_bytes is not None else None
-        digest = hashlib.sha256(audio_bytes)
-        audio_only = digest.hexdigest()
-        if latent_bytes is not None:
-            digest.update(latent_bytes)
-        content = digest.hexdigest()
-        key = content if self._engine.capabilities.accepts_latent else audio_only
-        return Reference(audio=audio, latent=latent, content_sha256=content, preparation_key=key)
+        """Decode and check an uploaded reference recording (and its latent, if any): references.py."""
+        return read_reference(audio_bytes, latent_bytes, self._storage, self._engine.capabilities)
 
     def prepare(self, reference: Reference) -> PreparedVoice:
         """Enroll within the request (engines that prepare quickly; CPU work: call it off the event loop)."""

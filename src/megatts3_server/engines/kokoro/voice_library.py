@@ -153,4 +153,7 @@ class VoiceLibrary:
         if "style" not in voice.arrays:
             return str(voice.meta.get("pack", voice.voice_id))
         made_from = voice.meta.get("start")
+        if made_from and voice.meta.get("search_kept_start"):
+            # The search found nothing closer: the voice speaks exactly as that stock voice does.
+            return f"{made_from} (the closest stock voice)"
         return f"custom style from {made_from}" if made_from else "custom style"
