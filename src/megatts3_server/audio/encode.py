@@ -6,6 +6,7 @@ import contextlib
 import io
 import wave
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import BinaryIO
 
@@ -27,24 +28,30 @@ class AudioFormat(StrEnum):
     PCM = "pcm"
 
 
-MEDIA_TYPES: dict[AudioFormat, str] = {
-    AudioFormat.WAV: "audio/wav",
-    AudioFormat.MP3: "audio/mpeg",
-    AudioFormat.FLAC: "audio/flac",
-    AudioFormat.OGG: "audio/ogg",
-    AudioFormat.OPUS: "audio/ogg",
-    AudioFormat.AAC: "audio/aac",
-    AudioFormat.PCM: "audio/pcm",
-}
+@dataclass(frozen=True)
+class FormatSpec:
+    """Everything the service knows about one response format, in one place."""
 
-# format -> (FFmpeg muxer, encoder, bit rate or None for lossless)
-_CODECS: dict[AudioFormat, tuple[str, str, int | None]] = {
-    AudioFormat.MP3: ("mp3", "libmp3lame", 64_000),
-    AudioFormat.FLAC: ("flac", "flac", None),
-    AudioFormat.OGG: ("ogg", "libopus", 48_000),
-    AudioFormat.OPUS: ("ogg", "libopus", 48_000),
-    AudioFormat.AAC: ("adts", "aac", 64_000),
+    media_type: str
+    extension: str
+    """Of a file in this format (a job's track)."""
+    muxer: str | None = None
+    """FFmpeg's muxer and encoder (None: written here, WAV and raw PCM)."""
+    encoder: str | None = None
+    bit_rate: int | None = None
+    """None: lossless, or the encoder's own."""
+
+
+FORMATS: dict[AudioFormat, FormatSpec] = {
+    AudioFormat.WAV: FormatSpec("audio/wav", "wav"),
+    AudioFormat.MP3: FormatSpec("audio/mpeg", "mp3", "mp3", "libmp3lame", 64_000),
+    AudioFormat.FLAC: FormatSpec("audio/flac", "flac", "flac", "flac"),
+    AudioFormat.OGG: FormatSpec("audio/ogg", "ogg", "ogg", "libopus", 48_000),
+    AudioFormat.OPUS: FormatSpec("audio/ogg", "opus", "ogg", "libopus", 48_000),
+    AudioFormat.AAC: FormatSpec("audio/aac", "aac", "adts", "aac", 64_000),
+    AudioFormat.PCM: FormatSpec("audio/pcm", "pcm"),
 }
+MEDIA_TYPES: dict[AudioFormat, str] = {fmt: spec.media_type for fmt, spec in FORMATS.items()}
 # Sample rates libopus accepts; others are resampled to the next one up by the encoder's resampler.
 _OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
 
@@ -95,7 +102,9 @@ def open_container(
     sink: BinaryIO | object, fmt: AudioFormat, sample_rate: int, options: dict[str, str] | None = None
 ) -> Iterator[tuple[av.container.OutputContainer, av.AudioStream]]:
     """An FFmpeg output container with one mono audio stream for ``fmt``; flushes the encoder on exit."""
-    muxer, codec, bit_rate = _CODECS[fmt]
+    spec = FORMATS[fmt]
+    muxer, codec, bit_rate = spec.muxer, spec.encoder, spec.bit_rate
+    assert muxer is not None and codec is not None, f"{fmt} is not written by FFmpeg"
     with av.open(sink, mode="w", format=muxer, options=options or {}) as container:
         stream = container.add_stream(codec, rate=_encoder_rate(codec, sample_rate), layout="mono")
         if bit_rate is not None:

@@ -11,19 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from megatts3_server.audio import AudioFormat, to_pcm16
-from megatts3_server.audio.encode import float_frame, open_container
+from megatts3_server.audio.encode import FORMATS, float_frame, open_container
 from megatts3_server.jobs.records import SegmentRow, SentenceTime, replacing
 from megatts3_server.jobs.store_interface import JobStoreInterface
-
-TRACK_EXTENSIONS = {
-    AudioFormat.WAV: "wav",
-    AudioFormat.MP3: "mp3",
-    AudioFormat.FLAC: "flac",
-    AudioFormat.OGG: "ogg",
-    AudioFormat.OPUS: "opus",
-    AudioFormat.AAC: "aac",
-    AudioFormat.PCM: "pcm",
-}
 
 
 @dataclass(frozen=True)
@@ -38,7 +28,7 @@ class TimedSegment:
 
 
 def track_name(fmt: AudioFormat) -> str:
-    return f"track.{TRACK_EXTENSIONS[fmt]}"
+    return f"track.{FORMATS[fmt].extension}"
 
 
 def write_results(
