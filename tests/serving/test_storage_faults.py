@@ -33,7 +33,7 @@ def test_an_upload_onto_a_full_disk_is_507_and_leaves_nothing(tmp_path: Path, mo
     with tone_app(tone_settings(tmp_path)) as (http, _):
         assert http.post("/api/v1/voices/upload", data={"voice_id": "kept"}, files=_reference()).status_code == 201
         listed = http.get("/api/v1/voices").json()
-        monkeypatch.setattr(store_module, "_fsync_write", _no_space)
+        monkeypatch.setattr(store_module, "fsync_write", _no_space)
         refused = http.post("/api/v1/voices/upload", data={"voice_id": "lost"}, files=_reference())
         assert refused.status_code == 507, refused.text
         assert refused.json()["error"]["code"] == "insufficient_storage"

@@ -11,19 +11,16 @@ database has not seen (recorded in ``schema_migrations``) under an advisory lock
 start at the same time migrate once, one after the other. A migration is never edited once
 released: a change of schema is a new, higher version.
 
-Enrollment jobs are shared by the replicas through a lease on the voice's row (``lease_owner``, and
-``lease_expires`` on the database's clock, so the replicas' clocks do not matter): claim_job takes a
-job with ``SELECT … FOR UPDATE SKIP LOCKED``, so two workers never claim the same one, and a job
-whose worker died is claimable again once its lease has expired (service/enrollment.py).
+Enrollment jobs are shared by the replicas through a lease on the voice's row: the methods that
+claim, renew and end them are enrollment_tables.py's (PostgresEnrollmentTable).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -34,18 +31,19 @@ from psycopg_pool import ConnectionPool
 
 from megatts3_server.errors import VoiceExistsError, VoiceNotFoundError
 from megatts3_server.tenancy import DEFAULT_TENANT
+from megatts3_server.voices.enrollment_tables import PostgresEnrollmentTable
 from megatts3_server.voices.lexicon_tables import PostgresLexiconTable
 from megatts3_server.voices.records import (
+    ARRAY_BLOBS,
     ARRAYS_DIR,
     COLUMNS,
     LATENT_FILE,
     REFERENCE_FILE,
+    SELECT_VOICES,
     NewVoiceFiles,
     StoredVoice,
     array_file_name,
-    attempts_spent_error,
     canonical_voice_id,
-    check_job_fields,
     npy_array,
     npy_bytes,
     replaceable,
@@ -53,7 +51,6 @@ from megatts3_server.voices.records import (
     voice_from_row,
     voice_row,
 )
-from megatts3_server.voices.status import UNFINISHED, VoiceStatus
 from megatts3_server.voices.storage_errors import storage_faults
 
 log = logging.getLogger(__name__)
@@ -181,11 +178,6 @@ _MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
 SCHEMA_VERSIONS = [version for version, _, _ in _MIGRATIONS]
 # pg_advisory_xact_lock key taken by migrate(): "megatts3" as a 64-bit number.
 _MIGRATION_LOCK = int.from_bytes(b"megatts3", "big")
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM voices"
-_ARRAYS_PATTERN = f"{ARRAYS_DIR}/%"
-# A job a worker may claim: waiting, or enrolling under a lease that has expired (or never had one).
-_CLAIMABLE = "(status = %s OR (status = %s AND (lease_expires IS NULL OR lease_expires < now())))"
-_UNTIL = "now() + make_interval(secs => %s)"
 
 
 def open_pool(url: str, *, name: str, max_size: int, timeout: float) -> ConnectionPool:
@@ -205,8 +197,9 @@ def open_pool(url: str, *, name: str, max_size: int, timeout: float) -> Connecti
     return pool
 
 
-class PostgresVoiceStore(PostgresLexiconTable):
-    """The voices users uploaded, in PostgreSQL; the same interface and errors as VoiceStore."""
+class PostgresVoiceStore(PostgresEnrollmentTable, PostgresLexiconTable):
+    """The voices users uploaded, in PostgreSQL; the same interface and errors as VoiceStore (their
+    enrollment jobs: enrollment_tables.py; the stored lexicon entries: lexicon_tables.py)."""
 
     def __init__(self, url: str, *, max_connections: int = 10, timeout: float = 10.0) -> None:
         """``url``: a libpq connection string or URL (postgresql://user:password@host:5432/db).
@@ -289,13 +282,13 @@ class PostgresVoiceStore(PostgresLexiconTable):
     @storage_faults
     def get(self, voice_id: str) -> StoredVoice | None:
         with self._transaction() as db:
-            row = db.execute(f"{_SELECT} WHERE id = %s", (canonical_voice_id(voice_id),)).fetchone()
+            row = db.execute(f"{SELECT_VOICES} WHERE id = %s", (canonical_voice_id(voice_id),)).fetchone()
         return voice_from_row(row) if row else None
 
     @storage_faults
     def list(self) -> list[StoredVoice]:
         with self._transaction() as db:
-            rows = db.execute(f"{_SELECT} ORDER BY created_at, id").fetchall()
+            rows = db.execute(f"{SELECT_VOICES} ORDER BY created_at, id").fetchall()
         return [voice_from_row(row) for row in rows]
 
     @storage_faults
@@ -303,7 +296,8 @@ class PostgresVoiceStore(PostgresLexiconTable):
         """A voice of ``tenant`` prepared by ``engine`` from byte-identical reference audio, if any."""
         with self._transaction() as db:
             row = db.execute(
-                f"{_SELECT} WHERE content_sha256 = %s AND engine = %s AND tenant = %s ORDER BY created_at LIMIT 1",
+                f"{SELECT_VOICES} WHERE content_sha256 = %s AND engine = %s AND tenant = %s"
+                " ORDER BY created_at LIMIT 1",
                 (content_sha256, engine, tenant),
             ).fetchone()
         return voice_from_row(row) if row else None
@@ -356,153 +350,6 @@ class PostgresVoiceStore(PostgresLexiconTable):
             condition = "id = %s AND (%s::text IS NULL OR tenant = %s)"
             return db.execute(f"DELETE FROM voices WHERE {condition}", (voice_id, tenant, tenant)).rowcount > 0
 
-    @storage_faults
-    def unfinished(self) -> list[StoredVoice]:
-        """Voices whose enrollment has not ended (pending, or enrolling when the process stopped)."""
-        with self._transaction() as db:
-            rows = db.execute(f"{_SELECT} WHERE status IN (%s, %s) ORDER BY created_at, id", UNFINISHED).fetchall()
-        return [voice_from_row(row) for row in rows]
-
-    @storage_faults
-    def update_job(self, voice_id: str, **changes: Any) -> bool:
-        """Change a voice's job fields (status, progress, similarity, error, attempts); False if it is gone."""
-        check_job_fields(changes)
-        assignments = ", ".join(f"{column} = %s" for column in changes)
-        with self._transaction() as db:
-            cursor = db.execute(
-                f"UPDATE voices SET {assignments} WHERE id = %s", [*changes.values(), canonical_voice_id(voice_id)]
-            )
-        return cursor.rowcount > 0
-
-    @storage_faults
-    def claim_job(
-        self, owner: str, *, engine: str, lease_seconds: float, max_attempts: int, voice_id: str | None = None
-    ) -> StoredVoice | None:
-        """Claim the oldest job of ``engine``'s voices a worker may take (pending, or enrolling under an
-        expired lease; only ``voice_id``'s when given) for ``owner``, for ``lease_seconds``: enrolling
-        at 0 %, one attempt more. SKIP LOCKED: a row another replica is claiming (or writing) is
-        passed over, never waited for or claimed twice. A job met on the way that was started
-        ``max_attempts`` times is marked failed. None when there is nothing to claim."""
-        only = " AND id = %s" if voice_id is not None else ""
-        while True:
-            with self._transaction() as db:
-                row = db.execute(
-                    f"{_SELECT} WHERE {_CLAIMABLE} AND engine = %s{only} ORDER BY created_at, id LIMIT 1"
-                    " FOR UPDATE SKIP LOCKED",
-                    [
-                        VoiceStatus.PENDING,
-                        VoiceStatus.ENROLLING,
-                        engine,
-                        *([canonical_voice_id(voice_id)] if voice_id is not None else []),
-                    ],
-                ).fetchone()
-                if row is None:
-                    return None
-                voice = voice_from_row(row)
-                if voice.attempts >= max_attempts:
-                    self._fail_spent(db, voice)
-                    continue
-                db.execute(
-                    "UPDATE voices SET status = %s, progress = 0, attempts = attempts + 1, error = '',"
-                    f" lease_owner = %s, lease_expires = {_UNTIL} WHERE id = %s",
-                    (VoiceStatus.ENROLLING, owner, lease_seconds, voice.id),
-                )
-                return dataclasses.replace(
-                    voice, status=VoiceStatus.ENROLLING, progress=0.0, attempts=voice.attempts + 1, error=""
-                )
-
-    @staticmethod
-    def _fail_spent(db: psycopg.Connection, voice: StoredVoice) -> StoredVoice:
-        error = attempts_spent_error(voice.attempts)
-        db.execute(
-            "UPDATE voices SET status = %s, error = %s, lease_owner = NULL, lease_expires = NULL WHERE id = %s",
-            (VoiceStatus.FAILED, error, voice.id),
-        )
-        log.warning("voice %s: %s; marked failed", voice.id, error)
-        return dataclasses.replace(voice, status=VoiceStatus.FAILED, error=error)
-
-    @storage_faults
-    def renew_lease(self, voice_id: str, owner: str, lease_seconds: float, **changes: Any) -> bool:
-        """While ``owner`` holds the voice's lease: change job fields and extend the lease to
-        ``lease_seconds`` from now. False when it no longer holds it (released, taken over, deleted)."""
-        check_job_fields(changes)
-        assignments = "".join(f"{column} = %s, " for column in changes)
-        with self._transaction() as db:
-            cursor = db.execute(
-                f"UPDATE voices SET {assignments}lease_expires = {_UNTIL}"
-                " WHERE id = %s AND lease_owner = %s AND status = %s",
-                [*changes.values(), lease_seconds, canonical_voice_id(voice_id), owner, VoiceStatus.ENROLLING],
-            )
-        return cursor.rowcount > 0
-
-    @storage_faults
-    def end_lease(self, voice_id: str, owner: str, **changes: Any) -> bool:
-        """While ``owner`` holds the voice's lease: change job fields and clear the lease (the job is
-        released or ended). False when it no longer holds it (nothing is changed then)."""
-        check_job_fields(changes)
-        assignments = "".join(f"{column} = %s, " for column in changes)
-        with self._transaction() as db:
-            cursor = db.execute(
-                f"UPDATE voices SET {assignments}lease_owner = NULL, lease_expires = NULL"
-                " WHERE id = %s AND lease_owner = %s",
-                [*changes.values(), canonical_voice_id(voice_id), owner],
-            )
-        return cursor.rowcount > 0
-
-    @storage_faults
-    def requeue_interrupted(self, max_attempts: int) -> list[StoredVoice]:
-        """Show the jobs no worker runs for what they are: enrolling ones whose lease has expired
-        pending again at 0 %, and unfinished ones started ``max_attempts`` times failed. A job another
-        replica holds a live lease on is left alone. Returns the voices changed."""
-        changed = []
-        with self._transaction() as db:
-            rows = db.execute(
-                f"{_SELECT} WHERE (status = %s AND (lease_expires IS NULL OR lease_expires < now()))"
-                " OR (status = %s AND attempts >= %s) ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
-                (VoiceStatus.ENROLLING, VoiceStatus.PENDING, max_attempts),
-            ).fetchall()
-            for voice in map(voice_from_row, rows):
-                if voice.attempts >= max_attempts:
-                    changed.append(self._fail_spent(db, voice))
-                    continue
-                db.execute(
-                    "UPDATE voices SET status = %s, progress = 0, lease_owner = NULL, lease_expires = NULL"
-                    " WHERE id = %s",
-                    (VoiceStatus.PENDING, voice.id),
-                )
-                changed.append(dataclasses.replace(voice, status=VoiceStatus.PENDING, progress=0.0))
-        return changed
-
-    @storage_faults
-    def complete_enrollment(
-        self,
-        voice_id: str,
-        meta: Mapping[str, Any],
-        summary: str,
-        arrays: Mapping[str, np.ndarray],
-        similarity: float | None,
-        *,
-        owner: str | None = None,
-    ) -> bool:
-        """Store what enrollment made (atomically: arrays and row together) and mark the voice ready.
-        False when the voice was deleted meanwhile, or ``owner`` (when given) no longer holds its
-        job's lease (nothing is written then)."""
-        voice_id = canonical_voice_id(validate_voice_id(voice_id))
-        blobs = [(array_file_name(name), npy_bytes(array)) for name, array in arrays.items()]
-        held = " AND lease_owner = %s AND status = %s" if owner is not None else ""
-        condition = [voice_id, *((owner, VoiceStatus.ENROLLING) if held else ())]
-        with self._transaction() as db:
-            if db.execute(f"SELECT 1 FROM voices WHERE id = %s{held} FOR UPDATE", condition).fetchone() is None:
-                return False
-            db.execute(
-                "UPDATE voices SET meta = %s, summary = %s, similarity = %s, status = %s, progress = 100,"
-                " error = '', lease_owner = NULL, lease_expires = NULL WHERE id = %s",
-                (json.dumps(dict(meta)), summary, similarity, VoiceStatus.READY, voice_id),
-            )
-            db.execute("DELETE FROM voice_blobs WHERE voice_id = %s AND name LIKE %s", (voice_id, _ARRAYS_PATTERN))
-            self._insert_blobs(db, voice_id, blobs)
-        return True
-
     def _blobs(self, voice_id: str, condition: str, values: tuple[Any, ...]) -> dict[str, bytes]:
         with self._transaction() as db, db.cursor(binary=True) as cursor:
             cursor.execute(
@@ -523,7 +370,7 @@ class PostgresVoiceStore(PostgresLexiconTable):
     @storage_faults
     def load_arrays(self, voice_id: str) -> dict[str, np.ndarray]:
         """The engine arrays stored with a voice (empty when it has none)."""
-        blobs = self._blobs(voice_id, "name LIKE %s", (_ARRAYS_PATTERN,))
+        blobs = self._blobs(voice_id, "name LIKE %s", (ARRAY_BLOBS,))
         return {
             name.removeprefix(f"{ARRAYS_DIR}/").removesuffix(".npy"): npy_array(data) for name, data in blobs.items()
         }

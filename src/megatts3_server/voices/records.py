@@ -26,6 +26,8 @@ REFERENCE_FILE = "reference.wav"
 LATENT_FILE = "latent.npy"
 ARRAYS_DIR = "arrays"
 """Engine arrays are ``arrays/<name>.npy``."""
+ARRAY_BLOBS = f"{ARRAYS_DIR}/%"
+"""The LIKE pattern every engine array's blob name matches (array_file_name)."""
 
 # Every column of a voice's row, in the order both stores write them: StoredVoice's fields.
 COLUMNS = (
@@ -49,6 +51,8 @@ COLUMNS = (
     "attempts",
     "tenant",
 )
+SELECT_VOICES = f"SELECT {', '.join(COLUMNS)} FROM voices"
+"""Every column of the voices' rows, in COLUMNS order (the PostgreSQL store's reads; voice_from_row's rows)."""
 JOB_FIELDS = frozenset({"status", "progress", "similarity", "error", "attempts", "engine"})
 """The columns update_job may change (``engine``: the engine a voice is enrolled anew by)."""
 

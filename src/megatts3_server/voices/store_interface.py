@@ -3,6 +3,7 @@ or PostgreSQL (postgres_store.py, shared by replicas).
 
 Both raise the same errors: InvalidVoiceIdError for an unsafe id, VoiceExistsError for a taken one,
 StorageFullError / StorageUnavailableError for faults of what lies beneath (storage_errors.py).
+VoiceStoreInterface is the whole of it; EnrollmentQueueInterface, the part that runs enrollment jobs.
 """
 
 from __future__ import annotations
@@ -15,36 +16,8 @@ import numpy as np
 from megatts3_server.voices.records import NewVoiceFiles, StoredVoice
 
 
-class VoiceStoreInterface(Protocol):
-    def open(self) -> None:
-        """Migrate, then recover: what the process that writes the store does at start-up."""
-
-    def migrate(self) -> None:
-        """Create the store if needed and bring its schema up to date (safe from a reader)."""
-
-    def recover(self) -> None:
-        """Remove what an interrupted write or delete left behind (the writer only)."""
-
-    def close(self) -> None:
-        """Release the connections held since migrate()."""
-
-    def check(self) -> None:
-        """Read the store once (the health probe)."""
-
-    def get(self, voice_id: str) -> StoredVoice | None: ...
-
-    def list(self) -> list[StoredVoice]:
-        """Every voice, oldest first (then by id)."""
-
-    def find_by_content(self, content_sha256: str, engine: str, tenant: str) -> StoredVoice | None:
-        """The oldest voice of ``tenant`` prepared by ``engine`` from byte-identical reference audio, if any."""
-
-    def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:
-        """Store a new voice with its files, all or nothing; VoiceExistsError if the id is taken, by any
-        tenant (unless ``replace_failed`` and that voice, the same tenant's, failed: then it is replaced)."""
-
-    def delete(self, voice_id: str, tenant: str | None = None) -> bool:
-        """Remove a voice (``tenant``'s only, when given) and its files; False when there was no such voice."""
+class EnrollmentQueueInterface(Protocol):
+    """The enrollment jobs kept on the voices' rows, and their leases (enrollment_tables.py)."""
 
     def unfinished(self) -> list[StoredVoice]:
         """Voices whose enrollment has not ended (pending or enrolling)."""
@@ -85,6 +58,41 @@ class VoiceStoreInterface(Protocol):
     ) -> bool:
         """Store what enrollment made and mark the voice ready, atomically; False when it is gone, or
         when ``owner`` (if given) no longer holds its job's lease."""
+
+
+class VoiceStoreInterface(EnrollmentQueueInterface, Protocol):
+    """Everything the services use of a voice store: the catalogue and its files, the enrollment
+    jobs (EnrollmentQueueInterface) and the stored lexicon entries."""
+
+    def open(self) -> None:
+        """Migrate, then recover: what the process that writes the store does at start-up."""
+
+    def migrate(self) -> None:
+        """Create the store if needed and bring its schema up to date (safe from a reader)."""
+
+    def recover(self) -> None:
+        """Remove what an interrupted write or delete left behind (the writer only)."""
+
+    def close(self) -> None:
+        """Release the connections held since migrate()."""
+
+    def check(self) -> None:
+        """Read the store once (the health probe)."""
+
+    def get(self, voice_id: str) -> StoredVoice | None: ...
+
+    def list(self) -> list[StoredVoice]:
+        """Every voice, oldest first (then by id)."""
+
+    def find_by_content(self, content_sha256: str, engine: str, tenant: str) -> StoredVoice | None:
+        """The oldest voice of ``tenant`` prepared by ``engine`` from byte-identical reference audio, if any."""
+
+    def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:
+        """Store a new voice with its files, all or nothing; VoiceExistsError if the id is taken, by any
+        tenant (unless ``replace_failed`` and that voice, the same tenant's, failed: then it is replaced)."""
+
+    def delete(self, voice_id: str, tenant: str | None = None) -> bool:
+        """Remove a voice (``tenant``'s only, when given) and its files; False when there was no such voice."""
 
     def load_reference(self, voice_id: str) -> tuple[bytes, np.ndarray | None]:
         """A voice's canonical reference WAV and its latent (None when it has none)."""

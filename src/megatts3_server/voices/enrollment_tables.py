@@ -1,0 +1,383 @@
+"""Enrollment jobs and their leases, kept on each voice's row: one table of methods per backend,
+mixed into its voice store (store.py, postgres_store.py), which provides the connections and the
+voice's files (service/enrollment.py runs the jobs).
+
+A voice carries its job's state (``status``: pending, enrolling, ready or failed; ``progress``; the
+``similarity`` reached; ``error``; ``attempts``), so jobs survive restarts, and its lease
+(``lease_owner``, ``lease_expires``): which worker runs it, until when. A job is claimable when
+pending, or enrolling under a lease that has expired (or never had one).
+
+SQLite: ``lease_expires`` is Unix time. One process runs a SQLite store's jobs, so a job found
+enrolling at its start-up was cut short (requeue_interrupted), whatever its lease says.
+
+PostgreSQL: the jobs are shared by the replicas. ``lease_expires`` is on the database's clock, so
+the replicas' clocks do not matter; claim_job takes a job with ``SELECT … FOR UPDATE SKIP LOCKED``,
+so two workers never claim the same one, and a job whose worker died is claimable again once its
+lease has expired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from megatts3_server.voices.folder_io import STAGING_PREFIX, TRASH_PREFIX, save_array
+from megatts3_server.voices.records import (
+    ARRAY_BLOBS,
+    ARRAYS_DIR,
+    SELECT_VOICES,
+    StoredVoice,
+    array_file_name,
+    attempts_spent_error,
+    canonical_voice_id,
+    check_job_fields,
+    npy_bytes,
+    validate_voice_id,
+    voice_from_row,
+)
+from megatts3_server.voices.status import UNFINISHED, VoiceStatus
+from megatts3_server.voices.storage_errors import storage_faults
+
+log = logging.getLogger(__name__)
+
+_Connection = sqlite3.Connection | psycopg.Connection
+# A job a worker may claim: waiting, or enrolling under a lease that has expired (or never had one).
+_SQLITE_CLAIMABLE = "(status = ? OR (status = ? AND (lease_expires IS NULL OR lease_expires < ?)))"
+_POSTGRES_CLAIMABLE = "(status = %s OR (status = %s AND (lease_expires IS NULL OR lease_expires < now())))"
+_UNTIL = "now() + make_interval(secs => %s)"
+
+
+def _claimed(voice: StoredVoice) -> StoredVoice:
+    """``voice`` as claim_job leaves it: enrolling at 0 %, one attempt more."""
+    return dataclasses.replace(voice, status=VoiceStatus.ENROLLING, progress=0.0, attempts=voice.attempts + 1, error="")
+
+
+def _fail_spent(db: _Connection, voice: StoredVoice, mark: str) -> StoredVoice:
+    """Mark ``voice`` failed, out of attempts, its lease cleared (``mark``: the dialect's placeholder)."""
+    error = attempts_spent_error(voice.attempts)
+    db.execute(
+        f"UPDATE voices SET status = {mark}, error = {mark}, lease_owner = NULL, lease_expires = NULL"
+        f" WHERE id = {mark}",
+        (VoiceStatus.FAILED, error, voice.id),
+    )
+    log.warning("voice %s: %s; marked failed", voice.id, error)
+    return dataclasses.replace(voice, status=VoiceStatus.FAILED, error=error)
+
+
+def _requeue(db: _Connection, voices: Iterable[StoredVoice], max_attempts: int, mark: str) -> list[StoredVoice]:
+    """requeue_interrupted's changes to ``voices``: failed when started ``max_attempts`` times, else
+    pending again at 0 %, the lease cleared. Returns the voices changed."""
+    changed = []
+    for voice in voices:
+        if voice.attempts >= max_attempts:
+            changed.append(_fail_spent(db, voice, mark))
+            continue
+        db.execute(
+            f"UPDATE voices SET status = {mark}, progress = 0, lease_owner = NULL, lease_expires = NULL"
+            f" WHERE id = {mark}",
+            (VoiceStatus.PENDING, voice.id),
+        )
+        changed.append(dataclasses.replace(voice, status=VoiceStatus.PENDING, progress=0.0))
+    return changed
+
+
+class SQLiteEnrollmentTable:
+    """The enrollment job and lease methods of the SQLite voice store."""
+
+    root: Path
+
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def folder(self, voice_id: str) -> Path: ...
+
+    @storage_faults
+    def unfinished(self) -> list[StoredVoice]:
+        """Voices whose enrollment has not ended (pending, or enrolling when the process stopped)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM voices WHERE status IN (?, ?) ORDER BY created_at, id", UNFINISHED
+            ).fetchall()
+        return [voice_from_row(row) for row in rows]
+
+    @storage_faults
+    def update_job(self, voice_id: str, **changes: Any) -> bool:
+        """Change a voice's job fields (status, progress, similarity, error, attempts); False if it is gone."""
+        check_job_fields(changes)
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        with self._connect() as db:
+            cursor = db.execute(f"UPDATE voices SET {assignments} WHERE id = ?", [*changes.values(), voice_id])
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def claim_job(
+        self, owner: str, *, engine: str, lease_seconds: float, max_attempts: int, voice_id: str | None = None
+    ) -> StoredVoice | None:
+        """Claim the oldest job of ``engine``'s voices a worker may take (pending, or enrolling under an
+        expired lease; only ``voice_id``'s when given) for ``owner``, for ``lease_seconds``: enrolling
+        at 0 %, one attempt more. A job met on the way that was started ``max_attempts`` times is
+        marked failed. None when there is nothing to claim."""
+        only = " AND id = ?" if voice_id is not None else ""
+        query = f"SELECT * FROM voices WHERE {_SQLITE_CLAIMABLE} AND engine = ?{only} ORDER BY created_at, id LIMIT 1"
+
+        def claimable(db: sqlite3.Connection, now: float) -> sqlite3.Row | None:
+            values = [VoiceStatus.PENDING, VoiceStatus.ENROLLING, now, engine, *([voice_id] if only else [])]
+            return db.execute(query, values).fetchone()
+
+        while True:
+            # Looked for without a write lock first: an idle worker's poll never holds up an upload.
+            with self._connect() as db:
+                if claimable(db, time.time()) is None:
+                    return None
+            with self._transaction() as db:
+                now = time.time()
+                row = claimable(db, now)
+                if row is None:
+                    return None
+                voice = voice_from_row(row)
+                if voice.attempts >= max_attempts:
+                    _fail_spent(db, voice, "?")
+                    continue
+                db.execute(
+                    "UPDATE voices SET status = ?, progress = 0, attempts = ?, error = '', lease_owner = ?,"
+                    " lease_expires = ? WHERE id = ?",
+                    (VoiceStatus.ENROLLING, voice.attempts + 1, owner, now + lease_seconds, voice.id),
+                )
+                return _claimed(voice)
+
+    @storage_faults
+    def renew_lease(self, voice_id: str, owner: str, lease_seconds: float, **changes: Any) -> bool:
+        """While ``owner`` holds the voice's lease: change job fields and extend the lease to
+        ``lease_seconds`` from now. False when it no longer holds it (released, taken over, deleted)."""
+        check_job_fields(changes)
+        assignments = "".join(f"{column} = ?, " for column in changes)
+        with self._connect() as db:
+            cursor = db.execute(
+                f"UPDATE voices SET {assignments}lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = ?",
+                [*changes.values(), time.time() + lease_seconds, voice_id, owner, VoiceStatus.ENROLLING],
+            )
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def end_lease(self, voice_id: str, owner: str, **changes: Any) -> bool:
+        """While ``owner`` holds the voice's lease: change job fields and clear the lease (the job is
+        released or ended). False when it no longer holds it (nothing is changed then)."""
+        check_job_fields(changes)
+        assignments = "".join(f"{column} = ?, " for column in changes)
+        with self._connect() as db:
+            cursor = db.execute(
+                f"UPDATE voices SET {assignments}lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = ? AND lease_owner = ?",
+                [*changes.values(), voice_id, owner],
+            )
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def requeue_interrupted(self, max_attempts: int) -> list[StoredVoice]:
+        """Show the jobs no worker runs for what they are: enrolling ones pending again at 0 %, and
+        unfinished ones started ``max_attempts`` times failed. Here every enrolling job is one (a
+        SQLite store's jobs run in one process: this one, starting). Returns the voices changed."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM voices WHERE status = ? OR (status = ? AND attempts >= ?) ORDER BY created_at, id",
+                (VoiceStatus.ENROLLING, VoiceStatus.PENDING, max_attempts),
+            ).fetchall()
+            return _requeue(db, map(voice_from_row, rows), max_attempts, "?")
+
+    @storage_faults
+    def complete_enrollment(
+        self,
+        voice_id: str,
+        meta: Mapping[str, Any],
+        summary: str,
+        arrays: Mapping[str, np.ndarray],
+        similarity: float | None,
+        *,
+        owner: str | None = None,
+    ) -> bool:
+        """Store what enrollment made (atomically: arrays and row together) and mark the voice ready.
+        False when the voice was deleted meanwhile, or ``owner`` (when given) no longer holds its
+        job's lease (nothing is written then)."""
+        folder = self.folder(voice_id)
+        held = " AND lease_owner = ? AND status = ?" if owner is not None else ""
+        staging = folder / f"{STAGING_PREFIX}{ARRAYS_DIR}"
+        trash = self.root / f"{TRASH_PREFIX}{uuid.uuid4().hex}"
+        shutil.rmtree(staging, ignore_errors=True)
+        current = folder / ARRAYS_DIR
+        swapped = False
+        try:
+            staging.mkdir()  # fails when a delete took the folder away
+            for name, array in arrays.items():
+                save_array(staging / f"{validate_voice_id(name)}.npy", array)
+            try:
+                with self._transaction() as db:
+                    condition = [voice_id, *((owner, VoiceStatus.ENROLLING) if held else ())]
+                    if not db.execute(f"SELECT 1 FROM voices WHERE id = ?{held}", condition).fetchone():
+                        return False  # deleted (or taken over) meanwhile: nothing was written
+                    db.execute(
+                        "UPDATE voices SET meta = ?, summary = ?, similarity = ?, status = ?, progress = 100,"
+                        " error = '', lease_owner = NULL, lease_expires = NULL WHERE id = ?",
+                        (json.dumps(dict(meta)), summary, similarity, VoiceStatus.READY, voice_id),
+                    )
+                    if current.exists():
+                        current.rename(trash)
+                    swapped = True
+                    staging.rename(current)
+            except BaseException:
+                if swapped:  # the row was rolled back: so are the files
+                    if current.exists():
+                        current.rename(staging)
+                    if trash.exists():
+                        trash.rename(current)
+                raise
+        except FileNotFoundError:
+            return False
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+
+class PostgresEnrollmentTable:
+    """The enrollment job and lease methods of the PostgreSQL voice store."""
+
+    def _transaction(self) -> AbstractContextManager[psycopg.Connection]: ...
+    @staticmethod
+    def _insert_blobs(db: psycopg.Connection, voice_id: str, blobs: list[tuple[str, bytes]]) -> None: ...
+
+    @storage_faults
+    def unfinished(self) -> list[StoredVoice]:
+        """Voices whose enrollment has not ended (pending, or enrolling when the process stopped)."""
+        with self._transaction() as db:
+            rows = db.execute(
+                f"{SELECT_VOICES} WHERE status IN (%s, %s) ORDER BY created_at, id", UNFINISHED
+            ).fetchall()
+        return [voice_from_row(row) for row in rows]
+
+    @storage_faults
+    def update_job(self, voice_id: str, **changes: Any) -> bool:
+        """Change a voice's job fields (status, progress, similarity, error, attempts); False if it is gone."""
+        check_job_fields(changes)
+        assignments = ", ".join(f"{column} = %s" for column in changes)
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE voices SET {assignments} WHERE id = %s", [*changes.values(), canonical_voice_id(voice_id)]
+            )
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def claim_job(
+        self, owner: str, *, engine: str, lease_seconds: float, max_attempts: int, voice_id: str | None = None
+    ) -> StoredVoice | None:
+        """Claim the oldest job of ``engine``'s voices a worker may take (pending, or enrolling under an
+        expired lease; only ``voice_id``'s when given) for ``owner``, for ``lease_seconds``: enrolling
+        at 0 %, one attempt more. SKIP LOCKED: a row another replica is claiming (or writing) is
+        passed over, never waited for or claimed twice. A job met on the way that was started
+        ``max_attempts`` times is marked failed. None when there is nothing to claim."""
+        only = " AND id = %s" if voice_id is not None else ""
+        while True:
+            with self._transaction() as db:
+                row = db.execute(
+                    f"{SELECT_VOICES} WHERE {_POSTGRES_CLAIMABLE} AND engine = %s{only} ORDER BY created_at, id"
+                    " LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    [
+                        VoiceStatus.PENDING,
+                        VoiceStatus.ENROLLING,
+                        engine,
+                        *([canonical_voice_id(voice_id)] if voice_id is not None else []),
+                    ],
+                ).fetchone()
+                if row is None:
+                    return None
+                voice = voice_from_row(row)
+                if voice.attempts >= max_attempts:
+                    _fail_spent(db, voice, "%s")
+                    continue
+                db.execute(
+                    "UPDATE voices SET status = %s, progress = 0, attempts = attempts + 1, error = '',"
+                    f" lease_owner = %s, lease_expires = {_UNTIL} WHERE id = %s",
+                    (VoiceStatus.ENROLLING, owner, lease_seconds, voice.id),
+                )
+                return _claimed(voice)
+
+    @storage_faults
+    def renew_lease(self, voice_id: str, owner: str, lease_seconds: float, **changes: Any) -> bool:
+        """While ``owner`` holds the voice's lease: change job fields and extend the lease to
+        ``lease_seconds`` from now. False when it no longer holds it (released, taken over, deleted)."""
+        check_job_fields(changes)
+        assignments = "".join(f"{column} = %s, " for column in changes)
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE voices SET {assignments}lease_expires = {_UNTIL}"
+                " WHERE id = %s AND lease_owner = %s AND status = %s",
+                [*changes.values(), lease_seconds, canonical_voice_id(voice_id), owner, VoiceStatus.ENROLLING],
+            )
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def end_lease(self, voice_id: str, owner: str, **changes: Any) -> bool:
+        """While ``owner`` holds the voice's lease: change job fields and clear the lease (the job is
+        released or ended). False when it no longer holds it (nothing is changed then)."""
+        check_job_fields(changes)
+        assignments = "".join(f"{column} = %s, " for column in changes)
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"UPDATE voices SET {assignments}lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = %s AND lease_owner = %s",
+                [*changes.values(), canonical_voice_id(voice_id), owner],
+            )
+        return cursor.rowcount > 0
+
+    @storage_faults
+    def requeue_interrupted(self, max_attempts: int) -> list[StoredVoice]:
+        """Show the jobs no worker runs for what they are: enrolling ones whose lease has expired
+        pending again at 0 %, and unfinished ones started ``max_attempts`` times failed. A job another
+        replica holds a live lease on is left alone. Returns the voices changed."""
+        with self._transaction() as db:
+            rows = db.execute(
+                f"{SELECT_VOICES} WHERE (status = %s AND (lease_expires IS NULL OR lease_expires < now()))"
+                " OR (status = %s AND attempts >= %s) ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
+                (VoiceStatus.ENROLLING, VoiceStatus.PENDING, max_attempts),
+            ).fetchall()
+            return _requeue(db, map(voice_from_row, rows), max_attempts, "%s")
+
+    @storage_faults
+    def complete_enrollment(
+        self,
+        voice_id: str,
+        meta: Mapping[str, Any],
+        summary: str,
+        arrays: Mapping[str, np.ndarray],
+        similarity: float | None,
+        *,
+        owner: str | None = None,
+    ) -> bool:
+        """Store what enrollment made (atomically: arrays and row together) and mark the voice ready.
+        False when the voice was deleted meanwhile, or ``owner`` (when given) no longer holds its
+        job's lease (nothing is written then)."""
+        voice_id = canonical_voice_id(validate_voice_id(voice_id))
+        blobs = [(array_file_name(name), npy_bytes(array)) for name, array in arrays.items()]
+        held = " AND lease_owner = %s AND status = %s" if owner is not None else ""
+        condition = [voice_id, *((owner, VoiceStatus.ENROLLING) if held else ())]
+        with self._transaction() as db:
+            if db.execute(f"SELECT 1 FROM voices WHERE id = %s{held} FOR UPDATE", condition).fetchone() is None:
+                return False
+            db.execute(
+                "UPDATE voices SET meta = %s, summary = %s, similarity = %s, status = %s, progress = 100,"
+                " error = '', lease_owner = NULL, lease_expires = NULL WHERE id = %s",
+                (json.dumps(dict(meta)), summary, similarity, VoiceStatus.READY, voice_id),
+            )
+            db.execute("DELETE FROM voice_blobs WHERE voice_id = %s AND name LIKE %s", (voice_id, ARRAY_BLOBS))
+            self._insert_blobs(db, voice_id, blobs)
+        return True
