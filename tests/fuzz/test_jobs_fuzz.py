@@ -188,7 +188,7 @@ def test_job_bodies_of_every_wrong_shape(fuzz: Fuzzer) -> None:
         {"text": "你好。", "screenplay": "A：好。", "voice_id": NO_VOICE},
         {"script": [{"voice_id": NO_VOICE, "text": "好。"}] * 5001},
         {"script": []},
-        {"screenplay": "A：好。"},
+        {"screenplay": "A：好。", "voices": {"B": NO_VOICE}},  # no voices at all: A is cast (202)
         {"screenplay": "A：好。", "voices": []},
         {"screenplay": "A：好。", "voices": {"A": 1}},
         {"screenplay": "A：好。", "voices": {f"A{n}": NO_VOICE for n in range(5000)}},

@@ -94,14 +94,15 @@ def script_segments(lines: list[dict[str, Any]], pauses: Pauses) -> list[Segment
 
 
 def screenplay_lines(screenplay: str) -> list[tuple[str, str]]:
-    """The (name, text) of every ``name：text`` line; a line that is not one is a 422 listing every such line."""
+    """The (name, text) of every ``name：text`` line; a line that is not one (or whose name holds a
+    control character) is a 422 listing every such line."""
     parsed: list[tuple[str, str]] = []
     malformed: list[int] = []
     for number, raw in enumerate(screenplay.splitlines(), start=1):
         if not raw.strip():
             continue
         line = _screenplay_line(raw)
-        if line is None:
+        if line is None or not line[0].isprintable():  # a name with control characters is no name
             malformed.append(number)
             continue
         parsed.append(line)

@@ -94,7 +94,10 @@ class JobIntake:
         """``caller``'s job as segments, each one checked; the first problem found is raised (422, 413)."""
         lexicon = await self._lexicon.for_request(request.lexicon, caller.tenant)
         segments = await anyio.to_thread.run_sync(self._checked_segments, request, lexicon, caller)
-        await self._check_voices({segment.voice_id for segment in segments}, caller)
+        # Every voice the request names, spoken or not: a mapping to a voice that does not exist is a
+        # mistake the client wants to hear of, not a line it will find spoken in another voice.
+        named = {voice for voice in (request.voices or {}).values() if isinstance(voice, str)}
+        await self._check_voices({segment.voice_id for segment in segments} | named, caller)
         return segments
 
     def _checked_segments(self, request: JobRequest, lexicon: Lexicon, caller: Caller) -> list[Segment]:
@@ -203,7 +206,8 @@ class JobIntake:
                 problems[voice_id] = exc.message
         if problems:
             raise InvalidRequestError(
-                f"voices that cannot speak: {'; '.join(f'{v}: {why}' for v, why in problems.items())}",
+                f"voices that cannot speak: {'; '.join(f'{v}: {why}' for v, why in list(problems.items())[:10])}"
+                + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""),
                 code="invalid_voices",
                 details={"voices": problems},
             )
