@@ -19,7 +19,7 @@ from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
 from megatts3_server.jobs import build_job_store
-from megatts3_server.memory import freeze_startup_heap
+from megatts3_server.memory import favour_the_event_loop, freeze_startup_heap
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import RateLimiter
 from megatts3_server.service.engine_loader import EngineLoader
@@ -155,6 +155,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         # again. Not where a test brings its engine: it builds many apps in one process, whose garbage
         # must stay collectable.
         loader.on_ready(lambda engine: freeze_startup_heap())
+        favour_the_event_loop()
     # A voice stored anew or deleted must never be answered from audio cached for its old self.
     voices.on_change(synthesis.invalidate_voice)
     rate = settings.api.rate_limit
