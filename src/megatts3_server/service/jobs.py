@@ -86,13 +86,8 @@ class JobService:
     ) -> None:
         """``on_segment(outcome)``: each finished segment, "synthesized", "reused" or "failed" (the metrics)."""
         self._store = store
-        self._synthesis = synthesis
-        self._voices = voices
-        self._lexicon = lexicon
         self._loader = loader
         self._settings = settings
-        self._max_segment_chars = max_segment_chars
-        self._default_voice = default_voice
         self._on_segment = on_segment
         self._intake = JobIntake(
             synthesis,

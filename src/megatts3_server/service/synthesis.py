@@ -94,22 +94,6 @@ class SynthesisService:
         """The pieces' estimated speech (seconds), raised on when it may not be made (speech_budget.py)."""
         return self._budget.check(pieces, speed, mode) if self._budget is not None else 0.0
 
-    def applied_emotion(self, requested: str) -> str:
-        """The emotion the engine will really render for ``requested`` (its neutral voice if it cannot)."""
-        return applied_emotion(self._engine.capabilities, requested)
-
-    def _plan(
-        self,
-        checked: CheckedText,
-        voice: VoiceContext,
-        params: SynthesisParameters,
-        fmt: AudioFormat,
-        *,
-        stream: bool,
-        tenant: str,
-    ) -> SynthesisPlan:
-        return plan_synthesis(self._engine, checked, voice, params, fmt, stream=stream, tenant=tenant)
-
     def _finish_piece(self, audio: np.ndarray, piece: Sentence, params: SynthesisParameters) -> np.ndarray:
         """Engine output -> the samples the client hears for this piece, its pause included."""
         rate = self._engine.capabilities.sample_rate
@@ -157,7 +141,7 @@ class SynthesisService:
         (``quota`` is charged first)."""
         started = time.perf_counter()
         plan = await anyio.to_thread.run_sync(
-            functools.partial(self._plan, text, voice, params, fmt, stream=False, tenant=tenant)
+            functools.partial(plan_synthesis, self._engine, text, voice, params, fmt, stream=False, tenant=tenant)
         )
         if hit := await self._lookup(plan):
             return SynthesisResult(
@@ -210,7 +194,7 @@ class SynthesisService:
         """Admit a streamed synthesis; errors (busy, over budget) are raised here, before any byte is sent."""
         started = time.perf_counter()
         plan = await anyio.to_thread.run_sync(
-            functools.partial(self._plan, text, voice, params, fmt, stream=True, tenant=tenant)
+            functools.partial(plan_synthesis, self._engine, text, voice, params, fmt, stream=True, tenant=tenant)
         )
         if hit := await self._lookup(plan):
             return SynthesisStream(_cached(plan.description, hit), _single(hit.audio))
@@ -311,7 +295,7 @@ class SynthesisService:
             text=text.text,
             speed=params.speed,
             pitch=params.pitch,
-            emotion=self.applied_emotion(params.emotion),
+            emotion=applied_emotion(self._engine.capabilities, params.emotion),
             options=honoured_options(self._engine.capabilities, params.options),
             format="segment",
         )
