@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from megatts3_server.config import Settings
 from tests.support.reference_clips import real_speech_wav
 from tests.support.standins import RATE, GatedEngine, finished_job, tone_app, tone_settings
+from tests.support.waiting import wait_until
 
 PITCH = {"旁白": 180.0, "林清雅": 320.0, "老周": 250.0}  # tone_low, tone_high, an uploaded voice (250 Hz)
 VOICES = {"旁白": "tone_low", "林清雅": "tone_high", "老周": "laozhou"}
@@ -143,11 +144,10 @@ def test_a_restart_resumes_a_job_from_its_first_unfinished_segment(tmp_path: Pat
     try:
         with tone_app(settings, held) as (http, _):
             job_id = http.post("/api/v1/tts/jobs", json={"script": script}).json()["id"]
-            deadline = time.monotonic() + 60
-            while held.calls < 1 + 4:  # three segments stored, the fourth in the engine
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-            job = http.get(f"/api/v1/tts/jobs/{job_id}").json()
+            wait_until(lambda: held.calls >= 1 + 4)  # the fourth segment is in the engine, held
+            # The runner speaks one segment ahead: the third is stored while the fourth is spoken, so
+            # its row may finish just after the engine call starts.
+            job = wait_until(lambda: _done_at_least(http, job_id, 3))
             assert (job["status"], job["segments_done"]) == ("running", 3)
     finally:  # the server stopped in the middle of the job
         held.gate.set()
@@ -158,6 +158,11 @@ def test_a_restart_resumes_a_job_from_its_first_unfinished_segment(tmp_path: Pat
         assert (jobs.segments_synthesized, jobs.segments_reused) == (3, 0), "only the unfinished segments are made"
         stamps = http.get(f"/api/v1/tts/jobs/{job_id}/timestamps").json()
         assert [segment["index"] for segment in stamps["segments"]] == list(range(6))
+
+
+def _done_at_least(http: TestClient, job_id: str, segments: int) -> dict[str, Any] | None:
+    job = http.get(f"/api/v1/tts/jobs/{job_id}").json()
+    return job if job["segments_done"] >= segments else None
 
 
 def test_cancel_stops_a_running_job_and_its_results_are_never_served(tmp_path: Path) -> None:
