@@ -20,10 +20,11 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.malformed import (
+    FUZZ_SETTINGS,
     Fuzzer,
     Part,
     assert_none_failed,
@@ -76,10 +77,6 @@ ROUTES: dict[str, set[str]] = {
 GET_ROUTES = [path for path, methods in ROUTES.items() if "GET" in methods]
 POST_ROUTES = [path for path, methods in ROUTES.items() if "POST" in methods]
 WRONG_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "PROPFIND", "MKCOL", "LINK"]
-
-FUZZ_SETTINGS = settings(
-    deadline=None, derandomize=True, database=None, print_blob=False, suppress_health_check=list(HealthCheck)
-)
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.fuzz_routes import JOBS, NO_VOICE, refused, stored_data
 from tests.support.malformed import (
+    FUZZ_SETTINGS,
     Fuzzer,
     assert_none_failed,
     collect,
@@ -30,10 +31,6 @@ from tests.support.malformed import (
 )
 from tests.support.server import running_server
 from tests.support.waiting import wait_until
-
-FUZZ_SETTINGS = settings(
-    deadline=None, derandomize=True, database=None, print_blob=False, suppress_health_check=list(HealthCheck)
-)
 
 
 @pytest.fixture(scope="module")

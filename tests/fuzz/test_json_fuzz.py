@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.malformed import (
+    FUZZ_SETTINGS,
     Answer,
     Fuzzer,
     assert_none_failed,
@@ -525,13 +526,6 @@ def test_texts_that_multiply_when_read(fuzz: Fuzzer, name: str) -> None:
 # ---------------------------------------------------------------------------------------------------
 # Property-based: generated bodies and texts
 
-FUZZ_SETTINGS = settings(
-    deadline=None,
-    derandomize=True,
-    database=None,
-    print_blob=False,
-    suppress_health_check=list(HealthCheck),
-)
 
 JSON_SCALARS = (
     st.none()

@@ -14,21 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.fuzz_routes import LEXICON, SPEECH, SYNTHESIZE, refused, stored_data
 from tests.support.malformed import (
+    FUZZ_SETTINGS,
     Fuzzer,
     assert_none_failed,
     collect,
     expect_sane,
 )
 from tests.support.server import running_server
-
-FUZZ_SETTINGS = settings(
-    deadline=None, derandomize=True, database=None, print_blob=False, suppress_health_check=list(HealthCheck)
-)
 
 
 @pytest.fixture(scope="module")

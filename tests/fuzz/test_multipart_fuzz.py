@@ -31,11 +31,12 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.audio import decode, encode, encode_as
 from tests.support.malformed import (
+    FUZZ_SETTINGS,
     Answer,
     Fuzzer,
     Part,
@@ -91,10 +92,6 @@ REAL_TEXT = "The quick brown fox jumps over the lazy dog, and then it runs back 
 _REAL_AUDIO: Any = object()
 """Default of the part builders: the real reference recording."""
 GARBAGE = b"this is not audio at all; " * 40
-
-FUZZ_SETTINGS = settings(
-    deadline=None, derandomize=True, database=None, print_blob=False, suppress_health_check=list(HealthCheck)
-)
 
 
 @pytest.fixture(scope="module")

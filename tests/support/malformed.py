@@ -32,12 +32,20 @@ from typing import Any
 
 import httpx
 import numpy as np
+from hypothesis import HealthCheck, settings
 
 SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 LOOPBACK = "127.0.0.1"
 
 # A bound on an answer, not a speed test: a short synthesis takes seconds on a loaded 2-core machine.
 DEFAULT_TIMEOUT = float(os.environ.get("MEGATTS3_FUZZ_TIMEOUT", "60"))
+
+
+# Property-based fuzzing as every fuzz module runs it: reproducible (derandomized, no example
+# database), no deadline (a real server answers), and no health check (generation is not the test).
+FUZZ_SETTINGS = settings(
+    deadline=None, derandomize=True, database=None, print_blob=False, suppress_health_check=list(HealthCheck)
+)
 
 
 def slow_timeout(api_timeout: float) -> float:
