@@ -1,5 +1,6 @@
-"""Long-form jobs on PostgreSQL, shared by every replica (the voice store's database, its tables made
-by the same migrations: voices/postgres_store.py).
+"""Long-form jobs on PostgreSQL, shared by every replica (the voice store's database; its pool, schema
+and migrations are storage/'s: postgres.py, schema_postgres.py; its faults are told as 507 / 503 by
+storage/faults.py, as every store's are).
 
 A job's row and its segments are written in one transaction, and a finished segment's audio
 (``job_segment_audio``: 16-bit PCM and its sentence times, by content key) in one statement, so a
@@ -17,7 +18,6 @@ taken over, and the runner stops.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from megatts3_server.audio import to_pcm16
 from megatts3_server.errors import JobsUnavailableError
@@ -45,8 +44,9 @@ from megatts3_server.jobs.records import (
     segment_from_row,
 )
 from megatts3_server.jobs.script import Segment
+from megatts3_server.storage.faults import faults_mapped
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.tenancy import Caller
-from megatts3_server.voices.postgres_store import PostgresVoiceStore, open_pool
 
 _SUMMARY = """
     SELECT jobs.id, jobs.title, jobs.format, jobs.status, jobs.created_at, jobs.started_at, jobs.finished_at,
@@ -62,6 +62,7 @@ _UNFINISHED = f"status IN ('{QUEUED}', '{RUNNING}')"
 _UNTIL = "now() + make_interval(secs => %s)"
 
 
+@faults_mapped
 class PostgresJobStore(LocalResults):
     """The same interface as JobStore (store.py), on the database every replica shares."""
 
@@ -69,37 +70,25 @@ class PostgresJobStore(LocalResults):
         """``folder``: this machine's result files (tracks, timestamps)."""
         self.url = url
         self.folder = folder
-        self._max_connections = max_connections
-        self._timeout = timeout
-        self._pool: ConnectionPool | None = None
-        self._lock = threading.Lock()
+        self._database = PostgresDatabase(url, name="job-store", max_connections=max_connections, timeout=timeout)
+        self._opened = False
 
     def open(self) -> None:
-        PostgresVoiceStore(self.url, timeout=self._timeout).migrate()  # one schema for the whole database
+        self._database.migrate()  # one schema for the whole database (storage/schema_postgres.py)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.drop_partial_files()
-        with self._lock:
-            if self._pool is None:
-                self._pool = open_pool(
-                    self.url, name="job-store", max_size=self._max_connections, timeout=self._timeout
-                )
+        self._opened = True
 
     def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+        self._opened = False
+        self._database.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        pool = self._pool
-        if pool is None:
+        if not self._opened:
             raise JobsUnavailableError("the job store is closed (the server is stopping)")
-        try:
-            with pool.connection() as connection:
-                yield connection
-        except psycopg.OperationalError as exc:
-            raise JobsUnavailableError(f"the job database cannot be reached: {exc}") from exc
+        with self._database.transaction() as connection:
+            yield connection
 
     # -- jobs ------------------------------------------------------------------------------------
 

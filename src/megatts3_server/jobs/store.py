@@ -11,6 +11,9 @@ Every file is written beside its final name and renamed into place, so a crash l
 or the new one, never half a file. A segment's key is a hash of everything that shapes its audio
 (engine, voice and version, text, parameters, loudness target): the same line in another job, or in
 the same chapter sent again with another line changed, is not synthesized again.
+
+The database's schema and its migrations are storage/'s (schema_sqlite.py: JOBS); disk and database
+faults are told as 507 / 503 (storage/faults.py), as every store's are.
 """
 
 from __future__ import annotations
@@ -43,40 +46,13 @@ from megatts3_server.jobs.records import (
     segment_from_row,
 )
 from megatts3_server.jobs.script import Segment
-from megatts3_server.tenancy import DEFAULT_TENANT, Caller
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    format TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    error TEXT
-);
-CREATE TABLE IF NOT EXISTS job_segments (
-    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    voice_id TEXT NOT NULL,
-    speaker TEXT NOT NULL,
-    text TEXT NOT NULL,
-    pause_ms INTEGER NOT NULL,
-    parameters TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',
-    segment_key TEXT,
-    duration REAL,
-    reused INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    PRIMARY KEY (job_id, idx)
-);
-"""
-# Columns added after the first release (open() adds those an older database lacks): a store older
-# than tenancy holds the default tenant's jobs.
-_ADDED_COLUMNS = {"tenant": f"TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'", "by_admin": "INTEGER NOT NULL DEFAULT 0"}
+from megatts3_server.storage.faults import faults_mapped
+from megatts3_server.storage.schema_sqlite import JOBS, JOBS_FILE
+from megatts3_server.storage.sqlite import connect, migrate_sqlite, write_transaction
+from megatts3_server.tenancy import Caller
 
 
+@faults_mapped
 class JobStore(LocalResults):
     """The jobs of one server process (its jobs_dir is its own: runs on one replica only)."""
 
@@ -89,15 +65,10 @@ class JobStore(LocalResults):
 
     def open(self) -> None:
         self._segments.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.folder / "jobs.sqlite3", check_same_thread=False, isolation_level=None)
-        db.row_factory = sqlite3.Row
+        db = connect(self.folder / JOBS_FILE, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
-        db.executescript(_SCHEMA)
-        present = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
-        for column, definition in _ADDED_COLUMNS.items():
-            if column not in present:
-                db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {definition}")
+        migrate_sqlite(db, JOBS, database=JOBS_FILE)
         self._db = db
         self._claimed.clear()
         self.drop_partial_files()
@@ -114,13 +85,8 @@ class JobStore(LocalResults):
             db = self._db
             if db is None:
                 raise JobsUnavailableError("the job store is closed (the server is stopping)")
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(db):
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
 
     # -- jobs ------------------------------------------------------------------------------------
 
