@@ -13,7 +13,7 @@ import pytest
 from megatts3_server.errors import StorageFullError
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
-from megatts3_server.lexicon_store import SQLiteLexiconStore
+from megatts3_server.lexicon_store import sqlite_lexicon_store
 from megatts3_server.storage.migrations import Migration
 from megatts3_server.storage.schema_sqlite import CATALOGUE, CATALOGUE_FILE, JOBS, JOBS_FILE
 from megatts3_server.storage.sqlite import connect, migrate_sqlite
@@ -114,7 +114,7 @@ def test_an_unversioned_store_is_adopted_whole_and_keeps_every_row(tmp_path: Pat
     assert (old.name, old.status, old.tenant) == ("Old", "ready", DEFAULT_TENANT)
     assert store.load_reference("old")[0] == b"RIFFwav"
     lexicon = {"重庆": "zhong4 qing4"} if voice_columns else {}
-    assert SQLiteLexiconStore(root).lexicon(DEFAULT_TENANT) == lexicon
+    assert sqlite_lexicon_store(root).lexicon(DEFAULT_TENANT) == lexicon
     assert [(job.id, job.status, job.tenant) for job in job_store.list()] == [("j", "done", DEFAULT_TENANT)]
     store.close()
     job_store.close()

@@ -18,7 +18,7 @@ from megatts3_server.jobs.postgres_store import PostgresJobStore
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
 from megatts3_server.jobs.store_interface import JobStoreInterface
-from megatts3_server.lexicon_store import PostgresLexiconStore, SQLiteLexiconStore
+from megatts3_server.lexicon_store import postgres_lexicon_store, sqlite_lexicon_store
 from megatts3_server.storage.schema_postgres import MIGRATIONS, SCHEMA_VERSIONS
 from megatts3_server.tenancy import DEFAULT_TENANT, Caller
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore, VoiceStore, VoiceStoreInterface, now_iso
@@ -117,7 +117,7 @@ def test_a_sqlite_store_older_than_tenancy_is_the_default_tenants(tmp_path: Path
     with sqlite3.connect(jobs / "jobs.sqlite3") as db:
         db.execute(_JOBS_BEFORE_TENANCY)
         db.execute("INSERT INTO jobs VALUES (?, 't', 'wav', 'done', 1, 1, 2, NULL)", ("a" * 32,))
-    store, job_store, lexicon = VoiceStore(root), JobStore(jobs), SQLiteLexiconStore(root)
+    store, job_store, lexicon = VoiceStore(root), JobStore(jobs), sqlite_lexicon_store(root)
     for _ in range(2):  # a second start finds nothing left to migrate
         store.open()
         job_store.open()
@@ -152,7 +152,7 @@ def test_a_postgres_database_older_than_tenancy_is_the_default_tenants(postgres_
     store.open()
     job_store = PostgresJobStore(postgres_url, tmp_path / "results")
     job_store.open()
-    lexicon = PostgresLexiconStore(postgres_url)
+    lexicon = postgres_lexicon_store(postgres_url)
     try:
         with psycopg.connect(postgres_url) as db:
             assert [row[0] for row in db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == SCHEMA_VERSIONS

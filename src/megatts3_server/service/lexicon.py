@@ -39,7 +39,7 @@ from megatts3_server.errors import (
     PayloadTooLargeError,
     ServiceError,
 )
-from megatts3_server.lexicon_store import LexiconStoreInterface
+from megatts3_server.lexicon_store import LexiconStore
 from megatts3_server.tenancy import DEFAULT_TENANT, Caller
 from megatts3_server.text.lexicon import Lexicon, lexicon_key
 from megatts3_server.text.pronunciation import PronunciationError, check_word, parse_reading
@@ -153,7 +153,7 @@ class _Tenant:
 class LexiconService:
     def __init__(
         self,
-        store: LexiconStoreInterface,
+        store: LexiconStore,
         file: Lexicon,
         limits: LexiconSettings | None = None,
         *,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
@@ -78,6 +78,11 @@ class PostgresDatabase:
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
 
+    @staticmethod
+    def sql(statement: str) -> str:
+        """``statement``, written with SQLite's ``?`` placeholders, as psycopg takes it (``%s``)."""
+        return statement.replace("?", "%s")
+
     def _opened_pool(self) -> ConnectionPool:
         with self._pool_lock:
             if self._pool is None:
@@ -89,6 +94,10 @@ class PostgresDatabase:
         """One connection of the pool, in one transaction: committed when the block ends, rolled back if it raises."""
         with self._opened_pool().connection() as connection:
             yield connection
+
+    def reading(self) -> AbstractContextManager[psycopg.Connection[dict[str, Any]]]:
+        """A connection for reads: a transaction of the pool, as for writes."""
+        return self.transaction()
 
     def migrate(self) -> None:
         """Create the tables if needed and apply the migrations this database lacks.

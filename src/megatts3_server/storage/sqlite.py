@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from megatts3_server.storage.migrations import Migration, warn_if_newer
@@ -49,11 +49,17 @@ def migrate_sqlite(db: sqlite3.Connection, migrations: Sequence[Migration], *, d
 
 
 class SQLiteDatabase:
-    """One SQLite file and its schema: a connection per use, write transactions, migrate()."""
+    """One SQLite file and its schema: a connection per use, write transactions, migrate(); the
+    interface a store of either dialect is written against (database.py)."""
 
     def __init__(self, path: Path, migrations: Sequence[Migration]) -> None:
         self.path = path
         self._migrations = migrations
+
+    @staticmethod
+    def sql(statement: str) -> str:
+        """``statement`` (``?`` placeholders) as this dialect writes it: unchanged."""
+        return statement
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -76,3 +82,10 @@ class SQLiteDatabase:
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             migrate_sqlite(db, self._migrations, database=self.path.name)
+
+    def reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection for reads: no write lock taken (a reader never holds up a writer)."""
+        return self.connect()
+
+    def close(self) -> None:
+        """Nothing held: each use opens a connection of its own."""

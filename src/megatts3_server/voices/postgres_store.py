@@ -24,6 +24,7 @@ import psycopg
 from megatts3_server.errors import VoiceExistsError, VoiceNotFoundError
 from megatts3_server.storage.faults import storage_faults
 from megatts3_server.storage.postgres import PostgresDatabase
+from megatts3_server.voices.catalogue import VoiceCatalogue
 from megatts3_server.voices.enrollment_tables import PostgresEnrollmentTable
 from megatts3_server.voices.records import (
     ARRAY_BLOBS,
@@ -31,7 +32,6 @@ from megatts3_server.voices.records import (
     COLUMNS,
     LATENT_FILE,
     REFERENCE_FILE,
-    SELECT_VOICES,
     NewVoiceFiles,
     StoredVoice,
     array_file_name,
@@ -40,14 +40,13 @@ from megatts3_server.voices.records import (
     npy_bytes,
     replaceable,
     validate_voice_id,
-    voice_from_row,
     voice_row,
 )
 
 
-class PostgresVoiceStore(PostgresEnrollmentTable):
-    """The voices users uploaded, in PostgreSQL; the same interface and errors as VoiceStore (their
-    enrollment jobs: enrollment_tables.py)."""
+class PostgresVoiceStore(VoiceCatalogue, PostgresEnrollmentTable):
+    """The voices users uploaded, in PostgreSQL; the same interface and errors as VoiceStore (start-up
+    and reads: catalogue.py; their enrollment jobs: enrollment_tables.py)."""
 
     def __init__(self, url: str, *, max_connections: int = 10, timeout: float = 10.0) -> None:
         """``url``: a libpq connection string or URL (postgresql://user:password@host:5432/db).
@@ -55,15 +54,12 @@ class PostgresVoiceStore(PostgresEnrollmentTable):
         self.url = url
         self._database = PostgresDatabase(url, name="voice-store", max_connections=max_connections, timeout=timeout)
 
+    def _stored_id(self, voice_id: str) -> str:
+        return canonical_voice_id(voice_id)
+
     def _transaction(self) -> AbstractContextManager[psycopg.Connection]:
         """One connection of the pool, in one transaction: committed when the block ends, rolled back if it raises."""
         return self._database.transaction()
-
-    @storage_faults
-    def open(self) -> None:
-        """Migrate, then recover: what the process that writes the store does at start-up."""
-        self.migrate()
-        self.recover()
 
     @storage_faults
     def migrate(self) -> None:
@@ -77,35 +73,6 @@ class PostgresVoiceStore(PostgresEnrollmentTable):
     def close(self) -> None:
         """Close the connection pool (a later call opens a new one)."""
         self._database.close()
-
-    @storage_faults
-    def check(self) -> None:
-        """Read the store once (the health probe); raises StorageUnavailableError when it cannot be read."""
-        with self._transaction() as db:
-            db.execute("SELECT COUNT(*) FROM voices").fetchone()
-
-    @storage_faults
-    def get(self, voice_id: str) -> StoredVoice | None:
-        with self._transaction() as db:
-            row = db.execute(f"{SELECT_VOICES} WHERE id = %s", (canonical_voice_id(voice_id),)).fetchone()
-        return voice_from_row(row) if row else None
-
-    @storage_faults
-    def list(self) -> list[StoredVoice]:
-        with self._transaction() as db:
-            rows = db.execute(f"{SELECT_VOICES} ORDER BY created_at, id").fetchall()
-        return [voice_from_row(row) for row in rows]
-
-    @storage_faults
-    def find_by_content(self, content_sha256: str, engine: str, tenant: str) -> StoredVoice | None:
-        """A voice of ``tenant`` prepared by ``engine`` from byte-identical reference audio, if any."""
-        with self._transaction() as db:
-            row = db.execute(
-                f"{SELECT_VOICES} WHERE content_sha256 = %s AND engine = %s AND tenant = %s"
-                " ORDER BY created_at LIMIT 1",
-                (content_sha256, engine, tenant),
-            ).fetchone()
-        return voice_from_row(row) if row else None
 
     @storage_faults
     def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:

@@ -24,6 +24,7 @@ from megatts3_server.errors import VoiceExistsError
 from megatts3_server.storage.faults import storage_faults
 from megatts3_server.storage.schema_sqlite import CATALOGUE, CATALOGUE_FILE
 from megatts3_server.storage.sqlite import SQLiteDatabase
+from megatts3_server.voices.catalogue import VoiceCatalogue
 from megatts3_server.voices.enrollment_tables import SQLiteEnrollmentTable
 from megatts3_server.voices.folder_io import STAGING_PREFIX, TRASH_PREFIX, fsync_write, save_array
 from megatts3_server.voices.records import (
@@ -36,15 +37,15 @@ from megatts3_server.voices.records import (
     canonical_voice_id,
     replaceable,
     validate_voice_id,
-    voice_from_row,
     voice_row,
 )
 
 log = logging.getLogger(__name__)
 
 
-class VoiceStore(SQLiteEnrollmentTable):
-    """The voices users uploaded, surviving restarts (their enrollment jobs: enrollment_tables.py)."""
+class VoiceStore(VoiceCatalogue, SQLiteEnrollmentTable):
+    """The voices users uploaded, surviving restarts (start-up and reads: catalogue.py; their enrollment
+    jobs: enrollment_tables.py)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -60,12 +61,6 @@ class VoiceStore(SQLiteEnrollmentTable):
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled back if it raises."""
         return self._database.transaction()
-
-    @storage_faults
-    def open(self) -> None:
-        """Migrate, then recover: what the one process that writes the store does at start-up."""
-        self.migrate()
-        self.recover()
 
     @storage_faults
     def migrate(self) -> None:
@@ -109,12 +104,6 @@ class VoiceStore(SQLiteEnrollmentTable):
             self._keeper = None
 
     @storage_faults
-    def check(self) -> None:
-        """Read the store once (the health probe); raises StorageUnavailableError when it cannot be read."""
-        with self._connect() as db:
-            db.execute("SELECT COUNT(*) FROM voices").fetchone()
-
-    @storage_faults
     def recover(self) -> None:
         """Remove what an interrupted write or delete left behind. Only the writer may do this: a
         reader would delete the staging folder of a write still in progress."""
@@ -134,29 +123,6 @@ class VoiceStore(SQLiteEnrollmentTable):
 
     def folder(self, voice_id: str) -> Path:
         return self.root / validate_voice_id(voice_id)
-
-    @storage_faults
-    def get(self, voice_id: str) -> StoredVoice | None:
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM voices WHERE id = ?", (voice_id,)).fetchone()
-        return voice_from_row(row) if row else None
-
-    @storage_faults
-    def list(self) -> list[StoredVoice]:
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM voices ORDER BY created_at, id").fetchall()
-        return [voice_from_row(row) for row in rows]
-
-    @storage_faults
-    def find_by_content(self, content_sha256: str, engine: str, tenant: str) -> StoredVoice | None:
-        """A voice of ``tenant`` prepared by ``engine`` from byte-identical reference audio, if any."""
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT * FROM voices WHERE content_sha256 = ? AND engine = ? AND tenant = ?"
-                " ORDER BY created_at LIMIT 1",
-                (content_sha256, engine, tenant),
-            ).fetchone()
-        return voice_from_row(row) if row else None
 
     @storage_faults
     def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:
