@@ -1,4 +1,5 @@
-"""A full disk under the voice store: writes get 507 and store nothing, reads go on, /health says so.
+"""A full disk under the voice store (and the job store: the same fault mapping): writes get 507 and
+store nothing, reads go on, /health says so.
 
 Two ways: in process, a write layer that raises ENOSPC (every machine); and the real service with
 its storage on a tmpfs of its own (a private mount namespace, filled to the last byte with dd).
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from megatts3_server.jobs import store as job_store_module
 from megatts3_server.voices import store as store_module
 from tests.support.reference_clips import real_speech_wav
 from tests.support.server import ServerProcess, write_configs
@@ -44,6 +46,16 @@ def test_an_upload_onto_a_full_disk_is_507_and_leaves_nothing(tmp_path: Path, mo
         assert leftovers == ["kept"]
         monkeypatch.undo()
         assert http.post("/api/v1/voices/upload", data={"voice_id": "lost"}, files=_reference()).status_code == 201
+
+
+def test_a_job_onto_a_full_disk_is_507_and_stores_nothing(tmp_path: Path, monkeypatch) -> None:
+    with tone_app(tone_settings(tmp_path)) as (http, _):
+        monkeypatch.setattr(job_store_module, "write_transaction", _no_space)
+        refused = http.post("/api/v1/tts/jobs", json={"text": "一。", "voice_id": "tone_low"})
+        assert refused.status_code == 507, refused.text
+        assert refused.json()["error"]["code"] == "insufficient_storage"
+        monkeypatch.undo()
+        assert http.get("/api/v1/tts/jobs").json()["jobs"] == []
 
 
 def _tmpfs_wrapper(folder: Path, size: str) -> list[str]:

@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from megatts3_server.errors import StorageUnavailableError
 from megatts3_server.jobs.postgres_store import PostgresJobStore
 from megatts3_server.jobs.records import CANCELLED, DONE, SentenceTime
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
 from megatts3_server.jobs.store_interface import JobStoreInterface
 from megatts3_server.tenancy import Caller
+from tests.support.server import free_port
 
 
 def _store(folder: Path) -> JobStore:
@@ -115,3 +117,11 @@ def test_replicas_share_jobs_and_a_dead_runners_job_is_taken_over_when_its_lease
     finally:
         one.close()
         two.close()
+
+
+def test_an_unreachable_job_database_is_storage_unavailable(tmp_path: Path) -> None:
+    store = PostgresJobStore(f"postgresql://postgres@127.0.0.1:{free_port()}/jobs", tmp_path, timeout=1)
+    with pytest.raises(StorageUnavailableError) as error:  # the fault mapping every store shares: a 503
+        store.open()
+    assert error.value.retry_after == 30
+    store.close()

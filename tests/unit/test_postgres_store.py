@@ -12,9 +12,9 @@ import psycopg
 import pytest
 
 from megatts3_server.errors import StorageFullError, StorageUnavailableError, VoiceExistsError
+from megatts3_server.storage.faults import as_storage_error
+from megatts3_server.storage.schema_postgres import SCHEMA_VERSIONS
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore
-from megatts3_server.voices.postgres_store import SCHEMA_VERSIONS
-from megatts3_server.voices.storage_errors import as_storage_error
 from tests.support.server import free_port
 from tests.support.voices import stored_voice
 

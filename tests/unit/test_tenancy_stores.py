@@ -1,6 +1,7 @@
-"""Tenants in the stores, on both backends (SQLite + files, PostgreSQL): each voice, job and lexicon
-entry keeps its owner, what a tenant may replace or delete is its own, and stores written before
-tenancy migrate whole to the default tenant (SQLite by its columns, PostgreSQL by migration 5)."""
+"""Tenants in the stores, on both backends (SQLite + files, PostgreSQL): each voice and job keeps its
+owner (lexicon entries: test_lexicon_store.py), what a tenant may replace or delete is its own, and
+stores written before tenancy migrate whole to the default tenant (SQLite by migration 1, which adopts
+an unversioned file, PostgreSQL by migration 5)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from megatts3_server.jobs.postgres_store import PostgresJobStore
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
 from megatts3_server.jobs.store_interface import JobStoreInterface
+from megatts3_server.lexicon_store import postgres_lexicon_store, sqlite_lexicon_store
+from megatts3_server.storage.schema_postgres import MIGRATIONS, SCHEMA_VERSIONS
 from megatts3_server.tenancy import DEFAULT_TENANT, Caller
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore, VoiceStore, VoiceStoreInterface, now_iso
-from megatts3_server.voices.postgres_store import _MIGRATIONS, SCHEMA_VERSIONS
 from tests.support.voices import STORE_BACKENDS, backend_store, stored_voice
 
 ALICE, BOB = "key:alice", "key:bob"
@@ -70,17 +72,6 @@ def test_an_admin_delete_takes_any_tenants_voice(store: VoiceStoreInterface) -> 
     assert store.delete("anyones", Caller(admin=True).only) is True
 
 
-def test_lexicon_entries_are_kept_per_tenant(store: VoiceStoreInterface) -> None:
-    store.put_lexicon({"重庆": "zhong4 qing4"}, ALICE)
-    store.put_lexicon({"重庆": "chong2 qing4", "API": "/ˌApiˈI/"}, BOB)
-    assert store.lexicon(ALICE) == {"重庆": "zhong4 qing4"}
-    assert store.lexicon(BOB) == {"API": "/ˌApiˈI/", "重庆": "chong2 qing4"}
-    assert store.lexicon(DEFAULT_TENANT) == {}
-    assert store.delete_lexicon("API", ALICE) is False
-    assert store.delete_lexicon("重庆", ALICE) is True
-    assert store.lexicon(BOB) == {"API": "/ˌApiˈI/", "重庆": "chong2 qing4"}
-
-
 def test_a_job_keeps_its_tenant_and_whether_an_admin_made_it(job_store: JobStoreInterface) -> None:
     segments = [Segment("v", "一。", "v", 300)]
     alices = job_store.create("a", "wav", segments, Caller(ALICE))
@@ -126,14 +117,14 @@ def test_a_sqlite_store_older_than_tenancy_is_the_default_tenants(tmp_path: Path
     with sqlite3.connect(jobs / "jobs.sqlite3") as db:
         db.execute(_JOBS_BEFORE_TENANCY)
         db.execute("INSERT INTO jobs VALUES (?, 't', 'wav', 'done', 1, 1, 2, NULL)", ("a" * 32,))
-    store, job_store = VoiceStore(root), JobStore(jobs)
+    store, job_store, lexicon = VoiceStore(root), JobStore(jobs), sqlite_lexicon_store(root)
     for _ in range(2):  # a second start finds nothing left to migrate
         store.open()
         job_store.open()
     assert store.get("old").tenant == DEFAULT_TENANT
-    assert store.lexicon(DEFAULT_TENANT) == {"重庆": "zhong4 qing4"}
-    store.put_lexicon({"重庆": "chong2 qing4"}, ALICE)  # one word, two tenants
-    assert store.lexicon(DEFAULT_TENANT) == {"重庆": "zhong4 qing4"}
+    assert lexicon.lexicon(DEFAULT_TENANT) == {"重庆": "zhong4 qing4"}
+    lexicon.put_lexicon({"重庆": "chong2 qing4"}, ALICE)  # one word, two tenants
+    assert lexicon.lexicon(DEFAULT_TENANT) == {"重庆": "zhong4 qing4"}
     assert [(job.tenant, job.by_admin) for job in job_store.list()] == [(DEFAULT_TENANT, False)]
     store.close()
     job_store.close()
@@ -142,11 +133,11 @@ def test_a_sqlite_store_older_than_tenancy_is_the_default_tenants(tmp_path: Path
 def test_a_postgres_database_older_than_tenancy_is_the_default_tenants(postgres_url: str, tmp_path: Path) -> None:
     with psycopg.connect(postgres_url) as db:  # the schema of version 4, as the release before tenancy left it
         db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)")
-        for version, description, statements in _MIGRATIONS:
-            if version <= 4:
-                for statement in statements:
+        for migration in MIGRATIONS:
+            if migration.version <= 4:
+                for statement in migration.statements:
                     db.execute(statement)
-                db.execute("INSERT INTO schema_migrations VALUES (%s, %s)", (version, description))
+                db.execute("INSERT INTO schema_migrations VALUES (%s, %s)", (migration.version, migration.description))
         voice = dataclasses.replace(stored_voice("old"), meta={})
         db.execute(
             "INSERT INTO voices (id, name, type, engine, created_at, duration, sample_rate, source_format,"
@@ -161,13 +152,14 @@ def test_a_postgres_database_older_than_tenancy_is_the_default_tenants(postgres_
     store.open()
     job_store = PostgresJobStore(postgres_url, tmp_path / "results")
     job_store.open()
+    lexicon = postgres_lexicon_store(postgres_url)
     try:
         with psycopg.connect(postgres_url) as db:
             assert [row[0] for row in db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == SCHEMA_VERSIONS
         assert store.get("old").tenant == DEFAULT_TENANT
-        assert store.lexicon(DEFAULT_TENANT) == {"重庆": "zhong4 qing4"}
-        store.put_lexicon({"重庆": "chong2 qing4"}, ALICE)
-        assert (store.lexicon(DEFAULT_TENANT), store.lexicon(ALICE)) == (
+        assert lexicon.lexicon(DEFAULT_TENANT) == {"重庆": "zhong4 qing4"}
+        lexicon.put_lexicon({"重庆": "chong2 qing4"}, ALICE)
+        assert (lexicon.lexicon(DEFAULT_TENANT), lexicon.lexicon(ALICE)) == (
             {"重庆": "zhong4 qing4"},
             {"重庆": "chong2 qing4"},
         )
@@ -175,3 +167,4 @@ def test_a_postgres_database_older_than_tenancy_is_the_default_tenants(postgres_
     finally:
         store.close()
         job_store.close()
+        lexicon.close()

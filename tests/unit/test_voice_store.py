@@ -139,16 +139,6 @@ def test_enrollment_state_is_updated_and_completed_atomically(store: VoiceStoreI
 # SQLite only: its folders and crash leftovers, its schema history.
 
 
-def test_lexicon_entries_are_added_replaced_and_removed(store: VoiceStoreInterface) -> None:
-    assert store.lexicon("default") == {}
-    store.put_lexicon({"重庆": "chong2 qing4", "API": "/ˌApiˈI/"}, "default")
-    store.put_lexicon({"重庆": "zhong4 qing4"}, "default")
-    assert store.lexicon("default") == {"API": "/ˌApiˈI/", "重庆": "zhong4 qing4"}
-    assert store.delete_lexicon("API", "default") is True
-    assert store.delete_lexicon("API", "default") is False
-    assert store.lexicon("default") == {"重庆": "zhong4 qing4"}
-
-
 def test_open_removes_crash_leftovers(tmp_path: Path) -> None:
     store = VoiceStore(tmp_path / "voices")
     store.open()

@@ -25,9 +25,9 @@ from megatts3_server.cli_commands.common import (
     server_url,
     voice_progress,
 )
+from megatts3_server.storage.schema_sqlite import CATALOGUE_FILE
 from megatts3_server.voices import PostgresVoiceStore, StoredVoice, VoiceStore
 from megatts3_server.voices.status import VoiceStatus
-from megatts3_server.voices.store import DATABASE_FILE
 from megatts3_server.voices.transfer import Outcome, copy_voices
 
 app = typer.Typer(
@@ -150,8 +150,8 @@ def migrate(
     if not url:
         typer.echo("megatts3-server: name the database: --to postgresql://... (or storage.database_url)", err=True)
         raise typer.Exit(code=2)
-    if not (folder / DATABASE_FILE).is_file():
-        typer.echo(f"megatts3-server: no voice store in {folder} ({DATABASE_FILE} is missing)", err=True)
+    if not (folder / CATALOGUE_FILE).is_file():
+        typer.echo(f"megatts3-server: no voice store in {folder} ({CATALOGUE_FILE} is missing)", err=True)
         raise typer.Exit(code=2)
 
     def show(outcome: Outcome, voice: StoredVoice) -> None:

@@ -1,5 +1,6 @@
-"""Long-form jobs on PostgreSQL, shared by every replica (the voice store's database, its tables made
-by the same migrations: voices/postgres_store.py).
+"""Long-form jobs on PostgreSQL, shared by every replica (the voice store's database; its pool, schema
+and migrations are storage/'s: postgres.py, schema_postgres.py; its faults are told as 507 / 503 by
+storage/faults.py, as every store's are).
 
 A job's row and its segments are written in one transaction, and a finished segment's audio
 (``job_segment_audio``: 16-bit PCM and its sentence times, by content key) in one statement, so a
@@ -17,9 +18,7 @@ taken over, and the runner stops.
 from __future__ import annotations
 
 import json
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -28,111 +27,56 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from megatts3_server.audio import to_pcm16
 from megatts3_server.errors import JobsUnavailableError
 from megatts3_server.jobs.records import (
-    FINISHED,
     QUEUED,
     RUNNING,
-    JobRecord,
     LocalResults,
-    SegmentRow,
     SentenceTime,
     pcm16_samples,
-    record_from_row,
-    segment_from_row,
 )
-from megatts3_server.jobs.script import Segment
-from megatts3_server.tenancy import Caller
-from megatts3_server.voices.postgres_store import PostgresVoiceStore, open_pool
+from megatts3_server.jobs.rows import JobRows
+from megatts3_server.storage.faults import faults_mapped
+from megatts3_server.storage.postgres import PostgresDatabase
 
-_SUMMARY = """
-    SELECT jobs.id, jobs.title, jobs.format, jobs.status, jobs.created_at, jobs.started_at, jobs.finished_at,
-           jobs.error, jobs.tenant, jobs.by_admin, COUNT(s.idx) AS segments_total,
-           COUNT(*) FILTER (WHERE s.status = 'done') AS segments_done,
-           COUNT(*) FILTER (WHERE s.status = 'failed') AS segments_failed,
-           COALESCE(SUM(CASE WHEN s.status = 'done' THEN s.duration + CASE
-               WHEN s.idx = (SELECT MAX(idx) FROM job_segments WHERE job_id = jobs.id) THEN 0
-               ELSE s.pause_ms / 1000.0 END END), 0) AS audio
-    FROM jobs LEFT JOIN job_segments AS s ON s.job_id = jobs.id
-"""
 _UNFINISHED = f"status IN ('{QUEUED}', '{RUNNING}')"
 _UNTIL = "now() + make_interval(secs => %s)"
 
 
-class PostgresJobStore(LocalResults):
-    """The same interface as JobStore (store.py), on the database every replica shares."""
+@faults_mapped
+class PostgresJobStore(LocalResults, JobRows):
+    """The same interface as JobStore (store.py), on the database every replica shares; the jobs' rows:
+    rows.py."""
+
+    _sql = staticmethod(PostgresDatabase.sql)
 
     def __init__(self, url: str, folder: Path, *, max_connections: int = 4, timeout: float = 10.0) -> None:
         """``folder``: this machine's result files (tracks, timestamps)."""
         self.url = url
         self.folder = folder
-        self._max_connections = max_connections
-        self._timeout = timeout
-        self._pool: ConnectionPool | None = None
-        self._lock = threading.Lock()
+        self._database = PostgresDatabase(url, name="job-store", max_connections=max_connections, timeout=timeout)
+        self._opened = False
 
     def open(self) -> None:
-        PostgresVoiceStore(self.url, timeout=self._timeout).migrate()  # one schema for the whole database
+        self._database.migrate()  # one schema for the whole database (storage/schema_postgres.py)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.drop_partial_files()
-        with self._lock:
-            if self._pool is None:
-                self._pool = open_pool(
-                    self.url, name="job-store", max_size=self._max_connections, timeout=self._timeout
-                )
+        self._opened = True
 
     def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.close()
+        self._opened = False
+        self._database.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        pool = self._pool
-        if pool is None:
+        if not self._opened:
             raise JobsUnavailableError("the job store is closed (the server is stopping)")
-        try:
-            with pool.connection() as connection:
-                yield connection
-        except psycopg.OperationalError as exc:
-            raise JobsUnavailableError(f"the job database cannot be reached: {exc}") from exc
+        with self._database.transaction() as connection:
+            yield connection
 
-    # -- jobs ------------------------------------------------------------------------------------
-
-    def create(self, title: str, fmt: str, segments: list[Segment], caller: Caller) -> JobRecord:
-        job_id = uuid.uuid4().hex
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO jobs (id, title, format, status, created_at, tenant, by_admin)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (job_id, title, fmt, QUEUED, time.time(), caller.tenant, caller.admin),
-            )
-            with db.cursor() as cursor:
-                cursor.executemany(
-                    "INSERT INTO job_segments (job_id, idx, voice_id, speaker, text, pause_ms, parameters)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        (job_id, n, s.voice_id, s.speaker, s.text, s.pause_ms, json.dumps(s.parameters))
-                        for n, s in enumerate(segments)
-                    ],
-                )
-        record = self.get(job_id)
-        assert record is not None
-        return record
-
-    def get(self, job_id: str) -> JobRecord | None:
-        with self._transaction() as db:
-            row = db.execute(f"{_SUMMARY} WHERE jobs.id = %s GROUP BY jobs.id", (job_id,)).fetchone()
-        return record_from_row(row) if row else None
-
-    def list(self) -> list[JobRecord]:
-        with self._transaction() as db:
-            rows = db.execute(f"{_SUMMARY} GROUP BY jobs.id ORDER BY jobs.created_at").fetchall()
-        return [record_from_row(row) for row in rows]
+    # -- which runner makes a job, and what is left ---------------------------------------------
 
     def claim(self, owner: str, lease_seconds: float) -> str | None:
         with self._transaction() as db:
@@ -163,31 +107,6 @@ class PostgresJobStore(LocalResults):
                 (job_id, owner),
             )
 
-    def set_status(self, job_id: str, status: str, error: str | None = None) -> bool:
-        now = time.time()
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE jobs SET status = %(status)s, error = COALESCE(%(error)s, error),"
-                " started_at = CASE WHEN %(status)s = 'running' THEN COALESCE(started_at, %(now)s) ELSE started_at END,"
-                " finished_at = CASE WHEN %(status)s IN ('done', 'failed', 'cancelled') THEN %(now)s"
-                " ELSE finished_at END WHERE id = %(id)s AND status <> ALL(%(finished)s)",
-                {"status": status, "error": error, "now": now, "id": job_id, "finished": list(FINISHED)},
-            )
-        return cursor.rowcount > 0
-
-    def delete(self, job_id: str) -> bool:
-        with self._transaction() as db:
-            deleted = db.execute("DELETE FROM jobs WHERE id = %s", (job_id,)).rowcount
-        self.remove_results(job_id)
-        return deleted > 0
-
-    def expired(self, older_than: float) -> list[str]:
-        with self._transaction() as db:
-            rows = db.execute(
-                "SELECT id FROM jobs WHERE status = ANY(%s) AND finished_at < %s", (list(FINISHED), older_than)
-            ).fetchall()
-        return [row["id"] for row in rows]
-
     def drop_unused_segments(self, older_than: float) -> int:
         with self._transaction() as db:
             cursor = db.execute(
@@ -197,22 +116,7 @@ class PostgresJobStore(LocalResults):
             )
         return cursor.rowcount
 
-    # -- segments --------------------------------------------------------------------------------
-
-    def segments(self, job_id: str) -> list[SegmentRow]:
-        with self._transaction() as db:
-            rows = db.execute("SELECT * FROM job_segments WHERE job_id = %s ORDER BY idx", (job_id,)).fetchall()
-        return [segment_from_row(row) for row in rows]
-
-    def finish_segment(
-        self, job_id: str, index: int, *, key: str | None, duration: float | None, reused: bool, error: str | None
-    ) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE job_segments SET status = %s, segment_key = %s, duration = %s, reused = %s, error = %s"
-                " WHERE job_id = %s AND idx = %s",
-                ("failed" if error else "done", key, duration, reused, error, job_id, index),
-            )
+    # -- finished segments' audio --------------------------------------------------------------
 
     def has_segment(self, key: str) -> bool:
         with self._transaction() as db:

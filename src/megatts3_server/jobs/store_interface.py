@@ -1,5 +1,7 @@
 """What the job service needs of a job store: SQLite on this machine (store.py, one replica) or
-PostgreSQL shared by every replica (postgres_store.py)."""
+PostgreSQL shared by every replica (postgres_store.py). Both raise StorageFullError (507) and
+StorageUnavailableError (503) for faults of the disk or database beneath (storage/faults.py), and
+JobsUnavailableError once closed."""
 
 from __future__ import annotations
 

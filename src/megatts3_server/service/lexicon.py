@@ -39,10 +39,10 @@ from megatts3_server.errors import (
     PayloadTooLargeError,
     ServiceError,
 )
+from megatts3_server.lexicon_store import LexiconStore
 from megatts3_server.tenancy import DEFAULT_TENANT, Caller
 from megatts3_server.text.lexicon import Lexicon, lexicon_key
 from megatts3_server.text.pronunciation import PronunciationError, check_word, parse_reading
-from megatts3_server.voices import VoiceStoreInterface
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class _Tenant:
 class LexiconService:
     def __init__(
         self,
-        store: VoiceStoreInterface,
+        store: LexiconStore,
         file: Lexicon,
         limits: LexiconSettings | None = None,
         *,
@@ -166,6 +166,10 @@ class LexiconService:
         self._tenants: OrderedDict[str, _Tenant] = OrderedDict()
         self._shared_over_file: tuple[Lexicon, Lexicon] | None = None
         self._parsed: OrderedDict[tuple[tuple[str, str], ...], Lexicon] = OrderedDict()
+
+    def close(self) -> None:
+        """Release the store's connections (at shutdown: wiring.py)."""
+        self._store.close()
 
     def _settle(self, held: _Tenant, state: _State, read_seconds: float) -> None:
         held.state = state

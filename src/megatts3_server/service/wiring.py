@@ -19,6 +19,7 @@ from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
 from megatts3_server.jobs import build_job_store
+from megatts3_server.lexicon_store import build_lexicon_store
 from megatts3_server.memory import favour_the_event_loop, freeze_startup_heap
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import RateLimiter
@@ -82,6 +83,7 @@ class Services:
             if jobs_running:
                 await self.jobs.stop()
             self.voices.close()
+            self.lexicon.close()
             self.scheduler.stop()
             await self.cache.close()
             if metrics_server is not None:
@@ -148,7 +150,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         ),
         max_number_digits=settings.model.inference.max_number_digits,
     )
-    lexicon = LexiconService(store, load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon)
+    lexicon = LexiconService(
+        build_lexicon_store(settings.storage), load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon
+    )
     loader.on_ready(lambda engine: _measure_speed(engine, scheduler))
     if engine is None:
         # A serving process (its engine built from its settings): no full GC walks the engine's tables

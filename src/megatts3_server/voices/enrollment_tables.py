@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from megatts3_server.storage.faults import storage_faults
 from megatts3_server.voices.folder_io import STAGING_PREFIX, TRASH_PREFIX, save_array
 from megatts3_server.voices.records import (
     ARRAY_BLOBS,
@@ -48,7 +49,6 @@ from megatts3_server.voices.records import (
     voice_from_row,
 )
 from megatts3_server.voices.status import UNFINISHED, VoiceStatus
-from megatts3_server.voices.storage_errors import storage_faults
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ either the whole voice or nothing; open() removes whatever a crash left half-don
 
 Each voice also carries the state of its enrollment job and its lease: the methods that claim,
 renew and end them are enrollment_tables.py's (SQLiteEnrollmentTable); folder_io.py writes the files.
+The database (``voices.sqlite3``, the lexicon's too: lexicon_store/) and its schema are storage/'s.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ import logging
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
 
 from megatts3_server.errors import VoiceExistsError
-from megatts3_server.tenancy import DEFAULT_TENANT
+from megatts3_server.storage.faults import storage_faults
+from megatts3_server.storage.schema_sqlite import CATALOGUE, CATALOGUE_FILE
+from megatts3_server.storage.sqlite import SQLiteDatabase
+from megatts3_server.voices.catalogue import VoiceCatalogue
 from megatts3_server.voices.enrollment_tables import SQLiteEnrollmentTable
 from megatts3_server.voices.folder_io import STAGING_PREFIX, TRASH_PREFIX, fsync_write, save_array
-from megatts3_server.voices.lexicon_tables import SQLiteLexiconTable
 from megatts3_server.voices.records import (
     ARRAYS_DIR,
     COLUMNS,
@@ -35,100 +37,38 @@ from megatts3_server.voices.records import (
     canonical_voice_id,
     replaceable,
     validate_voice_id,
-    voice_from_row,
     voice_row,
 )
-from megatts3_server.voices.status import VoiceStatus
-from megatts3_server.voices.storage_errors import storage_faults
 
 log = logging.getLogger(__name__)
 
-DATABASE_FILE = "voices.sqlite3"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS voices (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    type TEXT NOT NULL,
-    engine TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    duration REAL NOT NULL,
-    sample_rate INTEGER NOT NULL,
-    source_format TEXT NOT NULL,
-    content_sha256 TEXT NOT NULL,
-    has_latent INTEGER NOT NULL,
-    meta TEXT NOT NULL,
-    summary TEXT NOT NULL DEFAULT ''
-)
-"""
-# Columns added after the first release, with their definitions: open() adds those an older database lacks.
-_ADDED_COLUMNS = {
-    "status": f"TEXT NOT NULL DEFAULT '{VoiceStatus.READY}'",
-    "progress": "REAL NOT NULL DEFAULT 100",
-    "similarity": "REAL",
-    "error": "TEXT NOT NULL DEFAULT ''",
-    "attempts": "INTEGER NOT NULL DEFAULT 0",
-    "lease_owner": "TEXT",
-    "lease_expires": "REAL",
-    "tenant": f"TEXT NOT NULL DEFAULT '{DEFAULT_TENANT}'",  # a store older than tenancy: the default tenant's
-}
-
-
-class VoiceStore(SQLiteEnrollmentTable, SQLiteLexiconTable):
-    """The voices users uploaded, surviving restarts (their enrollment jobs: enrollment_tables.py; the
-    stored lexicon entries: lexicon_tables.py)."""
+class VoiceStore(VoiceCatalogue, SQLiteEnrollmentTable):
+    """The voices users uploaded, surviving restarts (start-up and reads: catalogue.py; their enrollment
+    jobs: enrollment_tables.py)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._db_path = root / DATABASE_FILE
+        self._database = SQLiteDatabase(root / CATALOGUE_FILE, CATALOGUE)
         # Held open from migrate() to close(): with a connection always open, SQLite keeps its WAL
         # index, so reads still work when the disk is full (the last connection to close would
         # remove it, and the next reader could not build it again without free space).
         self._keeper: sqlite3.Connection | None = None
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self._db_path, timeout=30, isolation_level=None)
-        connection.row_factory = sqlite3.Row
-        try:
-            yield connection
-        finally:
-            connection.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.connect()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE): committed when the block ends, rolled back if it raises."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-
-    @storage_faults
-    def open(self) -> None:
-        """Migrate, then recover: what the one process that writes the store does at start-up."""
-        self.migrate()
-        self.recover()
+        return self._database.transaction()
 
     @storage_faults
     def migrate(self) -> None:
         """Create the store if needed and bring its schema up to date (safe to run from a reader)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
-            present = {row["name"] for row in db.execute("PRAGMA table_info(voices)")}
-            for column, definition in _ADDED_COLUMNS.items():
-                if column not in present:
-                    db.execute(f"ALTER TABLE voices ADD COLUMN {column} {definition}")
-        self.migrate_lexicon()
+        self._database.migrate()
         self._lower_case_ids()
         if self._keeper is None:
-            self._keeper = sqlite3.connect(self._db_path, check_same_thread=False)
+            self._keeper = sqlite3.connect(self._database.path, check_same_thread=False)
             self._keeper.execute("SELECT 1 FROM voices LIMIT 1").fetchall()
 
     def _lower_case_ids(self) -> None:
@@ -164,12 +104,6 @@ class VoiceStore(SQLiteEnrollmentTable, SQLiteLexiconTable):
             self._keeper = None
 
     @storage_faults
-    def check(self) -> None:
-        """Read the store once (the health probe); raises StorageUnavailableError when it cannot be read."""
-        with self._connect() as db:
-            db.execute("SELECT COUNT(*) FROM voices").fetchone()
-
-    @storage_faults
     def recover(self) -> None:
         """Remove what an interrupted write or delete left behind. Only the writer may do this: a
         reader would delete the staging folder of a write still in progress."""
@@ -189,29 +123,6 @@ class VoiceStore(SQLiteEnrollmentTable, SQLiteLexiconTable):
 
     def folder(self, voice_id: str) -> Path:
         return self.root / validate_voice_id(voice_id)
-
-    @storage_faults
-    def get(self, voice_id: str) -> StoredVoice | None:
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM voices WHERE id = ?", (voice_id,)).fetchone()
-        return voice_from_row(row) if row else None
-
-    @storage_faults
-    def list(self) -> list[StoredVoice]:
-        with self._connect() as db:
-            rows = db.execute("SELECT * FROM voices ORDER BY created_at, id").fetchall()
-        return [voice_from_row(row) for row in rows]
-
-    @storage_faults
-    def find_by_content(self, content_sha256: str, engine: str, tenant: str) -> StoredVoice | None:
-        """A voice of ``tenant`` prepared by ``engine`` from byte-identical reference audio, if any."""
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT * FROM voices WHERE content_sha256 = ? AND engine = ? AND tenant = ?"
-                " ORDER BY created_at LIMIT 1",
-                (content_sha256, engine, tenant),
-            ).fetchone()
-        return voice_from_row(row) if row else None
 
     @storage_faults
     def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:

@@ -2,7 +2,7 @@
 or PostgreSQL (postgres_store.py, shared by replicas).
 
 Both raise the same errors: InvalidVoiceIdError for an unsafe id, VoiceExistsError for a taken one,
-StorageFullError / StorageUnavailableError for faults of what lies beneath (storage_errors.py).
+StorageFullError / StorageUnavailableError for faults of what lies beneath (storage/faults.py).
 VoiceStoreInterface is the whole of it; EnrollmentQueueInterface, the part that runs enrollment jobs.
 """
 
@@ -61,8 +61,8 @@ class EnrollmentQueueInterface(Protocol):
 
 
 class VoiceStoreInterface(EnrollmentQueueInterface, Protocol):
-    """Everything the services use of a voice store: the catalogue and its files, the enrollment
-    jobs (EnrollmentQueueInterface) and the stored lexicon entries."""
+    """Everything the services use of a voice store: the catalogue and its files and the enrollment
+    jobs (EnrollmentQueueInterface)."""
 
     def open(self) -> None:
         """Migrate, then recover: what the process that writes the store does at start-up."""
@@ -99,12 +99,3 @@ class VoiceStoreInterface(EnrollmentQueueInterface, Protocol):
 
     def load_arrays(self, voice_id: str) -> dict[str, np.ndarray]:
         """The engine arrays stored with a voice (empty when it has none)."""
-
-    def lexicon(self, tenant: str) -> dict[str, str]:
-        """``tenant``'s stored lexicon entries: word -> reading (text/pronunciation.py), by word."""
-
-    def put_lexicon(self, entries: Mapping[str, str], tenant: str) -> None:
-        """Add or replace ``tenant``'s lexicon entries, all or none."""
-
-    def delete_lexicon(self, word: str, tenant: str) -> bool:
-        """Remove one of ``tenant``'s lexicon entries; False when it had none for ``word``."""
