@@ -22,6 +22,7 @@ from megatts3_server.api.security import CHARGED, GUARDS, checked_quota, current
 from megatts3_server.audio import MEDIA_TYPES, AudioFormat
 from megatts3_server.jobs import track
 from megatts3_server.jobs.records import FINISHED
+from megatts3_server.jobs.script import ScriptLine
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.casting import VoiceHint
 from megatts3_server.service.jobs import JobRequest, JobView
@@ -41,6 +42,9 @@ class ScriptLineIn(BaseModel):
     parameters: SynthesisParametersIn = SynthesisParametersIn()
     pause_ms: int | None = Field(None, ge=0, le=60_000, description="Silence after this line (default: by speaker)")
     speaker: UnicodeStr | None = Field(None, max_length=100, description="Shown in timestamps and subtitles")
+
+    def checked(self) -> ScriptLine:
+        return ScriptLine(self.voice_id, self.text, self.parameters.checked(), self.pause_ms, self.speaker)
 
 
 class VoiceHintIn(BaseModel):
@@ -117,8 +121,8 @@ async def create_job(
     request = JobRequest(
         text=body.text,
         voice_id=body.voice_id,
-        parameters=body.parameters.model_dump(exclude_none=True),
-        script=[line.model_dump(exclude_none=True) for line in body.script] if body.script is not None else None,
+        parameters=body.parameters.checked(),
+        script=[line.checked() for line in body.script] if body.script is not None else None,
         screenplay=body.screenplay,
         voices=_voices(body.voices),
         format=body.format,

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.api.fields import UnicodeStr
-from megatts3_server.engines.base import SamplingOptions
+from megatts3_server.engines.base import SamplingOptions, SynthesisParameters
 from megatts3_server.service.synthesis_types import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
 
 __all__ = ["GUIDANCE_RANGE", "PITCH_RANGE", "SPEED_RANGE", "TIME_STEP_RANGE"]
@@ -41,8 +41,10 @@ class SynthesisParametersIn(BaseModel):
     t_w: float | None = Field(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1], description="Speaker guidance weight")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Sampling seed (same seed, same audio)")
 
-    def sampling_options(self) -> SamplingOptions:
-        return SamplingOptions(time_step=self.time_step, p_w=self.p_w, t_w=self.t_w, seed=self.seed)
+    def checked(self) -> SynthesisParameters:
+        """The parameters as the services take them (the one place the API assembles them)."""
+        options = SamplingOptions(time_step=self.time_step, p_w=self.p_w, t_w=self.t_w, seed=self.seed)
+        return SynthesisParameters(speed=self.speed, pitch=self.pitch, emotion=self.emotion, options=options)
 
 
 class SynthesizeRequest(BaseModel):

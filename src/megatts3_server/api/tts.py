@@ -32,10 +32,7 @@ async def synthesize(
     quota: Quota = Depends(checked_quota),
     caller: Caller = Depends(current_caller),
 ) -> Response:
-    chosen = body.parameters
-    params = SynthesisParameters(
-        speed=chosen.speed, pitch=chosen.pitch, emotion=chosen.emotion, options=chosen.sampling_options()
-    )
+    params = body.parameters.checked()
     request = SpeechRequest(body.text, body.voice_id, params, body.format, body.stream, body.lexicon)
     return speech_response(await services.speech.speak(request, quota, caller))
 

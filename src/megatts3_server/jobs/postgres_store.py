@@ -116,7 +116,7 @@ class PostgresJobStore(LocalResults):
                     "INSERT INTO job_segments (job_id, idx, voice_id, speaker, text, pause_ms, parameters)"
                     " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     [
-                        (job_id, n, s.voice_id, s.speaker, s.text, s.pause_ms, json.dumps(s.parameters))
+                        (job_id, n, s.voice_id, s.speaker, s.text, s.pause_ms, s.parameters.to_json())
                         for n, s in enumerate(segments)
                     ],
                 )

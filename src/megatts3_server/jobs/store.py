@@ -136,7 +136,7 @@ class JobStore(LocalResults):
                 "INSERT INTO job_segments (job_id, idx, voice_id, speaker, text, pause_ms, parameters)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (job_id, n, s.voice_id, s.speaker, s.text, s.pause_ms, json.dumps(s.parameters))
+                    (job_id, n, s.voice_id, s.speaker, s.text, s.pause_ms, s.parameters.to_json())
                     for n, s in enumerate(segments)
                 ],
             )

@@ -50,8 +50,14 @@ class ReferenceUpload:
 
 class SpeechService:
     def __init__(
-        self, synthesis: SynthesisService, voices: VoiceService, lexicon: LexiconService, *, default_voice: str
+        self,
+        synthesis: SynthesisService,
+        voices: VoiceService,
+        lexicon: LexiconService,
+        *,
+        default_voice: str | None,
     ) -> None:
+        """``default_voice``: model.default_voice (None: the engine's own)."""
         self._synthesis = synthesis
         self._voices = voices
         self._lexicon = lexicon
@@ -67,7 +73,7 @@ class SpeechService:
         """Speak in a built-in voice or a stored one ``caller`` sees, with its tenant's lexicon."""
         fmt = parse_format(request.format)
         text = await self._checked(request, caller)
-        voice_id = request.voice_id or self._default_voice
+        voice_id = self._voices.chosen(request.voice_id, self._default_voice)
         voice = await anyio.to_thread.run_sync(self._voices.context, voice_id, caller)
         return await self._synthesis.speak(
             text, voice, request.params, fmt, stream=request.stream, quota=quota, tenant=caller.tenant
