@@ -32,6 +32,7 @@ from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.speech_budget import SpeechTooLongError
 from megatts3_server.service.synthesis import SynthesisParameters, SynthesisService
+from megatts3_server.service.text_check import unicode_text
 from megatts3_server.service.voices import VoiceService
 from megatts3_server.tenancy import Caller
 from megatts3_server.text.lexicon import Lexicon
@@ -53,6 +54,14 @@ class JobRequest:
     title: str = ""
     lexicon: Mapping[str, str] | None = None
     """Readings for this job's words, winning over the stored and configured lexicon (kept with every segment)."""
+
+    def __post_init__(self) -> None:
+        """The one Unicode check of the job's texts (422 invalid_text): nothing after it meets a surrogate."""
+        for name in ("text", "screenplay"):
+            if (value := getattr(self, name)) is not None:
+                unicode_text(value, name)
+        for number, line in enumerate(self.script or ()):
+            unicode_text(line.text, f"script[{number}].text")
 
 
 def _numbers(found: list[int]) -> str:

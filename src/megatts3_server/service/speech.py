@@ -22,6 +22,7 @@ from megatts3_server.service.synthesis import (
     SynthesisService,
     SynthesisStream,
 )
+from megatts3_server.service.text_check import unicode_text
 from megatts3_server.service.voices import VoiceService
 from megatts3_server.tenancy import Caller
 
@@ -38,6 +39,9 @@ class SpeechRequest:
     stream: bool = False
     lexicon: Mapping[str, str] | None = None
     """This request's own readings (word -> pinyin or /phonemes/), winning over the global lexicon."""
+
+    def __post_init__(self) -> None:
+        unicode_text(self.text, "text")  # the one Unicode check of a text to speak (422 invalid_text)
 
 
 @dataclass(frozen=True)
