@@ -37,7 +37,6 @@ from megatts3_server.logs import current_request_id
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import Quota, unlimited
 from megatts3_server.service.engine_loader import EngineLoader
-from megatts3_server.service.pieces import segment_pieces
 from megatts3_server.service.scheduler import Scheduler, SynthesisJob
 from megatts3_server.service.speech_budget import Mode, SpeechBudget
 from megatts3_server.service.synthesis_plan import SynthesisPlan, applied_emotion, honoured_options, plan_synthesis
@@ -51,6 +50,7 @@ from megatts3_server.service.text_check import CheckedText, check_text
 from megatts3_server.tenancy import DEFAULT_TENANT
 from megatts3_server.text import Sentence
 from megatts3_server.text.lexicon import Lexicon
+from megatts3_server.text.pieces import segment_pieces
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ class SynthesisService:
         return np.concatenate(parts), sentences
 
     def segment_pieces(self, text: CheckedText) -> list[tuple[str, Sentence]]:
-        """A job segment's sentences, as written and as the engine speaks them (pieces.py)."""
+        """A job segment's sentences, as written and as the engine speaks them (text/pieces.py)."""
         return segment_pieces(text.text, self._engine.max_piece_chars(), readings=self._engine.capabilities.readings)
 
     def segment_key(self, voice: VoiceContext, text: CheckedText, params: SynthesisParameters) -> str:
