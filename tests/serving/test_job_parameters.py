@@ -8,10 +8,12 @@ import json
 import sqlite3
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from megatts3_server.engines.base import SamplingOptions, SynthesisParameters
 from megatts3_server.jobs.parameters import JobParameters
+from megatts3_server.jobs.postgres_store import PostgresJobStore
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
 from megatts3_server.tenancy import Caller
@@ -38,6 +40,24 @@ def test_parameters_stored_by_an_earlier_version_read_as_typed_parameters(stored
 def test_defaults_are_stored_as_the_api_stored_them() -> None:
     assert json.loads(JobParameters().to_json()) == {"speed": 1.0, "pitch": 1.0, "emotion": "neutral"}
     assert JobParameters.from_stored("{}") == JobParameters()
+
+
+def test_both_stores_read_a_row_an_earlier_version_wrote(tmp_path: Path, postgres_url: str) -> None:
+    parsed = JobParameters.from_stored(EARLIER_FORM)
+    for store in (JobStore(tmp_path / "sqlite"), PostgresJobStore(postgres_url, tmp_path / "postgres")):
+        store.open()
+        try:
+            job_id = store.create("t", "wav", [Segment("v", "一。", "v", 300)], Caller()).id
+            update = "UPDATE job_segments SET parameters = {} WHERE job_id = {}"
+            if isinstance(store, JobStore):
+                with sqlite3.connect(tmp_path / "sqlite" / "jobs.sqlite3") as db:
+                    db.execute(update.format("?", "?"), (EARLIER_FORM, job_id))
+            else:
+                with psycopg.connect(postgres_url) as db:
+                    db.execute(update.format("%s::jsonb", "%s"), (EARLIER_FORM, job_id))
+            assert [row.segment.parameters for row in store.segments(job_id)] == [parsed], type(store).__name__
+        finally:
+            store.close()
 
 
 def test_a_job_stored_by_an_earlier_version_resumes_with_its_parameters(tmp_path: Path) -> None:
