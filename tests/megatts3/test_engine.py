@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from megatts3_server.app import create_app
 from megatts3_server.audio import decode_audio
 from megatts3_server.config import MegaTTS3Settings
 from megatts3_server.engines.base import BatchItem, CancelToken, VoiceContext
@@ -18,6 +20,7 @@ from megatts3_server.engines.megatts3.engine import MegaTTS3Engine
 from megatts3_server.engines.megatts3.voice_prompt import VoiceFormatError
 from megatts3_server.errors import InvalidLatentError, InvalidRequestError, SynthesisCancelledError
 from tests.support.megatts3 import SAMPLE_RATE, random_checkpoint_tree, reference_voice
+from tests.support.standins import tone_settings
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +118,15 @@ def test_a_missing_checkpoint_file_is_named(tmp_path: Path, checkpoints: Path) -
     (tmp_path / "wavvae" / "config.yaml").write_text((checkpoints / "wavvae" / "config.yaml").read_text())
     with pytest.raises(CheckpointError, match=r"no checkpoint in .*wavvae.*decoder\.ckpt"):
         MegaTTS3Engine(MegaTTS3Settings(checkpoint_dir=tmp_path), tmp_path / "wavvae", device="cpu")
+
+
+def test_without_a_voice_of_its_own_a_request_must_name_one(engine: MegaTTS3Engine, tmp_path: Path) -> None:
+    """MegaTTS3 has no built-in voice, hence no default and no OpenAI aliases: /api/v1/info says so,
+    and a request (or a job) that names no voice is a 422 saying to name one."""
+    assert (engine.default_voice(), engine.voice_aliases()) == (None, {})
+    settings = tone_settings(tmp_path, default_voice=None, engine="megatts3")
+    with TestClient(create_app(settings, engine=engine)) as http:
+        assert http.get("/api/v1/info").json()["default_voice"] is None
+        for route, body in (("/api/v1/tts/synthesize", {"text": "你好。"}), ("/api/v1/tts/jobs", {"text": "你好。"})):
+            refused = http.post(route, json=body)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (422, "voice_required"), refused.text

@@ -14,4 +14,4 @@ router = APIRouter(prefix="/api/v1", tags=["health"])
 
 @router.get("/info", summary="Engine, version, languages, limits, sample rate and parameter ranges")
 async def info(services: Services = Depends(get_services)) -> dict[str, Any]:
-    return service_info(services.settings, services.loader, services.scheduler.speed)
+    return service_info(services.settings, services.loader, services.voices, services.scheduler.speed)

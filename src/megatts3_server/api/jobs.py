@@ -22,6 +22,7 @@ from megatts3_server.api.security import CHARGED, GUARDS, checked_quota, current
 from megatts3_server.audio import MEDIA_TYPES, AudioFormat
 from megatts3_server.jobs import track
 from megatts3_server.jobs.records import FINISHED
+from megatts3_server.jobs.script import ScriptLine
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.casting import VoiceHint
 from megatts3_server.service.jobs import JobRequest, JobView
@@ -37,10 +38,13 @@ class ScriptLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     voice_id: UnicodeStr = Field(..., min_length=1, max_length=MAX_VOICE_NAME, description=VOICE_NAME_HELP)
-    text: UnicodeStr = Field(..., description="What this voice says")
+    text: str = Field(..., description="What this voice says")  # Unicode: checked by JobRequest
     parameters: SynthesisParametersIn = SynthesisParametersIn()
     pause_ms: int | None = Field(None, ge=0, le=60_000, description="Silence after this line (default: by speaker)")
     speaker: UnicodeStr | None = Field(None, max_length=100, description="Shown in timestamps and subtitles")
+
+    def checked(self) -> ScriptLine:
+        return ScriptLine(self.voice_id, self.text, self.parameters.checked(), self.pause_ms, self.speaker)
 
 
 class VoiceHintIn(BaseModel):
@@ -55,12 +59,13 @@ class VoiceHintIn(BaseModel):
 class JobIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    text: UnicodeStr | None = Field(None, description="A whole chapter in one voice (a paragraph per line)")
+    # The texts to speak (text, screenplay, a script line's text) are checked for Unicode by JobRequest.
+    text: str | None = Field(None, description="A whole chapter in one voice (a paragraph per line)")
     voice_id: UnicodeStr | None = Field(
         None, min_length=1, max_length=MAX_VOICE_NAME, description=f"The chapter's voice: {VOICE_NAME_HELP}"
     )
     script: list[ScriptLineIn] | None = Field(None, description="Lines, each in its own voice")
-    screenplay: UnicodeStr | None = Field(None, description="'name：text' lines; 'voices' maps names to voices")
+    screenplay: str | None = Field(None, description="'name：text' lines; 'voices' maps names to voices")
     voices: dict[str, UnicodeStr | VoiceHintIn | None] | None = Field(
         None,
         description="Screenplay speaker name -> voice id, or a hint ({'gender': 'male'}) for the voice the service "
@@ -117,8 +122,8 @@ async def create_job(
     request = JobRequest(
         text=body.text,
         voice_id=body.voice_id,
-        parameters=body.parameters.model_dump(exclude_none=True),
-        script=[line.model_dump(exclude_none=True) for line in body.script] if body.script is not None else None,
+        parameters=body.parameters.checked(),
+        script=[line.checked() for line in body.script] if body.script is not None else None,
         screenplay=body.screenplay,
         voices=_voices(body.voices),
         format=body.format,

@@ -51,7 +51,7 @@ class OpenAISpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     model: UnicodeStr = Field(..., description=f"One of {', '.join(MODELS)}")
-    input: UnicodeStr = Field(..., max_length=4096)
+    input: str = Field(..., max_length=4096)  # Unicode: checked by SpeechRequest
     voice: UnicodeStr = Field(
         ..., min_length=1, max_length=MAX_VOICE_NAME, description=f"An OpenAI voice name; or {VOICE_NAME_HELP}"
     )

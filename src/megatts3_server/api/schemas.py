@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from megatts3_server.api.fields import UnicodeStr
-from megatts3_server.engines.base import SamplingOptions
+from megatts3_server.engines.base import SamplingOptions, SynthesisParameters
 from megatts3_server.service.synthesis_types import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
 
 __all__ = ["GUIDANCE_RANGE", "PITCH_RANGE", "SPEED_RANGE", "TIME_STEP_RANGE"]
@@ -41,14 +41,31 @@ class SynthesisParametersIn(BaseModel):
     t_w: float | None = Field(None, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1], description="Speaker guidance weight")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Sampling seed (same seed, same audio)")
 
-    def sampling_options(self) -> SamplingOptions:
-        return SamplingOptions(time_step=self.time_step, p_w=self.p_w, t_w=self.t_w, seed=self.seed)
+    def checked(self) -> SynthesisParameters:
+        """The parameters as the services take them."""
+        return synthesis_parameters(**self.model_dump())
+
+
+def synthesis_parameters(
+    *,
+    speed: float,
+    pitch: float,
+    emotion: str,
+    time_step: int | None,
+    p_w: float | None,
+    t_w: float | None,
+    seed: int | None,
+) -> SynthesisParameters:
+    """Validated request fields as the services take them: the one place the API assembles them (the
+    JSON body's ``parameters``, synthesize_file's form fields)."""
+    options = SamplingOptions(time_step=time_step, p_w=p_w, t_w=t_w, seed=seed)
+    return SynthesisParameters(speed=speed, pitch=pitch, emotion=emotion, options=options)
 
 
 class SynthesizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    text: UnicodeStr = Field(..., description="Text to speak (Chinese, English or both)")
+    text: str = Field(..., description="Text to speak (Chinese, English or both)")  # Unicode: SpeechRequest checks
     voice_id: UnicodeStr | None = Field(
         None, min_length=1, max_length=MAX_VOICE_NAME, description=f"{VOICE_NAME_HELP}; omit it for the default"
     )

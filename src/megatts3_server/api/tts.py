@@ -13,13 +13,18 @@ from megatts3_server.api.cancellation import CancelOnDisconnectRoute
 from megatts3_server.api.dependencies import Services, get_services
 from megatts3_server.api.fields import UnicodeStr
 from megatts3_server.api.responses import AUDIO_RESPONSES, speech_response
-from megatts3_server.api.schemas import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE, SynthesizeRequest
+from megatts3_server.api.schemas import (
+    GUIDANCE_RANGE,
+    PITCH_RANGE,
+    SPEED_RANGE,
+    TIME_STEP_RANGE,
+    SynthesizeRequest,
+    synthesis_parameters,
+)
 from megatts3_server.api.security import GUARDS, checked_quota, current_caller
 from megatts3_server.api.uploads import lexicon_form_field, one_of, read_limited
-from megatts3_server.engines.base import SamplingOptions
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.speech import ReferenceUpload, SpeechRequest
-from megatts3_server.service.synthesis import SynthesisParameters
 from megatts3_server.tenancy import Caller
 
 router = APIRouter(prefix="/api/v1/tts", tags=["tts"], dependencies=GUARDS, route_class=CancelOnDisconnectRoute)
@@ -32,10 +37,7 @@ async def synthesize(
     quota: Quota = Depends(checked_quota),
     caller: Caller = Depends(current_caller),
 ) -> Response:
-    chosen = body.parameters
-    params = SynthesisParameters(
-        speed=chosen.speed, pitch=chosen.pitch, emotion=chosen.emotion, options=chosen.sampling_options()
-    )
+    params = body.parameters.checked()
     request = SpeechRequest(body.text, body.voice_id, params, body.format, body.stream, body.lexicon)
     return speech_response(await services.speech.speak(request, quota, caller))
 
@@ -44,7 +46,7 @@ async def synthesize(
     "/synthesize_file", responses=AUDIO_RESPONSES, summary="One-shot synthesis with an uploaded reference voice"
 )
 async def synthesize_file(
-    text: UnicodeStr = Form(..., description="Text to speak"),
+    text: str = Form(..., description="Text to speak"),  # Unicode: checked by SpeechRequest
     voice_file: UploadFile | None = File(None, description="Reference recording (wav, mp3, flac, m4a, ogg)"),
     audio_file: UploadFile | None = File(None, description="Another name of voice_file (the AI-Sound backend's)"),
     voice_latent: UploadFile | None = File(None, description="The reference's WaveVAE latent (.npy)"),
@@ -70,7 +72,8 @@ async def synthesize_file(
         audio=await read_limited(recording, limit),
         latent=await read_limited(latent, limit) if latent else None,
     )
-    options = SamplingOptions(time_step=time_step, p_w=p_w, t_w=t_w, seed=seed)
-    params = SynthesisParameters(speed=speed, pitch=pitch, emotion=emotion, options=options)
+    params = synthesis_parameters(
+        speed=speed, pitch=pitch, emotion=emotion, time_step=time_step, p_w=p_w, t_w=t_w, seed=seed
+    )
     request = SpeechRequest(text, None, params, format, stream, lexicon_form_field(lexicon))
     return speech_response(await services.speech.speak_with_reference(request, reference, quota, caller))

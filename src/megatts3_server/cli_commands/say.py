@@ -34,7 +34,7 @@ from megatts3_server.config import Settings
 
 
 async def _speak_locally(
-    settings: Settings, text: str, voice_id: str, fmt_name: str, params: SpeechParams, output: Path
+    settings: Settings, text: str, voice_id: str | None, fmt_name: str, params: SpeechParams, output: Path
 ) -> SavedAudio:
     from megatts3_server.logs import quiet_libraries
     from megatts3_server.ratelimit import unlimited
@@ -113,8 +113,7 @@ def say(
     with reported_errors():
         if in_process:
             settings = load_cli_settings(config, model_config, {})
-            voice_id = voice or settings.model.default_voice
-            saved = anyio.run(_speak_locally, settings, text, voice_id, fmt, params, output)
+            saved = anyio.run(_speak_locally, settings, text, voice, fmt, params, output)
         else:
             with open_client(url, api_key, timeout) as client, byte_progress(f"speaking into {output.name}") as shown:
                 saved = client.stream_to_file(text, output, voice, fmt, on_progress=shown, **params)

@@ -106,7 +106,11 @@ class ModelSettings(_Section):
     type: str = Field("diffusion_transformer", description="Reported by /api/v1/info")
     version: str = Field("1.0.0", description="The deployment's model version, reported by /api/v1/info")
     engine: Literal["kokoro", "megatts3"] = Field("kokoro", description="Which engine serves requests")
-    default_voice: str = "voice_001"
+    default_voice: str | None = Field(
+        None,
+        description="The voice of a request that names none (a voice id or a blend recipe); "
+        "unset: the engine's own default (the embedded engine's voice_001; MegaTTS3 has none)",
+    )
     lexicon_file: Path | None = Field(
         None,
         description="A YAML or JSON mapping word -> reading loaded as the global lexicon "

@@ -68,6 +68,17 @@ class SamplingOptions:
 
 
 @dataclass(frozen=True)
+class SynthesisParameters:
+    """How to speak: speed and pitch are factors (1.0 = the voice as is)."""
+
+    speed: float = 1.0
+    pitch: float = 1.0
+    emotion: str = "neutral"
+    options: SamplingOptions = field(default_factory=SamplingOptions)
+    """Sampling knobs of engines that have them (MegaTTS3: steps, guidance weights, seed)."""
+
+
+@dataclass(frozen=True)
 class BuiltinVoice:
     """A voice that ships with an engine (no upload needed)."""
 
@@ -245,6 +256,12 @@ class Engine(ABC):
     def voice_aliases(self) -> dict[str, str]:
         """Other names of built-in voices: OpenAI's voice names -> a built-in voice id (none by default)."""
         return {}
+
+    def default_voice(self) -> str | None:
+        """The voice a request that names none speaks with, unless model.default_voice names one: by
+        default the first built-in voice; None for an engine without any (a request must name one)."""
+        voices = self.builtin_voices()
+        return voices[0].id if voices else None
 
     def voice_packs(self) -> dict[str, Any] | None:
         """What voice data the engine found at its load, as /api/v1/info reports it (None: nothing to say)."""

@@ -5,7 +5,6 @@ a job's track builds it from the stored segments when it is first asked for (ser
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from megatts3_server.jobs.parameters import JobParameters
 from megatts3_server.jobs.script import Segment
 from megatts3_server.tenancy import DEFAULT_TENANT
 
@@ -85,7 +85,6 @@ def record_from_row(row: Mapping[str, Any]) -> JobRecord:
 
 
 def segment_from_row(row: Mapping[str, Any]) -> SegmentRow:
-    parameters = row["parameters"]
     return SegmentRow(
         index=row["idx"],
         segment=Segment(
@@ -93,7 +92,7 @@ def segment_from_row(row: Mapping[str, Any]) -> SegmentRow:
             row["text"],
             row["speaker"],
             row["pause_ms"],
-            json.loads(parameters) if isinstance(parameters, str) else parameters,
+            JobParameters.from_stored(row["parameters"]),
         ),
         status=row["status"],
         key=row["segment_key"],

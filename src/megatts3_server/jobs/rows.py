@@ -5,7 +5,6 @@ makes a job (claims and leases) and where a finished segment's audio is kept."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -57,7 +56,7 @@ class JobRows:
                     " VALUES (?, ?, ?, ?, ?, ?, ?)"
                 ),
                 [
-                    (job_id, n, s.voice_id, s.speaker, s.text, s.pause_ms, json.dumps(s.parameters))
+                    (job_id, n, s.voice_id, s.speaker, s.text, s.pause_ms, s.parameters.to_json())
                     for n, s in enumerate(segments)
                 ],
             )

@@ -5,7 +5,7 @@ pause; the track is the segments in order.
 Three forms of request (POST /api/v1/tts/jobs):
 - ``text``: a whole chapter in one voice; each paragraph (a line break) is a segment, and a paragraph
   longer than ``max_segment_chars`` is cut at sentence ends into several;
-- ``script``: a list of ``{voice_id, text, parameters, pause_ms}``;
+- ``script``: a list of lines (``ScriptLine``: voice id, text, parameters, pause after, speaker);
 - ``screenplay``: ``name：text`` lines (full- or half-width colon), with ``voices`` mapping each name
   to a voice id (the service casts a voice for a name it does not map: service/casting.py).
 """
@@ -13,10 +13,12 @@ Three forms of request (POST /api/v1/tts/jobs):
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from megatts3_server.engines.base import SynthesisParameters
 from megatts3_server.errors import InvalidRequestError, TextTooLongError
+from megatts3_server.jobs.parameters import JobParameters
 from megatts3_server.text import split_sentences
 
 # "name：text" or "name: text"; the name is everything before the first colon, at most 40 characters.
@@ -32,7 +34,21 @@ class Segment:
     text: str
     speaker: str
     pause_ms: int
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: JobParameters = field(default_factory=JobParameters)
+
+
+@dataclass(frozen=True)
+class ScriptLine:
+    """One line of a script: a voice speaking a text; ``pause_ms`` None: the pause by speaker."""
+
+    voice_id: str
+    text: str
+    parameters: SynthesisParameters = field(default_factory=SynthesisParameters)
+    pause_ms: int | None = None
+    speaker: str | None = None
+    """Shown in timestamps and subtitles (default: the voice id)."""
+    cast: bool = False
+    """The voice was cast by the service rather than named by the request."""
 
 
 @dataclass(frozen=True)
@@ -59,9 +75,15 @@ def _cut(text: str, max_chars: int) -> list[str]:
 
 
 def chapter_segments(
-    text: str, voice_id: str, parameters: dict[str, Any], pauses: Pauses, max_segment_chars: int
+    text: str,
+    voice_id: str,
+    parameters: SynthesisParameters,
+    pauses: Pauses,
+    max_segment_chars: int,
+    lexicon: Mapping[str, str] | None = None,
 ) -> list[Segment]:
     """A chapter in one voice: its paragraphs (cut to ``max_segment_chars``) as segments."""
+    spoken = JobParameters(parameters, lexicon)
     segments = []
     for paragraph in (line.strip() for line in text.splitlines()):
         if not paragraph:
@@ -69,25 +91,26 @@ def chapter_segments(
         pieces = _cut(paragraph, max_segment_chars)
         for number, piece in enumerate(pieces):
             pause = pauses.paragraph_ms if number == len(pieces) - 1 else pauses.line_ms
-            segments.append(Segment(voice_id, piece, voice_id, pause, parameters))
+            segments.append(Segment(voice_id, piece, voice_id, pause, spoken))
     return segments
 
 
-def script_segments(lines: list[dict[str, Any]], pauses: Pauses) -> list[Segment]:
+def script_segments(
+    lines: Sequence[ScriptLine], pauses: Pauses, lexicon: Mapping[str, str] | None = None
+) -> list[Segment]:
     """A script's lines (already validated by the API's schema) as segments; ``pause_ms`` defaults to
     the speaker pause where the next line's voice differs, else the line pause."""
     segments = []
     for number, line in enumerate(lines):
-        following = lines[number + 1]["voice_id"] if number + 1 < len(lines) else None
-        default = pauses.line_ms if following in (None, line["voice_id"]) else pauses.speaker_ms
-        pause = line.get("pause_ms")
+        following = lines[number + 1].voice_id if number + 1 < len(lines) else None
+        default = pauses.line_ms if following in (None, line.voice_id) else pauses.speaker_ms
         segments.append(
             Segment(
-                line["voice_id"],
-                line["text"].strip(),
-                line.get("speaker") or line["voice_id"],
-                default if pause is None else pause,
-                line.get("parameters") or {},
+                line.voice_id,
+                line.text.strip(),
+                line.speaker or line.voice_id,
+                default if line.pause_ms is None else line.pause_ms,
+                JobParameters(line.parameters, lexicon, line.cast),
             )
         )
     return segments
@@ -116,10 +139,15 @@ def screenplay_lines(screenplay: str) -> list[tuple[str, str]]:
 
 
 def screenplay_segments(
-    screenplay: str, voices: dict[str, str], parameters: dict[str, Any], pauses: Pauses
+    screenplay: str,
+    voices: Mapping[str, str],
+    parameters: SynthesisParameters,
+    pauses: Pauses,
+    lexicon: Mapping[str, str] | None = None,
+    cast: Collection[str] = (),
 ) -> list[Segment]:
-    """``name：text`` lines as segments; a line that is not one, or a name ``voices`` lacks, is a 422
-    that lists every such line or name."""
+    """``name：text`` lines as segments (``cast``: the names whose voice the service cast); a line that
+    is not one, or a name ``voices`` lacks, is a 422 that lists every such line or name."""
     parsed = screenplay_lines(screenplay)
     unknown = sorted({name for name, _ in parsed if name not in voices})
     if unknown:
@@ -129,9 +157,9 @@ def screenplay_segments(
             details={"speakers": unknown},
         )
     lines = [
-        {"voice_id": voices[name], "text": text, "speaker": name, "parameters": parameters} for name, text in parsed
+        ScriptLine(voices[name], text, parameters, speaker=name, cast=name in cast) for name, text in parsed
     ]
-    return script_segments(lines, pauses)
+    return script_segments(lines, pauses, lexicon)
 
 
 def _screenplay_line(raw: str) -> tuple[str, str] | None:

@@ -13,13 +13,16 @@ from megatts3_server.audio import AudioFormat
 from megatts3_server.config import Settings
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.synthesis_types import GUIDANCE_RANGE, PITCH_RANGE, SPEED_RANGE, TIME_STEP_RANGE
+from megatts3_server.service.voices import VoiceService
 
 
 def _range(default: Any, bounds: tuple[Any, Any], **extra: Any) -> dict[str, Any]:
     return {"default": default, "min": bounds[0], "max": bounds[1], **extra}
 
 
-def service_info(settings: Settings, loader: EngineLoader, engine_speed: float | None = None) -> dict[str, Any]:
+def service_info(
+    settings: Settings, loader: EngineLoader, voices: VoiceService, engine_speed: float | None = None
+) -> dict[str, Any]:
     """``engine_speed``: seconds of audio per second the engine makes here (measured; None before)."""
     capabilities = loader.engine.capabilities
     honoured = capabilities.sampling_options
@@ -56,7 +59,8 @@ def service_info(settings: Settings, loader: EngineLoader, engine_speed: float |
         "sample_rate": capabilities.sample_rate,
         "formats": [fmt.value for fmt in AudioFormat],
         "reference_formats": list(settings.storage.supported_formats),
-        "default_voice": settings.model.default_voice,
+        # What a request that names no voice speaks with (None: it must name one).
+        "default_voice": voices.default_voice(settings.model.default_voice),
         "limits": {
             "max_text_length": settings.model.inference.max_length,
             "max_voice_file_size": int(settings.storage.max_voice_file_size),

@@ -10,17 +10,16 @@ characters of a text), so that no parse ever sees more than the limits allow.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 
 from megatts3_server.config import JobsSettings
-from megatts3_server.engines.base import SamplingOptions
 from megatts3_server.errors import EmptyTextError, InvalidRequestError, ServiceError, TextTooLongError
 from megatts3_server.jobs.script import (
     Pauses,
+    ScriptLine,
     Segment,
     chapter_segments,
     check_limits,
@@ -33,6 +32,7 @@ from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.speech_budget import SpeechTooLongError
 from megatts3_server.service.synthesis import SynthesisParameters, SynthesisService
+from megatts3_server.service.text_check import unicode_text
 from megatts3_server.service.voices import VoiceService
 from megatts3_server.tenancy import Caller
 from megatts3_server.text.lexicon import Lexicon
@@ -44,25 +44,24 @@ class JobRequest:
 
     text: str | None = None
     voice_id: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
-    script: list[dict[str, Any]] | None = None
+    parameters: SynthesisParameters = field(default_factory=SynthesisParameters)
+    """How the chapter or the screenplay is spoken (a script's lines carry their own)."""
+    script: list[ScriptLine] | None = None
     screenplay: str | None = None
     voices: dict[str, str | VoiceHint] | None = None
     """Screenplay name -> voice id, or a hint for the voice the service casts (a name left out: any voice)."""
     format: str = "wav"
     title: str = ""
-    lexicon: dict[str, str] | None = None
+    lexicon: Mapping[str, str] | None = None
     """Readings for this job's words, winning over the stored and configured lexicon (kept with every segment)."""
 
-
-def synthesis_parameters(values: dict[str, Any]) -> SynthesisParameters:
-    options = SamplingOptions(**{name: values.get(name) for name in ("time_step", "p_w", "t_w", "seed")})
-    return SynthesisParameters(
-        speed=values.get("speed", 1.0),
-        pitch=values.get("pitch", 1.0),
-        emotion=values.get("emotion", "neutral"),
-        options=options,
-    )
+    def __post_init__(self) -> None:
+        """The one Unicode check of the job's texts (422 invalid_text): nothing after it meets a surrogate."""
+        for name in ("text", "screenplay"):
+            if (value := getattr(self, name)) is not None:
+                unicode_text(value, name)
+        for number, line in enumerate(self.script or ()):
+            unicode_text(line.text, f"script[{number}].text")
 
 
 def _numbers(found: list[int]) -> str:
@@ -79,8 +78,9 @@ class JobIntake:
         settings: JobsSettings,
         *,
         max_segment_chars: int,
-        default_voice: str,
+        default_voice: str | None,
     ) -> None:
+        """``default_voice``: model.default_voice (None: the engine's own)."""
         self._synthesis = synthesis
         self._loader = loader
         self._voices = voices
@@ -104,11 +104,6 @@ class JobIntake:
         """(A worker thread.)"""
         self._check_size(request)
         segments = self._segments(request, caller)
-        if request.lexicon:
-            segments = [
-                dataclasses.replace(segment, parameters={**segment.parameters, "lexicon": request.lexicon})
-                for segment in segments
-            ]
         settings = self._settings
         check_limits(
             segments,
@@ -123,7 +118,7 @@ class JobIntake:
             if not pieces:
                 silent.append(number)
                 continue
-            speed = synthesis_parameters(segment.parameters).speed
+            speed = segment.parameters.speech.speed
             speech += self._synthesis.check_speech([piece for _, piece in pieces], speed, "segment")
         if silent:
             raise EmptyTextError(
@@ -174,28 +169,35 @@ class JobIntake:
             )
 
     def _segments(self, request: JobRequest, caller: Caller) -> list[Segment]:
-        given = [name for name in ("text", "script", "screenplay") if getattr(request, name) is not None]
+        """The request's segments, made by its kind's segmenter (JOB_KINDS: exactly one kind given)."""
+        given = [kind for kind in JOB_KINDS if getattr(request, kind) is not None]
         if len(given) != 1:
             raise InvalidRequestError(
-                "give exactly one of text, script or screenplay", code="invalid_job", details={"given": given}
+                f"give exactly one of {', '.join(JOB_KINDS)}", code="invalid_job", details={"given": given}
             )
-        if request.text is not None:
-            voice = request.voice_id or self._default_voice
-            return chapter_segments(request.text, voice, request.parameters, self._pauses, self._max_segment_chars)
-        if request.script is not None:
-            return script_segments(request.script, self._pauses)
+        return JOB_KINDS[given[0]](self, request, caller)
+
+    def _chapter(self, request: JobRequest, caller: Caller) -> list[Segment]:
+        assert request.text is not None
+        voice = self._voices.chosen(request.voice_id, self._default_voice)
+        return chapter_segments(
+            request.text, voice, request.parameters, self._pauses, self._max_segment_chars, request.lexicon
+        )
+
+    def _script(self, request: JobRequest, caller: Caller) -> list[Segment]:
+        assert request.script is not None
+        return script_segments(request.script, self._pauses, request.lexicon)
+
+    def _screenplay(self, request: JobRequest, caller: Caller) -> list[Segment]:
         assert request.screenplay is not None
         casting = Casting(self._loader.engine, lambda voice_id: self._voices.context(voice_id, caller))
         cast = casting.cast(screenplay_lines(request.screenplay), request.voices or {})
         voices = {name: voice.voice_id for name, voice in cast.items()}
-        segments = screenplay_segments(request.screenplay, voices, request.parameters, self._pauses)
         # Kept with each segment (as its lexicon is), so the job reports the cast after a restart too.
-        return [
-            dataclasses.replace(segment, parameters={**segment.parameters, "cast": True})
-            if cast[segment.speaker].cast
-            else segment
-            for segment in segments
-        ]
+        chosen = {name for name, voice in cast.items() if voice.cast}
+        return screenplay_segments(
+            request.screenplay, voices, request.parameters, self._pauses, request.lexicon, chosen
+        )
 
     async def _check_voices(self, voice_ids: set[str], caller: Caller) -> None:
         problems: dict[str, str] = {}
@@ -211,3 +213,11 @@ class JobIntake:
                 code="invalid_voices",
                 details={"voices": problems},
             )
+
+
+# The kinds of job: the JobRequest field that holds each (exactly one is given) -> what makes it segments.
+JOB_KINDS: dict[str, Callable[[JobIntake, JobRequest, Caller], list[Segment]]] = {
+    "text": JobIntake._chapter,
+    "script": JobIntake._script,
+    "screenplay": JobIntake._screenplay,
+}

@@ -17,7 +17,6 @@ from megatts3_server.jobs.records import SentenceTime
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store_interface import JobStoreInterface
 from megatts3_server.service.engine_loader import EngineLoader
-from megatts3_server.service.job_intake import synthesis_parameters
 from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.synthesis import SynthesisService
 from megatts3_server.service.voices import VoiceService
@@ -68,9 +67,9 @@ class SegmentMaker:
         """A segment's audio from the engine, or its content key if a segment with that key is stored
         already or is the one ``before`` it (being stored now), or the reason it cannot be spoken (the
         voice was deleted since, say: an error of the segment's own, not the job's end)."""
-        params = synthesis_parameters(segment.parameters)
+        params = segment.parameters.speech
         try:
-            lexicon = await self._lexicon.for_request(segment.parameters.get("lexicon"), owner.tenant)
+            lexicon = await self._lexicon.for_request(segment.parameters.lexicon, owner.tenant)
             text = self._synthesis.check_text(segment.text, lexicon)
             voice = await anyio.to_thread.run_sync(self._voices.context, segment.voice_id, owner)
         except ServiceError as exc:

@@ -52,7 +52,7 @@ def _cast_of(rows: list[SegmentRow]) -> dict[str, dict[str, Any]]:
     cast: dict[str, dict[str, Any]] = {}
     for row in rows:
         segment = row.segment
-        cast.setdefault(segment.speaker, {"voice_id": segment.voice_id, "cast": bool(segment.parameters.get("cast"))})
+        cast.setdefault(segment.speaker, {"voice_id": segment.voice_id, "cast": segment.parameters.cast})
     return cast
 
 

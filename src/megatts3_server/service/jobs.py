@@ -81,7 +81,7 @@ class JobService:
         settings: JobsSettings,
         *,
         max_segment_chars: int,
-        default_voice: str,
+        default_voice: str | None,
         on_segment: Callable[[str], None] | None = None,
     ) -> None:
         """``on_segment(outcome)``: each finished segment, "synthesized", "reused" or "failed" (the metrics)."""

@@ -22,6 +22,7 @@ from megatts3_server.service.synthesis import (
     SynthesisService,
     SynthesisStream,
 )
+from megatts3_server.service.text_check import unicode_text
 from megatts3_server.service.voices import VoiceService
 from megatts3_server.tenancy import Caller
 
@@ -39,6 +40,9 @@ class SpeechRequest:
     lexicon: Mapping[str, str] | None = None
     """This request's own readings (word -> pinyin or /phonemes/), winning over the global lexicon."""
 
+    def __post_init__(self) -> None:
+        unicode_text(self.text, "text")  # the one Unicode check of a text to speak (422 invalid_text)
+
 
 @dataclass(frozen=True)
 class ReferenceUpload:
@@ -50,8 +54,14 @@ class ReferenceUpload:
 
 class SpeechService:
     def __init__(
-        self, synthesis: SynthesisService, voices: VoiceService, lexicon: LexiconService, *, default_voice: str
+        self,
+        synthesis: SynthesisService,
+        voices: VoiceService,
+        lexicon: LexiconService,
+        *,
+        default_voice: str | None,
     ) -> None:
+        """``default_voice``: model.default_voice (None: the engine's own)."""
         self._synthesis = synthesis
         self._voices = voices
         self._lexicon = lexicon
@@ -67,7 +77,7 @@ class SpeechService:
         """Speak in a built-in voice or a stored one ``caller`` sees, with its tenant's lexicon."""
         fmt = parse_format(request.format)
         text = await self._checked(request, caller)
-        voice_id = request.voice_id or self._default_voice
+        voice_id = self._voices.chosen(request.voice_id, self._default_voice)
         voice = await anyio.to_thread.run_sync(self._voices.context, voice_id, caller)
         return await self._synthesis.speak(
             text, voice, request.params, fmt, stream=request.stream, quota=quota, tenant=caller.tenant

@@ -37,7 +37,6 @@ from megatts3_server.logs import current_request_id
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import Quota, unlimited
 from megatts3_server.service.engine_loader import EngineLoader
-from megatts3_server.service.pieces import segment_pieces
 from megatts3_server.service.scheduler import Scheduler, SynthesisJob
 from megatts3_server.service.speech_budget import Mode, SpeechBudget
 from megatts3_server.service.synthesis_plan import SynthesisPlan, applied_emotion, honoured_options, plan_synthesis
@@ -51,6 +50,7 @@ from megatts3_server.service.text_check import CheckedText, check_text
 from megatts3_server.tenancy import DEFAULT_TENANT
 from megatts3_server.text import Sentence
 from megatts3_server.text.lexicon import Lexicon
+from megatts3_server.text.pieces import segment_pieces
 
 log = logging.getLogger(__name__)
 
@@ -123,26 +123,17 @@ class SynthesisService:
         tenant: str = DEFAULT_TENANT,
     ) -> SynthesisResult | SynthesisStream:
         """A whole response, or a stream that starts with the first sentence (cached for ``tenant``)."""
-        if stream:
-            return await self.open_stream(text, voice, params, fmt, quota=quota, tenant=tenant)
-        return await self.synthesize(text, voice, params, fmt, quota=quota, tenant=tenant)
-
-    async def synthesize(
-        self,
-        text: CheckedText,
-        voice: VoiceContext,
-        params: SynthesisParameters,
-        fmt: AudioFormat,
-        *,
-        quota: Quota | None = None,
-        tenant: str = DEFAULT_TENANT,
-    ) -> SynthesisResult:
-        """The whole response: from the cache (free), or synthesized within the request timeout
-        (``quota`` is charged first)."""
         started = time.perf_counter()
         plan = await anyio.to_thread.run_sync(
-            functools.partial(plan_synthesis, self._engine, text, voice, params, fmt, stream=False, tenant=tenant)
+            functools.partial(plan_synthesis, self._engine, text, voice, params, fmt, stream=stream, tenant=tenant)
         )
+        if stream:
+            return await self._open_stream(plan, quota, started)
+        return await self._synthesize(plan, quota, started)
+
+    async def _synthesize(self, plan: SynthesisPlan, quota: Quota | None, started: float) -> SynthesisResult:
+        """The whole response: from the cache (free), or synthesized within the request timeout
+        (``quota`` is charged first)."""
         if hit := await self._lookup(plan):
             return SynthesisResult(
                 _cached(plan.description, hit), hit.audio, hit.duration, time.perf_counter() - started
@@ -164,7 +155,7 @@ class SynthesisService:
                         code="nothing_to_speak",
                     )
                 samples = np.concatenate(parts)
-                encoded = await anyio.to_thread.run_sync(encode_audio, samples, plan.description.sample_rate, fmt)
+                encoded = await anyio.to_thread.run_sync(encode_audio, samples, plan.description.sample_rate, plan.fmt)
         except TimeoutError as exc:
             raise SynthesisTimeoutError(
                 f"synthesis took longer than {self._timeout:g} s (api.timeout / MEGATTS3_TIMEOUT)"
@@ -181,21 +172,8 @@ class SynthesisService:
         self._record(plan, elapsed, duration, "whole")
         return SynthesisResult(plan.description, encoded, duration, elapsed)
 
-    async def open_stream(
-        self,
-        text: CheckedText,
-        voice: VoiceContext,
-        params: SynthesisParameters,
-        fmt: AudioFormat,
-        *,
-        quota: Quota | None = None,
-        tenant: str = DEFAULT_TENANT,
-    ) -> SynthesisStream:
+    async def _open_stream(self, plan: SynthesisPlan, quota: Quota | None, started: float) -> SynthesisStream:
         """Admit a streamed synthesis; errors (busy, over budget) are raised here, before any byte is sent."""
-        started = time.perf_counter()
-        plan = await anyio.to_thread.run_sync(
-            functools.partial(plan_synthesis, self._engine, text, voice, params, fmt, stream=True, tenant=tenant)
-        )
         if hit := await self._lookup(plan):
             return SynthesisStream(_cached(plan.description, hit), _single(hit.audio))
         self.check_speech(plan.pieces, plan.params.speed, "stream")
@@ -283,7 +261,7 @@ class SynthesisService:
         return np.concatenate(parts), sentences
 
     def segment_pieces(self, text: CheckedText) -> list[tuple[str, Sentence]]:
-        """A job segment's sentences, as written and as the engine speaks them (pieces.py)."""
+        """A job segment's sentences, as written and as the engine speaks them (text/pieces.py)."""
         return segment_pieces(text.text, self._engine.max_piece_chars(), readings=self._engine.capabilities.readings)
 
     def segment_key(self, voice: VoiceContext, text: CheckedText, params: SynthesisParameters) -> str:

@@ -10,10 +10,10 @@ from megatts3_server.audio import MEDIA_TYPES, AudioFormat
 from megatts3_server.cache import cache_key
 from megatts3_server.engines.base import Engine, EngineCapabilities, SamplingOptions, VoiceContext
 from megatts3_server.errors import EmptyTextError
-from megatts3_server.service.pieces import request_pieces
 from megatts3_server.service.synthesis_types import AudioDescription, SynthesisParameters
 from megatts3_server.service.text_check import CheckedText
 from megatts3_server.text import Sentence
+from megatts3_server.text.pieces import request_pieces
 from megatts3_server.text.pronunciation import written
 
 

@@ -1,31 +1,21 @@
 """What a synthesis request asks for (its parameters, and the ranges the API accepts) and what it
 gives back: the audio, whole or streamed, and its description (the response's headers, known before
-its first byte)."""
+its first byte). SynthesisParameters is defined beside SamplingOptions (engines/base.py), where a job's
+stored segments (jobs/) read it too."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from megatts3_server.audio import AudioFormat
-from megatts3_server.engines.base import SamplingOptions
+from megatts3_server.engines.base import SynthesisParameters as SynthesisParameters
 
 # What each request parameter accepts (the API validates against these; /api/v1/info lists them).
 SPEED_RANGE = (0.5, 2.0)
 PITCH_RANGE = (0.5, 2.0)
 TIME_STEP_RANGE = (1, 256)
 GUIDANCE_RANGE = (0.0, 10.0)
-
-
-@dataclass(frozen=True)
-class SynthesisParameters:
-    """How to speak: speed and pitch are factors (1.0 = the voice as is)."""
-
-    speed: float = 1.0
-    pitch: float = 1.0
-    emotion: str = "neutral"
-    options: SamplingOptions = field(default_factory=SamplingOptions)
-    """Sampling knobs of engines that have them (MegaTTS3: steps, guidance weights, seed)."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,10 @@
-"""A text checked once before any work, into a CheckedText: valid Unicode, not empty, within the
-character limit, its inline readings valid, no number longer than the digit limit, written in the
-engine's languages; the lexicon's words marked with their readings."""
+"""A text checked once before any work, into a CheckedText: not empty, within the character limit, its
+inline readings valid, no number longer than the digit limit, written in the engine's languages; the
+lexicon's words marked with their readings.
+
+That it is valid Unicode is checked before, once, where the request that carries it is made
+(``unicode_text``, called by SpeechRequest and JobRequest: the API's routes, the CLI and any caller in
+process build one), so that nothing after it meets a lone surrogate."""
 
 from __future__ import annotations
 
@@ -32,14 +36,19 @@ class CheckedText:
     text: str
 
 
+def unicode_text(text: str, field: str) -> str:
+    """``text`` unchanged, or 422 ``invalid_text`` naming ``field`` and the lone surrogate it holds."""
+    try:
+        return valid_unicode(text)
+    except ValueError as exc:
+        raise InvalidRequestError(f"{field} {exc}", code="invalid_text") from None
+
+
 def check_text(
     text: str, lexicon: Lexicon | None, capabilities: EngineCapabilities, *, max_length: int, max_digits: int
 ) -> CheckedText:
-    """``text`` checked, with ``lexicon``'s words marked; the errors name what is wrong (422, 413)."""
-    try:
-        valid_unicode(text)
-    except ValueError as exc:
-        raise InvalidRequestError(f"text {exc}", code="invalid_text") from None
+    """``text`` (valid Unicode: ``unicode_text``) checked, with ``lexicon``'s words marked; the errors
+    name what is wrong (422, 413)."""
     stripped = text.strip()
     if not stripped:
         raise EmptyTextError("text is empty; give the words to speak")

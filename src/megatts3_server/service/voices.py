@@ -26,6 +26,7 @@ from megatts3_server.audio import write_wav
 from megatts3_server.config import CloningSettings, StorageSettings
 from megatts3_server.engines.base import PreparedVoice, VoiceContext, is_blend_recipe
 from megatts3_server.errors import (
+    InvalidRequestError,
     VoiceEnrollingError,
     VoiceExistsError,
     VoiceNotFoundError,
@@ -198,6 +199,20 @@ class VoiceService:
     def unaliased(self, name: str) -> str:
         """The voice id an OpenAI voice name stands for; any other name as it is."""
         return self._engine.voice_aliases().get(name.lower(), name)
+
+    def default_voice(self, configured: str | None) -> str | None:
+        """The voice of a request that names none: ``configured`` (model.default_voice), else the engine's."""
+        return configured or self._engine.default_voice()
+
+    def chosen(self, voice_id: str | None, configured: str | None) -> str:
+        """The voice a request names, else the default one; 422 ``voice_required`` where there is none."""
+        if chosen := voice_id or self.default_voice(configured):
+            return chosen
+        raise InvalidRequestError(
+            f"name a voice: this engine ({self._engine.capabilities.name}) has no voice of its own to default to "
+            "and model.default_voice is not set (GET /api/v1/voices lists the voices)",
+            code="voice_required",
+        )
 
     def list(self, caller: Caller) -> list[VoiceInfo]:
         """The built-in voices and the stored ones ``caller`` sees."""

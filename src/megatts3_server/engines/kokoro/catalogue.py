@@ -77,6 +77,8 @@ NUMBERED_VOICES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("voice_004", ("zm_yunxia", "jf_nezumi")),
     ("voice_005", ("zm_yunxi", "jf_tebukuro")),
 )
+# The voice of a request that names none (unless model.default_voice names another).
+DEFAULT_VOICE = "voice_001"
 
 # OpenAI's voice names -> Kokoro's own pack of that name where one exists, else a pack of the gender
 # OpenAI's voice has.

@@ -197,6 +197,9 @@ class KokoroEngine(Engine):
     def voice_aliases(self) -> dict[str, str]:
         return self._library.voice_aliases()
 
+    def default_voice(self) -> str | None:
+        return self._library.default_voice()
+
     def casting_pool(self, language: str) -> list[BuiltinVoice]:
         return self._library.casting_pool(language)
 

@@ -87,6 +87,11 @@ class VoiceLibrary:
     def voice_aliases(self) -> dict[str, str]:
         return catalogue.openai_aliases(self.present())
 
+    def default_voice(self) -> str | None:
+        """The catalogue's default where its packs are present, else the first built-in voice."""
+        ids = [voice.id for voice in self.builtin_voices()]
+        return catalogue.DEFAULT_VOICE if catalogue.DEFAULT_VOICE in ids else next(iter(ids), None)
+
     def casting_pool(self, language: str) -> list[BuiltinVoice]:
         """The packs recorded in ``language`` (its region's first: en-GB before en-US for "en-GB"), the
         numbered voices' packs leading (the best by bench/intelligibility.py), then by name."""

@@ -1,8 +1,11 @@
 """A checked text as the engine's pieces: its marks hidden, the rest normalized and split into
 sentences, the marks put back (or only their written words, for an engine that cannot take readings).
 
-A request is normalized whole, then split (a stream's first piece kept short); a job segment is split
-first, so that each sentence keeps its text as written for the subtitles, then normalized piece by piece.
+The one place text/'s steps run (hide, normalize, split, restore). A request is normalized whole, then
+split (a stream's first piece kept short); a job segment is split first, so that each sentence keeps
+its text as written for the subtitles, then normalized piece by piece. One order for both would need a
+normalization that maps each normalized character back to the written one (split first, and "Dr. Smith"
+splits at "Dr."; normalize first, and the subtitles lose the written sentences).
 """
 
 from __future__ import annotations
