@@ -92,3 +92,13 @@ def test_a_quotation_too_long_for_one_piece_or_never_closed_is_cut_at_its_senten
     assert [p.text for p in pieces] == ["“第一句话很长。", "第二句话也很长。”"]
     assert pieces[0].pause_after == PAUSE_SENTENCE
     assert [p.text for p in split_sentences("“你好。再见。", 100)] == ["“你好。", "再见。"]
+
+
+def test_an_abbreviations_full_stop_does_not_end_the_sentence() -> None:
+    pieces = split_sentences("Dr. Smith met Mrs. Brown, e.g. at St. Paul. It costs approx. five dollars. He left.", 200)
+    assert [piece.text for piece in pieces] == [
+        "Dr. Smith met Mrs. Brown, e.g. at St. Paul.",
+        "It costs approx. five dollars.",
+        "He left.",
+    ]
+    assert [piece.pause_after for piece in pieces] == [PAUSE_SENTENCE, PAUSE_SENTENCE, 0.0]

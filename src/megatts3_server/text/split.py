@@ -19,6 +19,10 @@ _CLOSERS = "”’\"')）」』»》〉"
 _SENTENCES = re.compile(rf".+?(?:[。！？!?；;…]+[{_CLOSERS}]*|\.[{_CLOSERS}]*(?=\s|$)|\n|$)", re.S)
 # Quotation marks by the mark that closes each; a straight double quote closes itself.
 _QUOTE_OPENERS = {"”": "“", "’": "‘", "」": "「", "』": "『", "»": "«"}
+# A full stop that ends an abbreviation, not a sentence: a title before a name ("Dr. Smith"), "e.g."
+# and "i.e.", or any full stop the next sentence starts after in lower case ("approx. five").
+_ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Mx|Dr|Prof|St|Mt|Jr|Sr|Rev|Gen|Col|Capt|Lt|Sgt|vs)|\be\.g|\bi\.e)\.\s*$")
+_LOWER_START = re.compile(r"\s*[a-z]")
 _CLAUSES = re.compile(r".+?(?:[，,、：:—]+|$)", re.S)
 # A word character, or a mark hidden as one placeholder (pronunciation.hide).
 _SPEAKABLE = re.compile(rf"[\w{PLACEHOLDER_CLASS}]")
@@ -45,7 +49,7 @@ def split_sentences(text: str, max_chars: int, first_max_chars: int | None = Non
     pieces: list[Sentence] = []
     for paragraph in _PARAGRAPHS.split(text):
         sentences = [m[0] for m in _SENTENCES.finditer(paragraph.strip()) if m[0].strip()]
-        sentences = _keep_quotations_whole(sentences, max_chars)
+        sentences = _keep_quotations_whole(_keep_abbreviations_whole(sentences), max_chars)
         for index, sentence in enumerate(sentences):
             last = index == len(sentences) - 1
             pieces.extend(_fit(sentence.strip(), max_chars, PAUSE_PARAGRAPH if last else PAUSE_SENTENCE))
@@ -56,6 +60,19 @@ def split_sentences(text: str, max_chars: int, first_max_chars: int | None = Non
     if pieces:
         pieces[-1] = Sentence(pieces[-1].text, 0.0)
     return pieces
+
+
+def _keep_abbreviations_whole(sentences: list[str]) -> list[str]:
+    """Sentences cut at an abbreviation's full stop joined back (``Dr.`` ``Smith arrived.``): one
+    sentence, one piece, no sentence pause after the title."""
+    joined: list[str] = []
+    for sentence in sentences:
+        after_stop = joined and joined[-1].rstrip().endswith(".")
+        if after_stop and (_ABBREVIATION.search(joined[-1]) or _LOWER_START.match(sentence)):
+            joined[-1] += sentence
+        else:
+            joined.append(sentence)
+    return joined
 
 
 def _open_quotes(text: str, before: str = "") -> str:
