@@ -5,7 +5,7 @@ interface is tested with the SQLite store's: test_voice_store.py, test_enrollmen
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -13,6 +13,7 @@ import pytest
 
 from megatts3_server.errors import StorageFullError, StorageUnavailableError, VoiceExistsError
 from megatts3_server.storage.faults import as_storage_error
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.storage.schema_postgres import SCHEMA_VERSIONS
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore
 from tests.support.server import free_port
@@ -20,17 +21,9 @@ from tests.support.voices import stored_voice
 
 
 @pytest.fixture
-def replicas(postgres_url: str) -> Iterator[Callable[[], PostgresVoiceStore]]:
-    """Makes stores on one fresh database, as replicas of the service would have; closes them after."""
-    made: list[PostgresVoiceStore] = []
-
-    def replica() -> PostgresVoiceStore:
-        made.append(PostgresVoiceStore(postgres_url))
-        return made[-1]
-
-    yield replica
-    for store in made:
-        store.close()
+def replicas(postgres_databases: Callable[[], PostgresDatabase]) -> Callable[[], PostgresVoiceStore]:
+    """Makes stores on one fresh database, as replicas of the service would have (each its own pool)."""
+    return lambda: PostgresVoiceStore(postgres_databases())
 
 
 def _at_once(*calls: Callable[[], Any]) -> list[Any]:
@@ -111,7 +104,8 @@ def test_connections_the_server_dropped_are_replaced(replicas, postgres_url: str
 
 
 def test_an_unreachable_database_is_storage_unavailable() -> None:
-    store = PostgresVoiceStore(f"postgresql://postgres@127.0.0.1:{free_port()}/voices", timeout=1)
+    database = PostgresDatabase(f"postgresql://postgres@127.0.0.1:{free_port()}/voices", timeout=1)
+    store = PostgresVoiceStore(database)
     try:
         with pytest.raises(StorageUnavailableError) as error:
             store.check()
@@ -119,7 +113,7 @@ def test_an_unreachable_database_is_storage_unavailable() -> None:
         with pytest.raises(StorageUnavailableError):
             store.open()
     finally:
-        store.close()
+        database.close()
 
 
 def test_database_faults_become_storage_errors() -> None:

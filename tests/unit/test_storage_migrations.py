@@ -13,12 +13,12 @@ import pytest
 from megatts3_server.errors import StorageFullError
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
-from megatts3_server.lexicon_store import sqlite_lexicon_store
 from megatts3_server.storage.migrations import Migration
 from megatts3_server.storage.schema_sqlite import CATALOGUE, CATALOGUE_FILE, JOBS, JOBS_FILE
 from megatts3_server.storage.sqlite import connect, migrate_sqlite
 from megatts3_server.tenancy import DEFAULT_TENANT, Caller
 from megatts3_server.voices import VoiceStore, now_iso
+from tests.support.voices import sqlite_lexicon
 
 # The voices table as the first release made it, and the columns later unversioned releases added
 # at start-up, in their order (the last of them, main before versions, wrote all of this).
@@ -106,15 +106,15 @@ def test_an_unversioned_store_is_adopted_whole_and_keeps_every_row(tmp_path: Pat
     job = "INSERT INTO jobs (id, title, format, status, created_at) VALUES ('j', 't', 'wav', 'done', 1)"
     _write(jobs / JOBS_FILE, *_FIRST_JOBS, *(f"ALTER TABLE jobs ADD COLUMN {column}" for column in job_columns), job)
 
-    store, job_store = VoiceStore(root), JobStore(jobs)
-    for _ in range(2):  # a second start finds nothing left to migrate
+    for _ in range(2):  # a second start (another process: objects of its own) finds nothing left to migrate
+        store, job_store = VoiceStore(root), JobStore(jobs)
         store.open()
         job_store.open()
     old = store.get("old")
     assert (old.name, old.status, old.tenant) == ("Old", "ready", DEFAULT_TENANT)
     assert store.load_reference("old")[0] == b"RIFFwav"
     lexicon = {"重庆": "zhong4 qing4"} if voice_columns else {}
-    assert sqlite_lexicon_store(root).lexicon(DEFAULT_TENANT) == lexicon
+    assert sqlite_lexicon(root).lexicon(DEFAULT_TENANT) == lexicon
     assert [(job.id, job.status, job.tenant) for job in job_store.list()] == [("j", "done", DEFAULT_TENANT)]
     store.close()
     job_store.close()

@@ -2,7 +2,9 @@
 
 The HTTP app's lifespan and ``megatts3-server say --in-process`` both run ``Services.running()``:
 folders made, the voice store opened (as its writer, or read as it is), the synthesis workers
-started, the engine loaded in the background, and everything stopped again in reverse.
+started, the engine loaded in the background, and everything stopped again in reverse. The three
+stores (voices, jobs, lexicon) share one database object (storage/databases.py: on PostgreSQL one
+pool), built here and closed last.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from megatts3_server.config import Settings
 from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
 from megatts3_server.jobs import build_job_store
-from megatts3_server.lexicon_store import build_lexicon_store
+from megatts3_server.lexicon_store import LexiconStore
 from megatts3_server.memory import favour_the_event_loop, freeze_startup_heap
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import RateLimiter
@@ -33,6 +35,7 @@ from megatts3_server.service.speech import SpeechService
 from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.service.synthesis import SynthesisService
 from megatts3_server.service.voices import VoiceService
+from megatts3_server.storage.databases import StoreDatabase, build_database
 from megatts3_server.voices import build_voice_store
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class Services:
     rate_limiter: RateLimiter | None
     jobs: JobService
     lexicon: LexiconService
+    database: StoreDatabase  # the stores' one database (on PostgreSQL, one pool): closed after them
 
     @property
     def engine(self) -> Engine:
@@ -83,7 +87,7 @@ class Services:
             if jobs_running:
                 await self.jobs.stop()
             self.voices.close()
-            self.lexicon.close()
+            self.database.close()
             self.scheduler.stop()
             await self.cache.close()
             if metrics_server is not None:
@@ -126,7 +130,8 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         on_engine_seconds=lambda work, seconds: metrics.engine_seconds.labels(work=work).inc(seconds),
     )
     cache = build_cache(settings.model.cache, on_corrupt=metrics.cache_corrupt.inc)
-    store = build_voice_store(settings.storage)
+    database = build_database(settings.storage)
+    store = build_voice_store(settings.storage, database)
     voices = VoiceService(
         store,
         loader,
@@ -151,7 +156,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         max_number_digits=settings.model.inference.max_number_digits,
     )
     lexicon = LexiconService(
-        build_lexicon_store(settings.storage), load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon
+        LexiconStore(database), load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon
     )
     loader.on_ready(lambda engine: _measure_speed(engine, scheduler))
     if engine is None:
@@ -170,6 +175,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         synthesis=synthesis,
         speech=SpeechService(synthesis, voices, lexicon, default_voice=settings.model.default_voice),
         lexicon=lexicon,
+        database=database,
         health=HealthService(
             loader,
             scheduler,
@@ -189,7 +195,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         metrics=metrics,
         rate_limiter=RateLimiter(rate.storage) if rate.enabled else None,
         jobs=JobService(
-            build_job_store(settings.storage),
+            build_job_store(settings.storage, database),
             synthesis,
             voices,
             lexicon,

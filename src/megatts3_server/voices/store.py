@@ -47,9 +47,11 @@ class VoiceStore(VoiceCatalogue, SQLiteEnrollmentTable):
     """The voices users uploaded, surviving restarts (start-up and reads: catalogue.py; their enrollment
     jobs: enrollment_tables.py)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, database: SQLiteDatabase | None = None) -> None:
+        """``database``: ``root``'s ``voices.sqlite3`` as the process shares it with the lexicon store
+        (storage/databases.py); by default an object of the store's own."""
         self.root = root
-        self._database = SQLiteDatabase(root / CATALOGUE_FILE, CATALOGUE)
+        self._database = database or SQLiteDatabase(root / CATALOGUE_FILE, CATALOGUE)
         # Held open from migrate() to close(): with a connection always open, SQLite keeps its WAL
         # index, so reads still work when the disk is full (the last connection to close would
         # remove it, and the next reader could not build it again without free space).
