@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from megatts3_server.cache import AudioCache, build_cache
-from megatts3_server.config import Settings
+from megatts3_server.config import Settings, StorageSettings
 from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
-from megatts3_server.jobs import build_job_store
+from megatts3_server.jobs import JobStoreInterface, build_job_store
 from megatts3_server.lexicon_store import LexiconStore
 from megatts3_server.memory import favour_the_event_loop, freeze_startup_heap
 from megatts3_server.metrics import Metrics
@@ -36,9 +36,28 @@ from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.service.synthesis import SynthesisService
 from megatts3_server.service.voices import VoiceService
 from megatts3_server.storage.databases import StoreDatabase, build_database
-from megatts3_server.voices import build_voice_store
+from megatts3_server.voices import VoiceStoreInterface, build_voice_store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stores:
+    """A process's three stores over its one database (on PostgreSQL, one pool): each store opens
+    (and migrates) it as it needs it; ``database.close()`` releases it, once, after them all."""
+
+    database: StoreDatabase
+    voices: VoiceStoreInterface
+    jobs: JobStoreInterface
+    lexicon: LexiconStore
+
+
+def build_stores(storage: StorageSettings) -> Stores:
+    """The configured stores, none opened yet."""
+    database = build_database(storage)
+    return Stores(
+        database, build_voice_store(storage, database), build_job_store(storage, database), LexiconStore(database)
+    )
 
 
 @dataclass(frozen=True)
@@ -55,7 +74,7 @@ class Services:
     rate_limiter: RateLimiter | None
     jobs: JobService
     lexicon: LexiconService
-    database: StoreDatabase  # the stores' one database (on PostgreSQL, one pool): closed after them
+    stores: Stores
 
     @property
     def engine(self) -> Engine:
@@ -87,7 +106,7 @@ class Services:
             if jobs_running:
                 await self.jobs.stop()
             self.voices.close()
-            self.database.close()
+            self.stores.database.close()
             self.scheduler.stop()
             await self.cache.close()
             if metrics_server is not None:
@@ -130,10 +149,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         on_engine_seconds=lambda work, seconds: metrics.engine_seconds.labels(work=work).inc(seconds),
     )
     cache = build_cache(settings.model.cache, on_corrupt=metrics.cache_corrupt.inc)
-    database = build_database(settings.storage)
-    store = build_voice_store(settings.storage, database)
+    stores = build_stores(settings.storage)
     voices = VoiceService(
-        store,
+        stores.voices,
         loader,
         settings.storage,
         settings.model.cloning,
@@ -156,7 +174,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         max_number_digits=settings.model.inference.max_number_digits,
     )
     lexicon = LexiconService(
-        LexiconStore(database), load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon
+        stores.lexicon, load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon
     )
     loader.on_ready(lambda engine: _measure_speed(engine, scheduler))
     if engine is None:
@@ -175,7 +193,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         synthesis=synthesis,
         speech=SpeechService(synthesis, voices, lexicon, default_voice=settings.model.default_voice),
         lexicon=lexicon,
-        database=database,
+        stores=stores,
         health=HealthService(
             loader,
             scheduler,
@@ -195,7 +213,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         metrics=metrics,
         rate_limiter=RateLimiter(rate.storage) if rate.enabled else None,
         jobs=JobService(
-            build_job_store(settings.storage, database),
+            stores.jobs,
             synthesis,
             voices,
             lexicon,
