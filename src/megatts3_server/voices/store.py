@@ -34,7 +34,6 @@ from megatts3_server.voices.records import (
     REFERENCE_FILE,
     NewVoiceFiles,
     StoredVoice,
-    canonical_voice_id,
     replaceable,
     validate_voice_id,
     voice_row,
@@ -68,36 +67,9 @@ class VoiceStore(VoiceCatalogue, SQLiteEnrollmentTable):
     def migrate(self) -> None:
         """Create the store if needed and bring its schema up to date (safe to run from a reader)."""
         self._database.migrate()
-        self._lower_case_ids()
         if self._keeper is None:
             self._keeper = sqlite3.connect(self._database.path, check_same_thread=False)
             self._keeper.execute("SELECT 1 FROM voices LIMIT 1").fetchall()
-
-    def _lower_case_ids(self) -> None:
-        """Stores written before ids became case-insensitive may hold mixed-case ids: lower-case them
-        (row and folder together), unless that would merge two voices (then both keep their ids)."""
-        with self._connect() as db:
-            ids = {row["id"] for row in db.execute("SELECT id FROM voices")}
-        for voice_id in sorted(ids):
-            lower = canonical_voice_id(voice_id)
-            if lower == voice_id:
-                continue
-            if lower in ids:
-                log.warning("voice %s keeps its mixed-case id: %s exists as well", voice_id, lower)
-                continue
-            moved = False
-            try:
-                with self._transaction() as db:
-                    db.execute("UPDATE voices SET id = ? WHERE id = ?", (lower, voice_id))
-                    if (self.root / voice_id).exists():
-                        (self.root / voice_id).rename(self.root / lower)
-                        moved = True
-            except BaseException:
-                if moved:
-                    (self.root / lower).rename(self.root / voice_id)
-                raise
-            ids.add(lower)
-            log.info("voice id %s is now %s (ids are case-insensitive)", voice_id, lower)
 
     def close(self) -> None:
         """Release the connection held since migrate()."""
