@@ -106,8 +106,8 @@ class Services:
             if jobs_running:
                 await self.jobs.stop()
             self.voices.close()
-            self.stores.database.close()
             self.scheduler.stop()
+            self.stores.database.close()  # last: nothing that reads a store runs any more
             await self.cache.close()
             if metrics_server is not None:
                 metrics_server.shutdown()  # type: ignore[attr-defined]

@@ -32,19 +32,19 @@ def _connection_options(timeout: float, application_name: str) -> dict[str, Any]
     return {"row_factory": dict_row, "connect_timeout": max(1, round(timeout)), "application_name": application_name}
 
 
-def open_pool(url: str, *, name: str, max_size: int, timeout: float) -> ConnectionPool:
-    """An open pool of connections with dict rows, named ``name`` (psycopg's logs, pg_stat_activity);
-    ``timeout``: seconds to wait for a connection (and to make one). A connection the server dropped (a
-    restart, a failover) is replaced, not handed out."""
+def open_pool(url: str, *, timeout: float) -> ConnectionPool:
+    """An open pool of up to POOL_SIZE connections with dict rows, named APPLICATION_NAME (psycopg's
+    logs, pg_stat_activity); ``timeout``: seconds to wait for a connection (and to make one). A
+    connection the server dropped (a restart, a failover) is replaced, not handed out."""
     pool = ConnectionPool(
         url,
         min_size=1,
-        max_size=max_size,
+        max_size=POOL_SIZE,
         timeout=timeout,
-        kwargs=_connection_options(timeout, name),
+        kwargs=_connection_options(timeout, APPLICATION_NAME),
         check=ConnectionPool.check_connection,
         open=False,
-        name=name,
+        name=APPLICATION_NAME,
     )
     pool.open()
     return pool
@@ -74,20 +74,10 @@ class PostgresDatabase:
     """The shared database as one process's stores use it: one pool (opened on first use, again after
     close()), transactions, and migrate() (once)."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        max_connections: int = POOL_SIZE,
-        timeout: float = 10.0,
-        name: str = APPLICATION_NAME,
-    ) -> None:
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
         """``url``: a libpq connection string or URL (postgresql://user:password@host:5432/db);
-        ``timeout``: seconds to wait for a connection before StorageUnavailableError; ``name``: the
-        connections' application_name and the pool's name in psycopg's logs."""
+        ``timeout``: seconds to wait for a connection before StorageUnavailableError."""
         self.url = url
-        self._name = name
-        self._max_connections = max_connections
         self._timeout = timeout
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
@@ -102,7 +92,7 @@ class PostgresDatabase:
     def _opened_pool(self) -> ConnectionPool:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = open_pool(self.url, name=self._name, max_size=self._max_connections, timeout=self._timeout)
+                self._pool = open_pool(self.url, timeout=self._timeout)
             return self._pool
 
     @contextmanager
@@ -124,7 +114,7 @@ class PostgresDatabase:
         with self._migrate_lock:
             if self._migrated:
                 return
-            options = _connection_options(self._timeout, f"{self._name} migration")
+            options = _connection_options(self._timeout, f"{APPLICATION_NAME} migration")
             with psycopg.connect(self.url, **options) as db:
                 migrate_postgres(db, MIGRATIONS, database="PostgreSQL database")
             self._migrated = True
