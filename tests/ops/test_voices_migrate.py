@@ -9,6 +9,7 @@ import numpy as np
 from typer.testing import CliRunner, Result
 
 from megatts3_server.cli import app
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore, VoiceStore
 from tests.support.voices import opened_store, silent_reference, stored_voice
 
@@ -50,7 +51,9 @@ def _same_arrays(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) ->
     )
 
 
-def test_every_voice_is_copied_once_and_comes_back_identical(tmp_path: Path, postgres_url: str) -> None:
+def test_every_voice_is_copied_once_and_comes_back_identical(
+    tmp_path: Path, postgres_url: str, postgres_database: PostgresDatabase
+) -> None:
     source = _sqlite_store_with_every_kind_of_voice(tmp_path / "voices")
     ids = [voice.id for voice in source.list()]
 
@@ -64,7 +67,7 @@ def test_every_voice_is_copied_once_and_comes_back_identical(tmp_path: Path, pos
     assert "0 copied, 4 skipped, 0 conflicting" in again.stdout
     assert not any(line.startswith("copied ") for line in again.stdout.splitlines())
 
-    target = PostgresVoiceStore(postgres_url)
+    target = PostgresVoiceStore(postgres_database)
     try:
         assert target.list() == source.list()
         for voice_id in ids:
@@ -82,10 +85,12 @@ def test_every_voice_is_copied_once_and_comes_back_identical(tmp_path: Path, pos
         source.close()
 
 
-def test_a_different_voice_under_the_same_id_is_reported_and_left_alone(tmp_path: Path, postgres_url: str) -> None:
+def test_a_different_voice_under_the_same_id_is_reported_and_left_alone(
+    tmp_path: Path, postgres_url: str, postgres_database: PostgresDatabase
+) -> None:
     source = _sqlite_store_with_every_kind_of_voice(tmp_path / "voices")
     source.close()
-    target = PostgresVoiceStore(postgres_url)
+    target = PostgresVoiceStore(postgres_database)
     target.open()
     other = dataclasses.replace(stored_voice("waiting"), content_sha256="f" * 64, name="someone else")
     target.save_atomic(other, NewVoiceFiles(b"other audio"))

@@ -20,6 +20,7 @@ from megatts3_server.config import Settings, load_settings
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.voices import Reference, VoiceService
 from megatts3_server.service.worker import run_enrollment_worker
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.tenancy import Caller
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore
 from tests.support.enrollment import RATE, SearchingEngine
@@ -42,8 +43,8 @@ def _postgres_settings(url: str, **cloning: float) -> Settings:
     )
 
 
-def _opened(url: str) -> PostgresVoiceStore:
-    store = PostgresVoiceStore(url)
+def _opened(database: PostgresDatabase) -> PostgresVoiceStore:
+    store = PostgresVoiceStore(database)
     store.open()
     return store
 
@@ -61,9 +62,11 @@ def test_enrollment_is_turned_off_by_the_environment() -> None:
     assert (cloning.lease_seconds, cloning.poll_seconds) == (30, 5)
 
 
-def test_an_api_replica_without_enrollment_stores_uploads_pending_for_the_worker(postgres_url: str) -> None:
+def test_an_api_replica_without_enrollment_stores_uploads_pending_for_the_worker(
+    postgres_url: str, postgres_database: PostgresDatabase
+) -> None:
     settings = _postgres_settings(postgres_url)
-    api_store = PostgresVoiceStore(postgres_url)
+    api_store = PostgresVoiceStore(postgres_database)
     api_engine = SearchingEngine()
     api_loader = EngineLoader(api_engine)
     api_loader.load_now()
@@ -100,10 +103,10 @@ def test_an_api_replica_without_enrollment_stores_uploads_pending_for_the_worker
 
 
 def test_the_worker_command_enrolls_a_pending_voice_then_stops_on_sigterm(
-    tmp_path: Path, postgres_url: str, model_cache: Path
+    tmp_path: Path, postgres_url: str, postgres_database: PostgresDatabase, model_cache: Path
 ) -> None:
     """The command as an operator runs it: the default (embedded) engine, a real recording."""
-    store = _opened(postgres_url)
+    store = _opened(postgres_database)
     voice = stored_voice("narrator", engine="kokoro-82m-int8", status="pending", progress=0.0, duration=5.0)
     store.save_atomic(voice, NewVoiceFiles(real_speech_wav()))
     model_config, api_config = write_configs(

@@ -94,9 +94,10 @@ def _replica(url: str, lease_seconds: float) -> None:
     """Run a job worker with a StuckEngine on ``url``'s store; print its owner id, then wait to be killed."""
     from megatts3_server.service.engine_loader import EngineLoader
     from megatts3_server.service.enrollment import EnrollmentJobs
+    from megatts3_server.storage.postgres import PostgresDatabase
     from megatts3_server.voices import PostgresVoiceStore
 
-    store = PostgresVoiceStore(url)
+    store = PostgresVoiceStore(PostgresDatabase(url))
     store.migrate()
     loader = EngineLoader(StuckEngine())
     loader.load_now()

@@ -12,12 +12,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from megatts3_server.storage.postgres import PostgresDatabase
 from tests.support.server import free_port
 
 _INSTALL_HINT = (
@@ -98,3 +99,24 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """The URL of a fresh, empty database of its own for this test."""
     return postgres_server.create_database()
+
+
+@pytest.fixture
+def postgres_databases(postgres_url: str) -> Iterator[Callable[[], PostgresDatabase]]:
+    """Makes PostgresDatabase objects on this test's fresh database, one per process (replica) the test
+    plays (a process's stores share one, as service/wiring.py builds them); closes them after."""
+    made: list[PostgresDatabase] = []
+
+    def database() -> PostgresDatabase:
+        made.append(PostgresDatabase(postgres_url))
+        return made[-1]
+
+    yield database
+    for database in made:
+        database.close()
+
+
+@pytest.fixture
+def postgres_database(postgres_databases: Callable[[], PostgresDatabase]) -> PostgresDatabase:
+    """One process's database on this test's fresh database (closed after the test)."""
+    return postgres_databases()

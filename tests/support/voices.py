@@ -12,6 +12,9 @@ import psycopg
 import pytest
 
 from megatts3_server.audio import write_wav
+from megatts3_server.lexicon_store import LexiconStore
+from megatts3_server.storage.schema_sqlite import CATALOGUE, CATALOGUE_FILE
+from megatts3_server.storage.sqlite import SQLiteDatabase
 from megatts3_server.voices import (
     NewVoiceFiles,
     PostgresVoiceStore,
@@ -49,6 +52,12 @@ def silent_reference() -> NewVoiceFiles:
     return NewVoiceFiles(write_wav(np.zeros(2 * RATE, np.float32), RATE))
 
 
+def sqlite_lexicon(folder: Path) -> LexiconStore:
+    """A lexicon store on the voices database in ``folder``, with a database object of its own (as a
+    process that opened no voice store has)."""
+    return LexiconStore(SQLiteDatabase(folder / CATALOGUE_FILE, CATALOGUE))
+
+
 def opened_store(folder: Path) -> VoiceStore:
     store = VoiceStore(folder)
     store.open()
@@ -60,7 +69,7 @@ def backend_store(request: pytest.FixtureRequest, folder: Path) -> VoiceStoreInt
     SQLite in ``folder``, or PostgreSQL in a fresh database."""
     store: VoiceStoreInterface
     if request.param == "postgres":
-        store = PostgresVoiceStore(request.getfixturevalue("postgres_url"))
+        store = PostgresVoiceStore(request.getfixturevalue("postgres_database"))
     else:
         store = VoiceStore(folder)
     store.open()

@@ -25,6 +25,7 @@ import pytest
 from megatts3_server.engines.base import Engine
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.voices import PostgresVoiceStore
 from tests.support.enrollment import SearchingEngine
 from tests.support.voices import silent_reference, stored_files, stored_voice
@@ -36,19 +37,15 @@ LONG_LEASE = 60.0
 
 
 @pytest.fixture
-def stores(postgres_url: str) -> Iterator[Callable[[], PostgresVoiceStore]]:
-    """Makes opened stores on one fresh database, one per replica; closes them after the test."""
-    made: list[PostgresVoiceStore] = []
+def stores(postgres_databases: Callable[[], PostgresDatabase]) -> Callable[[], PostgresVoiceStore]:
+    """Makes opened stores on one fresh database, one per replica (each its own pool, closed after the test)."""
 
     def replica() -> PostgresVoiceStore:
-        store = PostgresVoiceStore(postgres_url)
+        store = PostgresVoiceStore(postgres_databases())
         store.open()
-        made.append(store)
         return store
 
-    yield replica
-    for store in made:
-        store.close()
+    return replica
 
 
 def _pending(store: PostgresVoiceStore, voice_id: str) -> None:

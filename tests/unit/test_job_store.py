@@ -4,7 +4,7 @@ segments, what expires, what a crash leaves, and which runner makes a job (claim
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from megatts3_server.jobs.records import CANCELLED, DONE, SentenceTime
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
 from megatts3_server.jobs.store_interface import JobStoreInterface
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.tenancy import Caller
 from tests.support.server import free_port
 
@@ -30,7 +31,7 @@ def _store(folder: Path) -> JobStore:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStoreInterface]:
     opened: JobStoreInterface
     if request.param == "postgres":
-        opened = PostgresJobStore(request.getfixturevalue("postgres_url"), tmp_path / "results")
+        opened = PostgresJobStore(request.getfixturevalue("postgres_database"), tmp_path / "results")
         opened.open()
     else:
         opened = _store(tmp_path)
@@ -89,9 +90,10 @@ def test_a_cancelled_job_is_no_longer_its_runners(store: JobStoreInterface) -> N
 
 
 def test_replicas_share_jobs_and_a_dead_runners_job_is_taken_over_when_its_lease_ends(
-    postgres_url: str, tmp_path: Path
+    postgres_databases: Callable[[], PostgresDatabase], tmp_path: Path
 ) -> None:
-    one, two = PostgresJobStore(postgres_url, tmp_path / "one"), PostgresJobStore(postgres_url, tmp_path / "two")
+    one = PostgresJobStore(postgres_databases(), tmp_path / "one")
+    two = PostgresJobStore(postgres_databases(), tmp_path / "two")
     one.open()
     two.open()
     try:
@@ -120,8 +122,8 @@ def test_replicas_share_jobs_and_a_dead_runners_job_is_taken_over_when_its_lease
 
 
 def test_an_unreachable_job_database_is_storage_unavailable(tmp_path: Path) -> None:
-    store = PostgresJobStore(f"postgresql://postgres@127.0.0.1:{free_port()}/jobs", tmp_path, timeout=1)
+    database = PostgresDatabase(f"postgresql://postgres@127.0.0.1:{free_port()}/jobs", timeout=1)
     with pytest.raises(StorageUnavailableError) as error:  # the fault mapping every store shares: a 503
-        store.open()
+        PostgresJobStore(database, tmp_path).open()
     assert error.value.retry_after == 30
-    store.close()
+    database.close()

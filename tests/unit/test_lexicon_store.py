@@ -4,29 +4,24 @@ opened its database migrates that database itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from megatts3_server.lexicon_store import LexiconStore, postgres_lexicon_store, sqlite_lexicon_store
+from megatts3_server.lexicon_store import LexiconStore
 from megatts3_server.tenancy import DEFAULT_TENANT
 from megatts3_server.voices import VoiceStore
-from tests.support.voices import STORE_BACKENDS
+from tests.support.voices import STORE_BACKENDS, sqlite_lexicon
 
 ALICE, BOB = "key:alice", "key:bob"
 
 
 @pytest.fixture(params=STORE_BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LexiconStore]:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> LexiconStore:
     """A store nothing opened before: its first use migrates its database."""
-    opened: LexiconStore
     if request.param == "postgres":
-        opened = postgres_lexicon_store(request.getfixturevalue("postgres_url"))
-    else:
-        opened = sqlite_lexicon_store(tmp_path / "voices")
-    yield opened
-    opened.close()
+        return LexiconStore(request.getfixturevalue("postgres_database"))
+    return sqlite_lexicon(tmp_path / "voices")
 
 
 def test_lexicon_entries_are_added_replaced_and_removed(store: LexiconStore) -> None:
@@ -51,9 +46,9 @@ def test_lexicon_entries_are_kept_per_tenant(store: LexiconStore) -> None:
 
 
 def test_the_sqlite_entries_live_beside_the_voices_in_their_database(tmp_path: Path) -> None:
-    sqlite_lexicon_store(tmp_path / "voices").put_lexicon({"重庆": "chong2 qing4"}, ALICE)
+    sqlite_lexicon(tmp_path / "voices").put_lexicon({"重庆": "chong2 qing4"}, ALICE)
     voices = VoiceStore(tmp_path / "voices")
     voices.open()  # the database the lexicon store made is the voice store's, at the same version
     assert voices.list() == []
     voices.close()
-    assert sqlite_lexicon_store(tmp_path / "voices").lexicon(ALICE) == {"重庆": "chong2 qing4"}
+    assert sqlite_lexicon(tmp_path / "voices").lexicon(ALICE) == {"重庆": "chong2 qing4"}

@@ -1,36 +1,35 @@
 """What only the PostgreSQL voice store has to get right: replicas migrating and writing at the same
-time, versioned migrations, case-insensitive ids, and database faults as storage errors. (Its whole
-interface is tested with the SQLite store's: test_voice_store.py, test_enrollment_jobs.py.)"""
+time, versioned migrations, case-insensitive ids, one pool per process for every store, and database
+faults as storage errors. (Its whole interface is tested with the SQLite store's: test_voice_store.py,
+test_enrollment_jobs.py.)"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from megatts3_server.config import load_settings
 from megatts3_server.errors import StorageFullError, StorageUnavailableError, VoiceExistsError
+from megatts3_server.service.wiring import build_stores
 from megatts3_server.storage.faults import as_storage_error
+from megatts3_server.storage.postgres import APPLICATION_NAME, PostgresDatabase
 from megatts3_server.storage.schema_postgres import SCHEMA_VERSIONS
+from megatts3_server.tenancy import DEFAULT_TENANT
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore
 from tests.support.server import free_port
-from tests.support.voices import stored_voice
+from tests.support.voices import silent_reference, stored_voice
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
-def replicas(postgres_url: str) -> Iterator[Callable[[], PostgresVoiceStore]]:
-    """Makes stores on one fresh database, as replicas of the service would have; closes them after."""
-    made: list[PostgresVoiceStore] = []
-
-    def replica() -> PostgresVoiceStore:
-        made.append(PostgresVoiceStore(postgres_url))
-        return made[-1]
-
-    yield replica
-    for store in made:
-        store.close()
+def replicas(postgres_databases: Callable[[], PostgresDatabase]) -> Callable[[], PostgresVoiceStore]:
+    """Makes stores on one fresh database, as replicas of the service would have (each its own pool)."""
+    return lambda: PostgresVoiceStore(postgres_databases())
 
 
 def _at_once(*calls: Callable[[], Any]) -> list[Any]:
@@ -110,8 +109,36 @@ def test_connections_the_server_dropped_are_replaced(replicas, postgres_url: str
     assert store.get("kept").id == "kept"
 
 
+def _server_connections(url: str) -> int:
+    """How many connections the server counts from the service's pools (not the migration's, not ours)."""
+    with psycopg.connect(url) as db:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+        return db.execute(query, (APPLICATION_NAME,)).fetchone()[0]
+
+
+def test_the_three_stores_of_a_process_share_one_pool_closed_once(postgres_url: str, tmp_path: Path) -> None:
+    storage = {"backend": "postgres", "database_url": postgres_url, "jobs_dir": str(tmp_path / "jobs")}
+    stores = build_stores(load_settings(env={}, overrides={"storage": storage}).storage)  # as wiring.py builds them
+    try:
+        stores.voices.open()
+        stores.jobs.open()
+        stores.voices.save_atomic(stored_voice("narrator"), silent_reference())
+        stores.lexicon.put_lexicon({"重庆": "chong2 qing4"}, DEFAULT_TENANT)
+        assert stores.jobs.list() == [] and stores.lexicon.lexicon(DEFAULT_TENANT) == {"重庆": "chong2 qing4"}
+        # A pool of its own per store would keep three connections at least (each keeps one); one pool
+        # used a call at a time keeps one (two when the first call came before its first connection).
+        assert _server_connections(postgres_url) in (1, 2)
+        stores.jobs.close()
+        stores.voices.close()
+        assert stores.voices.get("narrator") is not None, "closing a store leaves the shared pool to its owner"
+    finally:
+        stores.database.close()
+    wait_until(lambda: _server_connections(postgres_url) == 0)  # one close released every store's connections
+
+
 def test_an_unreachable_database_is_storage_unavailable() -> None:
-    store = PostgresVoiceStore(f"postgresql://postgres@127.0.0.1:{free_port()}/voices", timeout=1)
+    database = PostgresDatabase(f"postgresql://postgres@127.0.0.1:{free_port()}/voices", timeout=1)
+    store = PostgresVoiceStore(database)
     try:
         with pytest.raises(StorageUnavailableError) as error:
             store.check()
@@ -119,7 +146,7 @@ def test_an_unreachable_database_is_storage_unavailable() -> None:
         with pytest.raises(StorageUnavailableError):
             store.open()
     finally:
-        store.close()
+        database.close()
 
 
 def test_database_faults_become_storage_errors() -> None:

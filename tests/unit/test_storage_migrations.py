@@ -13,12 +13,12 @@ import pytest
 from megatts3_server.errors import StorageFullError
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
-from megatts3_server.lexicon_store import sqlite_lexicon_store
 from megatts3_server.storage.migrations import Migration
 from megatts3_server.storage.schema_sqlite import CATALOGUE, CATALOGUE_FILE, JOBS, JOBS_FILE
 from megatts3_server.storage.sqlite import connect, migrate_sqlite
 from megatts3_server.tenancy import DEFAULT_TENANT, Caller
 from megatts3_server.voices import VoiceStore, now_iso
+from tests.support.voices import sqlite_lexicon
 
 # The voices table as the first release made it, and the columns later unversioned releases added
 # at start-up, in their order (the last of them, main before versions, wrote all of this).
@@ -106,21 +106,64 @@ def test_an_unversioned_store_is_adopted_whole_and_keeps_every_row(tmp_path: Pat
     job = "INSERT INTO jobs (id, title, format, status, created_at) VALUES ('j', 't', 'wav', 'done', 1)"
     _write(jobs / JOBS_FILE, *_FIRST_JOBS, *(f"ALTER TABLE jobs ADD COLUMN {column}" for column in job_columns), job)
 
-    store, job_store = VoiceStore(root), JobStore(jobs)
-    for _ in range(2):  # a second start finds nothing left to migrate
+    for _ in range(2):  # a second start (another process: objects of its own) finds nothing left to migrate
+        store, job_store = VoiceStore(root), JobStore(jobs)
         store.open()
         job_store.open()
     old = store.get("old")
     assert (old.name, old.status, old.tenant) == ("Old", "ready", DEFAULT_TENANT)
     assert store.load_reference("old")[0] == b"RIFFwav"
     lexicon = {"重庆": "zhong4 qing4"} if voice_columns else {}
-    assert sqlite_lexicon_store(root).lexicon(DEFAULT_TENANT) == lexicon
+    assert sqlite_lexicon(root).lexicon(DEFAULT_TENANT) == lexicon
     assert [(job.id, job.status, job.tenant) for job in job_store.list()] == [("j", "done", DEFAULT_TENANT)]
     store.close()
     job_store.close()
     assert (_version(root / CATALOGUE_FILE), _version(jobs / JOBS_FILE)) == (CATALOGUE[-1].version, JOBS[-1].version)
     adopted = (_columns(root / CATALOGUE_FILE, "voices"), _columns(root / CATALOGUE_FILE, "lexicon"))
     assert (*adopted, _columns(jobs / JOBS_FILE, "jobs")) == _fresh_columns(tmp_path)
+
+
+def _voices_at_version_1(root: Path, rows: list[str], folders: list[str]) -> None:
+    """A voices folder as releases before migration 2 left it: ``rows`` by id, and a folder for each of
+    ``folders`` whose reference.wav holds the folder's name."""
+    root.mkdir(parents=True)
+    db = connect(root / CATALOGUE_FILE)
+    migrate_sqlite(db, CATALOGUE[:1], database=CATALOGUE_FILE)
+    for voice_id in rows:
+        db.execute(_a_voice(voice_id))
+    db.close()
+    for name in folders:
+        (root / name).mkdir()
+        (root / name / "reference.wav").write_bytes(name.encode())
+
+
+def test_mixed_case_voice_ids_are_lower_cased_once_row_and_folder_unless_two_would_merge(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "voices"
+    _voices_at_version_1(root, ["Narrator", "Alice", "alice"], ["Narrator", "Alice", "alice"])
+    store = VoiceStore(root)
+    with caplog.at_level(logging.WARNING):
+        store.open()
+    assert "voice Alice keeps its mixed-case id: alice exists as well" in caplog.text
+    assert sorted(voice.id for voice in store.list()) == ["Alice", "alice", "narrator"]
+    references = [store.load_reference(name)[0] for name in ("narrator", "Alice", "alice")]
+    assert references == [b"Narrator", b"Alice", b"alice"]
+    assert sorted(entry.name for entry in root.iterdir() if entry.is_dir()) == ["Alice", "alice", "narrator"]
+    assert _version(root / CATALOGUE_FILE) == 2  # recorded: later starts do not look again
+    store.close()
+
+
+def test_ids_lower_cased_by_a_start_that_crashed_before_its_commit_are_finished_not_lost(tmp_path: Path) -> None:
+    root = tmp_path / "voices"
+    # The crash left the folder renamed and the row as it was (its transaction never committed).
+    _voices_at_version_1(root, ["Narrator"], ["narrator"])
+    store = VoiceStore(root)
+    store.open()  # migrate, then recover: which would drop a row whose folder it cannot find
+    assert [voice.id for voice in store.list()] == ["narrator"]
+    assert store.load_reference("narrator")[0] == b"narrator"
+    assert _version(root / CATALOGUE_FILE) == 2
+    store.close()
 
 
 def test_a_migration_that_fails_leaves_the_database_as_it_was(tmp_path: Path) -> None:

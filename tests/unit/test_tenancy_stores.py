@@ -18,11 +18,12 @@ from megatts3_server.jobs.postgres_store import PostgresJobStore
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
 from megatts3_server.jobs.store_interface import JobStoreInterface
-from megatts3_server.lexicon_store import postgres_lexicon_store, sqlite_lexicon_store
+from megatts3_server.lexicon_store import LexiconStore
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.storage.schema_postgres import MIGRATIONS, SCHEMA_VERSIONS
 from megatts3_server.tenancy import DEFAULT_TENANT, Caller
 from megatts3_server.voices import NewVoiceFiles, PostgresVoiceStore, VoiceStore, VoiceStoreInterface, now_iso
-from tests.support.voices import STORE_BACKENDS, backend_store, stored_voice
+from tests.support.voices import STORE_BACKENDS, backend_store, sqlite_lexicon, stored_voice
 
 ALICE, BOB = "key:alice", "key:bob"
 
@@ -36,7 +37,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> VoiceStoreInterface
 def job_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStoreInterface]:
     opened: JobStoreInterface
     if request.param == "postgres":
-        opened = PostgresJobStore(request.getfixturevalue("postgres_url"), tmp_path / "results")
+        opened = PostgresJobStore(request.getfixturevalue("postgres_database"), tmp_path / "results")
     else:
         opened = JobStore(tmp_path / "jobs")
     opened.open()
@@ -117,10 +118,11 @@ def test_a_sqlite_store_older_than_tenancy_is_the_default_tenants(tmp_path: Path
     with sqlite3.connect(jobs / "jobs.sqlite3") as db:
         db.execute(_JOBS_BEFORE_TENANCY)
         db.execute("INSERT INTO jobs VALUES (?, 't', 'wav', 'done', 1, 1, 2, NULL)", ("a" * 32,))
-    store, job_store, lexicon = VoiceStore(root), JobStore(jobs), sqlite_lexicon_store(root)
-    for _ in range(2):  # a second start finds nothing left to migrate
+    for _ in range(2):  # a second start (another process: objects of its own) finds nothing left to migrate
+        store, job_store = VoiceStore(root), JobStore(jobs)
         store.open()
         job_store.open()
+    lexicon = sqlite_lexicon(root)
     assert store.get("old").tenant == DEFAULT_TENANT
     assert lexicon.lexicon(DEFAULT_TENANT) == {"重庆": "zhong4 qing4"}
     lexicon.put_lexicon({"重庆": "chong2 qing4"}, ALICE)  # one word, two tenants
@@ -130,7 +132,9 @@ def test_a_sqlite_store_older_than_tenancy_is_the_default_tenants(tmp_path: Path
     job_store.close()
 
 
-def test_a_postgres_database_older_than_tenancy_is_the_default_tenants(postgres_url: str, tmp_path: Path) -> None:
+def test_a_postgres_database_older_than_tenancy_is_the_default_tenants(
+    postgres_url: str, postgres_database: PostgresDatabase, tmp_path: Path
+) -> None:
     with psycopg.connect(postgres_url) as db:  # the schema of version 4, as the release before tenancy left it
         db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL)")
         for migration in MIGRATIONS:
@@ -148,11 +152,11 @@ def test_a_postgres_database_older_than_tenancy_is_the_default_tenants(postgres_
         db.execute("INSERT INTO voice_blobs VALUES ('old', 'reference.wav', 'RIFF')")
         db.execute("INSERT INTO lexicon (word, reading) VALUES ('重庆', 'zhong4 qing4')")
         db.execute("INSERT INTO jobs (id, title, format, status, created_at) VALUES ('j', 't', 'wav', 'done', 1)")
-    store = PostgresVoiceStore(postgres_url)
+    store = PostgresVoiceStore(postgres_database)
     store.open()
-    job_store = PostgresJobStore(postgres_url, tmp_path / "results")
+    job_store = PostgresJobStore(postgres_database, tmp_path / "results")
     job_store.open()
-    lexicon = postgres_lexicon_store(postgres_url)
+    lexicon = LexiconStore(postgres_database)
     try:
         with psycopg.connect(postgres_url) as db:
             assert [row[0] for row in db.execute("SELECT version FROM schema_migrations ORDER BY 1")] == SCHEMA_VERSIONS
@@ -167,4 +171,3 @@ def test_a_postgres_database_older_than_tenancy_is_the_default_tenants(postgres_
     finally:
         store.close()
         job_store.close()
-        lexicon.close()

@@ -25,6 +25,7 @@ from megatts3_server.cli_commands.common import (
     server_url,
     voice_progress,
 )
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.storage.schema_sqlite import CATALOGUE_FILE
 from megatts3_server.voices import PostgresVoiceStore, StoredVoice, VoiceStore
 from megatts3_server.voices.status import VoiceStatus
@@ -162,7 +163,8 @@ def migrate(
         else:
             typer.echo(f"conflict {voice.id}: the database holds another voice with this id; left alone", err=True)
 
-    sqlite, postgres = VoiceStore(folder), PostgresVoiceStore(url)
+    database = PostgresDatabase(url)
+    sqlite, postgres = VoiceStore(folder), PostgresVoiceStore(database)
     try:
         with reported_errors():
             sqlite.migrate()
@@ -170,7 +172,7 @@ def migrate(
             report = copy_voices(sqlite, postgres, on_voice=show)
     finally:
         sqlite.close()
-        postgres.close()
+        database.close()
     counts = {outcome: len(ids) for outcome, ids in report.outcomes.items()}
     typer.echo(f"{counts['copied']} copied, {counts['skipped']} skipped, {counts['conflict']} conflicting")
     if not report.complete:

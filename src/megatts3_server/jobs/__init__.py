@@ -8,14 +8,15 @@ from megatts3_server.config import StorageSettings
 from megatts3_server.jobs.postgres_store import PostgresJobStore
 from megatts3_server.jobs.store import JobStore
 from megatts3_server.jobs.store_interface import JobStoreInterface
+from megatts3_server.storage.databases import StoreDatabase
+from megatts3_server.storage.postgres import PostgresDatabase
 
 
-def build_job_store(settings: StorageSettings) -> JobStoreInterface:
-    """Beside the voices: on PostgreSQL when they are (every replica sees every job), else in
-    ``jobs_dir``. Result files are in ``jobs_dir`` either way."""
-    if settings.backend == "postgres":
-        assert settings.database_url is not None  # the settings refuse postgres without a URL
-        return PostgresJobStore(settings.database_url, settings.jobs_dir)
+def build_job_store(settings: StorageSettings, database: StoreDatabase) -> JobStoreInterface:
+    """Beside the voices: in ``database`` when it is PostgreSQL (every replica sees every job), else in
+    ``jobs_dir``'s own file. Result files are in ``jobs_dir`` either way."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresJobStore(database, settings.jobs_dir)
     return JobStore(settings.jobs_dir)
 
 

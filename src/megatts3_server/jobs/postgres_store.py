@@ -1,6 +1,7 @@
-"""Long-form jobs on PostgreSQL, shared by every replica (the voice store's database; its pool, schema
-and migrations are storage/'s: postgres.py, schema_postgres.py; its faults are told as 507 / 503 by
-storage/faults.py, as every store's are).
+"""Long-form jobs on PostgreSQL, shared by every replica (the voice store's database, and the same
+PostgresDatabase object and pool in a process; its pool, schema and migrations are storage/'s:
+postgres.py, schema_postgres.py; its faults are told as 507 / 503 by storage/faults.py, as every
+store's are).
 
 A job's row and its segments are written in one transaction, and a finished segment's audio
 (``job_segment_audio``: 16-bit PCM and its sentence times, by content key) in one statement, so a
@@ -52,22 +53,24 @@ class PostgresJobStore(LocalResults, JobRows):
 
     _sql = staticmethod(PostgresDatabase.sql)
 
-    def __init__(self, url: str, folder: Path, *, max_connections: int = 4, timeout: float = 10.0) -> None:
-        """``folder``: this machine's result files (tracks, timestamps)."""
-        self.url = url
+    def __init__(self, database: PostgresDatabase, folder: Path) -> None:
+        """``database``: the process's one PostgresDatabase (storage/databases.py), shared with the
+        other stores and closed by its builder; ``folder``: this machine's result files (tracks,
+        timestamps)."""
+        self.url = database.url
         self.folder = folder
-        self._database = PostgresDatabase(url, name="job-store", max_connections=max_connections, timeout=timeout)
+        self._database = database
         self._opened = False
 
     def open(self) -> None:
-        self._database.migrate()  # one schema for the whole database (storage/schema_postgres.py)
+        self._database.migrate()  # one schema for the whole database (storage/schema_postgres.py), once
         self.folder.mkdir(parents=True, exist_ok=True)
         self.drop_partial_files()
         self._opened = True
 
     def close(self) -> None:
+        """Refuse further use (the runner stops); the pool is the database's, closed by its builder."""
         self._opened = False
-        self._database.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:

@@ -5,7 +5,6 @@ both dialects (storage/database.py). SQLite: in the voices folder's database, be
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 
 from megatts3_server.storage.database import Database
@@ -17,24 +16,16 @@ from megatts3_server.voices.records import now_iso
 class LexiconStore:
     """The lexicon entries stored through /api/v1/lexicon: each tenant's its own (tenancy.py).
 
-    Its database is migrated the first time the store is used: the table may be asked for before,
-    or without, the voice store that shares the database opening it."""
+    Its database, shared with the voice store (storage/databases.py) and closed by its builder, is
+    migrated the first time the store is used (once per database object): the table may be asked for
+    before, or without, the voice store opening it."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._migrated = False
-        self._migrate_lock = threading.Lock()
 
     def _ready(self) -> Database:
-        with self._migrate_lock:
-            if not self._migrated:
-                self._database.migrate()
-                self._migrated = True
+        self._database.migrate()
         return self._database
-
-    def close(self) -> None:
-        """Release the database's connections (a later call opens them again)."""
-        self._database.close()
 
     def lexicon(self, tenant: str) -> dict[str, str]:
         """``tenant``'s stored entries: word -> reading (text/pronunciation.py), by word."""

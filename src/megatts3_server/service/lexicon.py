@@ -167,10 +167,6 @@ class LexiconService:
         self._shared_over_file: tuple[Lexicon, Lexicon] | None = None
         self._parsed: OrderedDict[tuple[tuple[str, str], ...], Lexicon] = OrderedDict()
 
-    def close(self) -> None:
-        """Release the store's connections (at shutdown: wiring.py)."""
-        self._store.close()
-
     def _settle(self, held: _Tenant, state: _State, read_seconds: float) -> None:
         held.state = state
         # Reading again costs what this read cost: at most a tenth of the time goes to it.

@@ -2,7 +2,9 @@
 
 The HTTP app's lifespan and ``megatts3-server say --in-process`` both run ``Services.running()``:
 folders made, the voice store opened (as its writer, or read as it is), the synthesis workers
-started, the engine loaded in the background, and everything stopped again in reverse.
+started, the engine loaded in the background, and everything stopped again in reverse. The three
+stores (voices, jobs, lexicon) share one database object (storage/databases.py: on PostgreSQL one
+pool), built here and closed last.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from megatts3_server.cache import AudioCache, build_cache
-from megatts3_server.config import Settings
+from megatts3_server.config import Settings, StorageSettings
 from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
-from megatts3_server.jobs import build_job_store
-from megatts3_server.lexicon_store import build_lexicon_store
+from megatts3_server.jobs import JobStoreInterface, build_job_store
+from megatts3_server.lexicon_store import LexiconStore
 from megatts3_server.memory import favour_the_event_loop, freeze_startup_heap
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import RateLimiter
@@ -33,9 +35,29 @@ from megatts3_server.service.speech import SpeechService
 from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.service.synthesis import SynthesisService
 from megatts3_server.service.voices import VoiceService
-from megatts3_server.voices import build_voice_store
+from megatts3_server.storage.databases import StoreDatabase, build_database
+from megatts3_server.voices import VoiceStoreInterface, build_voice_store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stores:
+    """A process's three stores over its one database (on PostgreSQL, one pool): each store opens
+    (and migrates) it as it needs it; ``database.close()`` releases it, once, after them all."""
+
+    database: StoreDatabase
+    voices: VoiceStoreInterface
+    jobs: JobStoreInterface
+    lexicon: LexiconStore
+
+
+def build_stores(storage: StorageSettings) -> Stores:
+    """The configured stores, none opened yet."""
+    database = build_database(storage)
+    return Stores(
+        database, build_voice_store(storage, database), build_job_store(storage, database), LexiconStore(database)
+    )
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,7 @@ class Services:
     rate_limiter: RateLimiter | None
     jobs: JobService
     lexicon: LexiconService
+    stores: Stores
 
     @property
     def engine(self) -> Engine:
@@ -83,8 +106,8 @@ class Services:
             if jobs_running:
                 await self.jobs.stop()
             self.voices.close()
-            self.lexicon.close()
             self.scheduler.stop()
+            self.stores.database.close()  # last: nothing that reads a store runs any more
             await self.cache.close()
             if metrics_server is not None:
                 metrics_server.shutdown()  # type: ignore[attr-defined]
@@ -126,9 +149,9 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         on_engine_seconds=lambda work, seconds: metrics.engine_seconds.labels(work=work).inc(seconds),
     )
     cache = build_cache(settings.model.cache, on_corrupt=metrics.cache_corrupt.inc)
-    store = build_voice_store(settings.storage)
+    stores = build_stores(settings.storage)
     voices = VoiceService(
-        store,
+        stores.voices,
         loader,
         settings.storage,
         settings.model.cloning,
@@ -151,7 +174,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         max_number_digits=settings.model.inference.max_number_digits,
     )
     lexicon = LexiconService(
-        build_lexicon_store(settings.storage), load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon
+        stores.lexicon, load_lexicon_file(settings.model.lexicon_file), settings.api.lexicon
     )
     loader.on_ready(lambda engine: _measure_speed(engine, scheduler))
     if engine is None:
@@ -170,6 +193,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         synthesis=synthesis,
         speech=SpeechService(synthesis, voices, lexicon, default_voice=settings.model.default_voice),
         lexicon=lexicon,
+        stores=stores,
         health=HealthService(
             loader,
             scheduler,
@@ -189,7 +213,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
         metrics=metrics,
         rate_limiter=RateLimiter(rate.storage) if rate.enabled else None,
         jobs=JobService(
-            build_job_store(settings.storage),
+            stores.jobs,
             synthesis,
             voices,
             lexicon,

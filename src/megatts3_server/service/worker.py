@@ -16,6 +16,7 @@ from megatts3_server.engines.base import Engine
 from megatts3_server.engines.registry import build_engine
 from megatts3_server.service.engine_loader import EngineLoader
 from megatts3_server.service.enrollment import EnrollmentJobs
+from megatts3_server.storage.databases import build_database
 from megatts3_server.voices import build_voice_store
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ def run_enrollment_worker(
     """Enroll the store's pending voices until ``stop`` is set, then release the running job and
     return. The engine is built from the settings unless given (tests)."""
     loader = EngineLoader(engine or build_engine(settings))
-    store = build_voice_store(settings.storage)
+    database = build_database(settings.storage)
+    store = build_voice_store(settings.storage, database)
     store.migrate()
     cloning = settings.model.cloning
     jobs = EnrollmentJobs(
@@ -58,3 +60,4 @@ def run_enrollment_worker(
     finally:
         jobs.stop()
         store.close()
+        database.close()

@@ -1,6 +1,7 @@
 """What every store stands on, in both dialects: connections and transactions (sqlite.py, postgres.py),
-one versioned migration system for every table (migrations.py; the schemas: schema_sqlite.py,
-schema_postgres.py) and the mapping of disk and database faults to 507 / 503 (faults.py).
+a process's one database shared by its stores (databases.py), one versioned migration system for
+every table (migrations.py; the schemas: schema_sqlite.py, schema_postgres.py) and the mapping of disk
+and database faults to 507 / 503 (faults.py).
 
 The stores themselves live with their concern: voices/ (the catalogue and its files), lexicon_store/
 (the stored lexicon entries) and jobs/ (long-form jobs)."""

@@ -19,7 +19,9 @@ class Database(Protocol):
         """A connection in one write transaction: committed when the block ends, rolled back if it raises."""
 
     def migrate(self) -> None:
-        """Create the tables if needed and apply the migrations the database lacks."""
+        """Create the tables if needed and apply the migrations the database lacks (once per object:
+        every store sharing it calls this as it opens)."""
 
     def close(self) -> None:
-        """Release the connections held (a later use opens them again)."""
+        """Release the connections held (a later use opens them again): the business of whoever built
+        the object (service/wiring.py), once every store over it is done, never of a store."""

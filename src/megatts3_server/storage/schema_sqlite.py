@@ -9,10 +9,14 @@ and adding what an older one lacks, so every store is at version 1 after it, wha
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from pathlib import Path
 
 from megatts3_server.storage.migrations import Migration
 from megatts3_server.tenancy import DEFAULT_TENANT
+
+log = logging.getLogger(__name__)
 
 CATALOGUE_FILE = "voices.sqlite3"  # in the voices folder (storage.voice_samples_dir)
 JOBS_FILE = "jobs.sqlite3"  # in the jobs folder (storage.jobs_dir)
@@ -117,8 +121,42 @@ def _adopt_jobs(db: sqlite3.Connection) -> None:
     _add_missing_columns(db, "jobs", _JOB_COLUMNS_ADDED)
 
 
+def _lower_case_voice_ids(db: sqlite3.Connection) -> None:
+    """Voices stored before ids became case-insensitive may have mixed-case ids: lower-case each, its
+    row and its folder (beside the database file) together, unless that would merge two voices (then
+    both keep theirs). PostgreSQL has always stored them lower-cased.
+
+    The folders are renamed inside the migration's transaction. A fault raised meanwhile renames them
+    back, as the rollback restores the rows. A crash (or a failed commit) can leave rows unchanged and
+    folders renamed: the version was not recorded, so the migration runs again at the next open, finds
+    such a folder under its new name and updates the row alone."""
+    folder = Path(next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")).parent
+    ids = {row[0] for row in db.execute("SELECT id FROM voices")}
+    renamed: list[tuple[Path, Path]] = []
+    try:
+        for voice_id in sorted(ids):
+            lower = voice_id.lower()  # the rule as this migration was released, whatever it becomes
+            if lower == voice_id:
+                continue
+            old, new = folder / voice_id, folder / lower
+            if lower in ids or (old.exists() and new.exists()):
+                log.warning("voice %s keeps its mixed-case id: %s exists as well", voice_id, lower)
+                continue
+            db.execute("UPDATE voices SET id = ? WHERE id = ?", (lower, voice_id))
+            if old.exists():
+                old.rename(new)
+                renamed.append((old, new))
+            ids.add(lower)
+            log.info("voice id %s is now %s (ids are case-insensitive)", voice_id, lower)
+    except BaseException:
+        for old, new in reversed(renamed):
+            new.rename(old)
+        raise
+
+
 CATALOGUE: tuple[Migration, ...] = (
     Migration(1, "voices and the lexicon, by tenant", (_VOICES_AS_FIRST_RELEASED,), _adopt_catalogue),
+    Migration(2, "mixed-case voice ids lower-cased, rows and folders", apply=_lower_case_voice_ids),
 )
 JOBS: tuple[Migration, ...] = (
     Migration(1, "long-form jobs and their segments, by tenant", _JOBS_AS_FIRST_RELEASED, _adopt_jobs),

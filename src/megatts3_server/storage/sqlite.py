@@ -4,6 +4,7 @@ transactions and the versioned migrations (migrations.py) recorded in ``PRAGMA u
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -49,12 +50,15 @@ def migrate_sqlite(db: sqlite3.Connection, migrations: Sequence[Migration], *, d
 
 
 class SQLiteDatabase:
-    """One SQLite file and its schema: a connection per use, write transactions, migrate(); the
-    interface a store of either dialect is written against (database.py)."""
+    """One SQLite file and its schema: a connection per use, write transactions, migrate() (once);
+    the interface a store of either dialect is written against (database.py). The stores that share
+    a file (the voices and the lexicon) share one of these (service/wiring.py)."""
 
     def __init__(self, path: Path, migrations: Sequence[Migration]) -> None:
         self.path = path
         self._migrations = migrations
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
 
     @staticmethod
     def sql(statement: str) -> str:
@@ -77,11 +81,16 @@ class SQLiteDatabase:
             yield db
 
     def migrate(self) -> None:
-        """Make the file (WAL journal) if needed and apply the migrations it lacks (safe from a reader)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            migrate_sqlite(db, self._migrations, database=self.path.name)
+        """Make the file (WAL journal) if needed and apply the migrations it lacks (safe from a reader);
+        once: a later call, by another store sharing this object, does nothing."""
+        with self._migrate_lock:
+            if self._migrated:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                migrate_sqlite(db, self._migrations, database=self.path.name)
+            self._migrated = True
 
     def reading(self) -> AbstractContextManager[sqlite3.Connection]:
         """A connection for reads: no write lock taken (a reader never holds up a writer)."""

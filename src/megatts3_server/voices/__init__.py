@@ -2,6 +2,8 @@
 default; PostgreSQL (storage.backend: postgres) when several replicas share the voices."""
 
 from megatts3_server.config import StorageSettings
+from megatts3_server.storage.databases import StoreDatabase
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.voices.latent import parse_latent
 from megatts3_server.voices.postgres_store import PostgresVoiceStore
 from megatts3_server.voices.records import (
@@ -15,12 +17,12 @@ from megatts3_server.voices.store import VoiceStore
 from megatts3_server.voices.store_interface import VoiceStoreInterface
 
 
-def build_voice_store(settings: StorageSettings) -> VoiceStoreInterface:
-    """The configured store (not yet opened: the services open it at start-up)."""
-    if settings.backend == "postgres":
-        assert settings.database_url is not None  # the settings refuse postgres without a URL
-        return PostgresVoiceStore(settings.database_url)
-    return VoiceStore(settings.voice_samples_dir)
+def build_voice_store(settings: StorageSettings, database: StoreDatabase) -> VoiceStoreInterface:
+    """The store over the process's ``database`` (storage/databases.py; not yet opened: the services
+    open it at start-up)."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresVoiceStore(database)
+    return VoiceStore(settings.voice_samples_dir, database)
 
 
 __all__ = [

@@ -6,7 +6,7 @@ an enrollment is stored whole or not at all, and nothing is ever left half-done 
 clean. Ids are stored lower-cased (canonical_voice_id) and found whatever their case.
 
 The pool, the transactions and the versioned migrations of the whole database are storage/'s
-(postgres.py, schema_postgres.py).
+(postgres.py, schema_postgres.py): one PostgresDatabase per process, shared with the other stores.
 
 Enrollment jobs are shared by the replicas through a lease on the voice's row: the methods that
 claim, renew and end them are enrollment_tables.py's (PostgresEnrollmentTable).
@@ -48,11 +48,11 @@ class PostgresVoiceStore(VoiceCatalogue, PostgresEnrollmentTable):
     """The voices users uploaded, in PostgreSQL; the same interface and errors as VoiceStore (start-up
     and reads: catalogue.py; their enrollment jobs: enrollment_tables.py)."""
 
-    def __init__(self, url: str, *, max_connections: int = 10, timeout: float = 10.0) -> None:
-        """``url``: a libpq connection string or URL (postgresql://user:password@host:5432/db).
-        ``timeout``: seconds to wait for a connection before StorageUnavailableError."""
-        self.url = url
-        self._database = PostgresDatabase(url, name="voice-store", max_connections=max_connections, timeout=timeout)
+    def __init__(self, database: PostgresDatabase) -> None:
+        """``database``: the process's one PostgresDatabase (storage/databases.py), shared with the
+        other stores; its builder closes it."""
+        self.url = database.url
+        self._database = database
 
     def _stored_id(self, voice_id: str) -> str:
         return canonical_voice_id(voice_id)
@@ -71,8 +71,7 @@ class PostgresVoiceStore(VoiceCatalogue, PostgresEnrollmentTable):
         """Nothing to do: every write is one transaction, which a crash rolls back whole."""
 
     def close(self) -> None:
-        """Close the connection pool (a later call opens a new one)."""
-        self._database.close()
+        """Nothing of its own to release: the pool is the database's, closed by its builder."""
 
     @storage_faults
     def save_atomic(self, voice: StoredVoice, files: NewVoiceFiles, *, replace_failed: bool = False) -> StoredVoice:

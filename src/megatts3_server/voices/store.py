@@ -34,7 +34,6 @@ from megatts3_server.voices.records import (
     REFERENCE_FILE,
     NewVoiceFiles,
     StoredVoice,
-    canonical_voice_id,
     replaceable,
     validate_voice_id,
     voice_row,
@@ -47,9 +46,11 @@ class VoiceStore(VoiceCatalogue, SQLiteEnrollmentTable):
     """The voices users uploaded, surviving restarts (start-up and reads: catalogue.py; their enrollment
     jobs: enrollment_tables.py)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, database: SQLiteDatabase | None = None) -> None:
+        """``database``: ``root``'s ``voices.sqlite3`` as the process shares it with the lexicon store
+        (storage/databases.py); by default an object of the store's own."""
         self.root = root
-        self._database = SQLiteDatabase(root / CATALOGUE_FILE, CATALOGUE)
+        self._database = database or SQLiteDatabase(root / CATALOGUE_FILE, CATALOGUE)
         # Held open from migrate() to close(): with a connection always open, SQLite keeps its WAL
         # index, so reads still work when the disk is full (the last connection to close would
         # remove it, and the next reader could not build it again without free space).
@@ -66,36 +67,9 @@ class VoiceStore(VoiceCatalogue, SQLiteEnrollmentTable):
     def migrate(self) -> None:
         """Create the store if needed and bring its schema up to date (safe to run from a reader)."""
         self._database.migrate()
-        self._lower_case_ids()
         if self._keeper is None:
             self._keeper = sqlite3.connect(self._database.path, check_same_thread=False)
             self._keeper.execute("SELECT 1 FROM voices LIMIT 1").fetchall()
-
-    def _lower_case_ids(self) -> None:
-        """Stores written before ids became case-insensitive may hold mixed-case ids: lower-case them
-        (row and folder together), unless that would merge two voices (then both keep their ids)."""
-        with self._connect() as db:
-            ids = {row["id"] for row in db.execute("SELECT id FROM voices")}
-        for voice_id in sorted(ids):
-            lower = canonical_voice_id(voice_id)
-            if lower == voice_id:
-                continue
-            if lower in ids:
-                log.warning("voice %s keeps its mixed-case id: %s exists as well", voice_id, lower)
-                continue
-            moved = False
-            try:
-                with self._transaction() as db:
-                    db.execute("UPDATE voices SET id = ? WHERE id = ?", (lower, voice_id))
-                    if (self.root / voice_id).exists():
-                        (self.root / voice_id).rename(self.root / lower)
-                        moved = True
-            except BaseException:
-                if moved:
-                    (self.root / lower).rename(self.root / voice_id)
-                raise
-            ids.add(lower)
-            log.info("voice id %s is now %s (ids are case-insensitive)", voice_id, lower)
 
     def close(self) -> None:
         """Release the connection held since migrate()."""

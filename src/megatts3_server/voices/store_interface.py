@@ -74,7 +74,8 @@ class VoiceStoreInterface(EnrollmentQueueInterface, Protocol):
         """Remove what an interrupted write or delete left behind (the writer only)."""
 
     def close(self) -> None:
-        """Release the connections held since migrate()."""
+        """Release what the store itself holds since migrate() (SQLite: the connection that keeps its
+        WAL index); the database's pool is its builder's to close (storage/databases.py)."""
 
     def check(self) -> None:
         """Read the store once (the health probe)."""
