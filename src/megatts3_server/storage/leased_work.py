@@ -272,7 +272,7 @@ class LeaseKeeper:
                 self._renewed = now
                 return True
             self.lost = True
-        log.info("%s: no longer this worker's (cancelled, deleted or taken over); its work stops", self._name)
+        log.info("%s: its job is no longer this worker's (cancelled, deleted or taken over); stopped", self._name)
         self._stop_work()
         return False
 
