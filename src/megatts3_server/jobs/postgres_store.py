@@ -9,11 +9,11 @@ crash leaves the old state or the new one. Any replica answers for any job: its 
 the database, and its track, written to the disk of the replica that made it, is built again from
 the stored segments by a replica asked for it that lacks it (service/jobs.py).
 
-Which replica makes a job is decided by a lease on its row (``lease_owner``, ``lease_expires`` on the
-database's clock): claim() takes the oldest unfinished job without a live lease with ``FOR UPDATE
-SKIP LOCKED``, so two runners never take the same job, and a job whose runner died is taken over
-once its lease expires. renew() says False once the job is cancelled (on any replica), deleted or
-taken over, and the runner stops.
+Which replica makes a job is decided by a lease on its row, through the leased-work queue
+(storage/leased_work.py, as enrollment jobs are): claim() takes the oldest unfinished job without a
+live lease, so two runners never take the same job, and a job whose runner died is taken over once
+its lease expires. renew() says False once the job is cancelled (on any replica), deleted or taken
+over, and the runner stops.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ from megatts3_server.jobs.records import (
 )
 from megatts3_server.jobs.rows import JobRows
 from megatts3_server.storage.faults import faults_mapped
+from megatts3_server.storage.leased_work import POSTGRES, LeasedTable, LeaseQueue
 from megatts3_server.storage.postgres import PostgresDatabase
 
-_UNFINISHED = f"status IN ('{QUEUED}', '{RUNNING}')"
-_UNTIL = "now() + make_interval(secs => %s)"
+# A job is held under a lease until it finishes (a queued job's lease is its runner's while it starts).
+_QUEUE = LeaseQueue(LeasedTable("jobs", waiting=(), held=(QUEUED, RUNNING), columns="id"), POSTGRES)
 
 
 @faults_mapped
@@ -83,32 +84,16 @@ class PostgresJobStore(LocalResults, JobRows):
 
     def claim(self, owner: str, lease_seconds: float) -> str | None:
         with self._transaction() as db:
-            row = db.execute(
-                f"SELECT id FROM jobs WHERE {_UNFINISHED} AND (lease_expires IS NULL OR lease_expires < now())"
-                " ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
-            ).fetchone()
-            if row is None:
-                return None
-            db.execute(
-                f"UPDATE jobs SET lease_owner = %s, lease_expires = {_UNTIL} WHERE id = %s",
-                (owner, lease_seconds, row["id"]),
-            )
-        return str(row["id"])
+            row = _QUEUE.claim(db, owner, lease_seconds)
+        return None if row is None else str(row["id"])
 
     def renew(self, job_id: str, owner: str, lease_seconds: float) -> bool:
         with self._transaction() as db:
-            cursor = db.execute(
-                f"UPDATE jobs SET lease_expires = {_UNTIL} WHERE id = %s AND lease_owner = %s AND {_UNFINISHED}",
-                (lease_seconds, job_id, owner),
-            )
-        return cursor.rowcount > 0
+            return _QUEUE.renew(db, job_id, owner, lease_seconds)
 
     def release(self, job_id: str, owner: str) -> None:
         with self._transaction() as db:
-            db.execute(
-                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE id = %s AND lease_owner = %s",
-                (job_id, owner),
-            )
+            _QUEUE.end(db, job_id, owner)
 
     def drop_unused_segments(self, older_than: float) -> int:
         with self._transaction() as db:

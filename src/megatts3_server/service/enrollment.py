@@ -2,17 +2,17 @@
 
 Enrollment is CPU bound and may take a minute, so it never runs on the event loop and never more
 than one at a time in a process. The jobs live in the voice store, and a worker takes one by a
-**lease** on it (its owner id, ``host-pid-random``, and an expiry), so replicas sharing a PostgreSQL
-store share the jobs and a job survives the death of whoever ran it:
+**lease** on it, through the leased-work queue that long-form jobs use too (storage/leased_work.py:
+claim, renewal, take-over and what losing a lease means are written there once), so replicas sharing
+a PostgreSQL store share the jobs and a job survives the death of whoever ran it:
 
 - *claim*: an idle worker claims the oldest pending job of its engine's voices, or an enrolling one
-  whose lease has expired (its worker died), in one transaction (PostgreSQL: ``FOR UPDATE SKIP
-  LOCKED``, so no job is claimed twice). Each claim is an attempt; a job started ``max_attempts``
-  times without ending is marked failed instead of being retried for ever.
-- *heartbeat*: while the job runs, the lease is renewed every third of ``lease_seconds``, and with
-  the progress the engine reports (at most every 0.5 s). A renewal the store refuses (the voice was
-  deleted, on any replica, or another worker took the job over after the lease expired) cancels the
-  run, which then writes nothing more.
+  whose lease has expired (its worker died). Each claim is an attempt; a job started
+  ``max_attempts`` times without ending is marked failed instead of being retried for ever.
+- *heartbeat*: while the job runs, a LeaseKeeper renews the lease every third of ``lease_seconds``,
+  and with the progress the engine reports (at most every 0.5 s). A renewal the store refuses (the
+  voice was deleted, on any replica, or another worker took the job over after the lease expired)
+  cancels the run, which then writes nothing more.
 - *poll*: an idle worker looks for claimable jobs every ``poll_seconds``, and at once when this
   process stores one (submit).
 - *release*: stopping the worker cancels the running job and puts it back to pending, its attempts
@@ -24,104 +24,26 @@ at 0 %, or failed once out of attempts; a job another live replica holds is left
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
-from types import TracebackType
 
 from megatts3_server.audio import decode_audio
 from megatts3_server.engines.base import CancelToken
 from megatts3_server.errors import ServiceError, SynthesisCancelledError, VoiceNotFoundError
 from megatts3_server.service.engine_loader import EngineLoader, EngineState
+from megatts3_server.storage.leased_work import LeaseKeeper, LeaseTiming, worker_id
 from megatts3_server.voices import StoredVoice, VoiceStoreInterface
 from megatts3_server.voices.status import VoiceStatus
 
 log = logging.getLogger(__name__)
 
-# Progress is written to the store at most this often.
-_PROGRESS_INTERVAL = 0.5
 # How often a worker waiting for the engine's load looks whether it is being stopped.
 _STOP_CHECK = 0.2
 # A run still going after twice its budget plus this is taken for hung: cancelled, and its lease no
 # longer renewed, so that the job is not held for ever by a worker that will never finish it.
 _OVERRUN_GRACE = 60.0
-
-
-def worker_id() -> str:
-    """This worker's lease owner: host, process and a random part (a restarted process is another)."""
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-class _Lease:
-    """The lease on the job being run, renewed on a thread of its own while the engine works.
-
-    ``lost``: the store refused a renewal; the job is not this worker's any more and the run's
-    token is cancelled. ``overran``: the run went on far past its budget (see _OVERRUN_GRACE)."""
-
-    def __init__(
-        self,
-        store: VoiceStoreInterface,
-        voice_id: str,
-        owner: str,
-        seconds: float,
-        token: CancelToken,
-        overrun_after: float,
-    ) -> None:
-        self._store, self._voice_id, self._owner = store, voice_id, owner
-        self._seconds, self._token, self._overrun_after = seconds, token, overrun_after
-        self.lost = False
-        self.overran = False
-        self._latest: dict[str, float | None] | None = None
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._keep, name=f"lease-{voice_id}", daemon=True)
-
-    def __enter__(self) -> _Lease:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def report(self, fraction: float, similarity: float | None) -> None:
-        """The engine's progress callback: kept for the next heartbeat."""
-        with self._lock:
-            self._latest = {"progress": round(99.0 * fraction, 1), "similarity": similarity}
-
-    def _keep(self) -> None:
-        started = renewed = time.monotonic()
-        renew_every = self._seconds / 3
-        while not self._done.wait(min(_PROGRESS_INTERVAL, renew_every)):
-            now = time.monotonic()
-            if now - started > self._overrun_after:
-                self.overran = True
-                self._token.cancel()
-                log.error("voice %s: enrollment still running after %.0f s; cancelled", self._voice_id, now - started)
-                return
-            with self._lock:
-                changes, self._latest = self._latest, None
-            if changes is None and now - renewed < renew_every:
-                continue
-            try:
-                held = self._store.renew_lease(self._voice_id, self._owner, self._seconds, **(changes or {}))
-            except Exception as exc:  # a store fault: try again at the next tick (the lease may run out)
-                log.warning("voice %s: its lease could not be renewed (%s)", self._voice_id, exc)
-                with self._lock:
-                    if self._latest is None:
-                        self._latest = changes
-                continue
-            if not held:
-                self.lost = True
-                self._token.cancel()
-                log.info("voice %s: its job is no longer this worker's (deleted or taken over)", self._voice_id)
-                return
-            renewed = now
 
 
 class EnrollmentJobs:
@@ -143,7 +65,7 @@ class EnrollmentJobs:
         self._engine = loader.engine
         self._budget = budget_seconds
         self._max_attempts = max_attempts
-        self._lease_seconds = lease_seconds
+        self._lease = LeaseTiming(lease_seconds)
         self._poll_seconds = poll_seconds
         self.owner = owner or worker_id()
         """Who holds the leases this worker takes."""
@@ -255,7 +177,7 @@ class EnrollmentJobs:
         return self._store.claim_job(
             self.owner,
             engine=self._engine.capabilities.name,
-            lease_seconds=self._lease_seconds,
+            lease_seconds=self._lease.seconds,
             max_attempts=self._max_attempts,
             voice_id=voice_id,
         )
@@ -296,7 +218,8 @@ class EnrollmentJobs:
     def _run(self, voice: StoredVoice, token: CancelToken) -> None:
         log.info("enrolling voice %s (attempt %d, worker %s)", voice.id, voice.attempts, self.owner)
         overrun_after = 2 * self._budget + _OVERRUN_GRACE
-        lease = _Lease(self._store, voice.id, self.owner, self._lease_seconds, token, overrun_after)
+        renew = functools.partial(self._store.renew_lease, voice.id, self.owner, self._lease.seconds)
+        lease = LeaseKeeper(f"voice {voice.id}", renew, self._lease, token.cancel, overrun_after=overrun_after)
         prepared, failure = None, None
         started = time.perf_counter()
         with lease:
@@ -310,7 +233,13 @@ class EnrollmentJobs:
                     raise VoiceNotFoundError("the voice's reference recording is missing from the store") from None
                 reference = decode_audio(wav, target_rate=self._engine.capabilities.sample_rate)
                 prepared = self._engine.enroll_voice(
-                    reference, latent, budget_seconds=self._budget, progress=lease.report, cancel=token
+                    reference,
+                    latent,
+                    budget_seconds=self._budget,
+                    progress=lambda fraction, similarity: lease.report(
+                        progress=round(99.0 * fraction, 1), similarity=similarity
+                    ),
+                    cancel=token,
                 )
             except SynthesisCancelledError:
                 pass

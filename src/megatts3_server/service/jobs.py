@@ -48,13 +48,13 @@ from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store_interface import JobStoreInterface
 from megatts3_server.ratelimit import Quota
 from megatts3_server.service.engine_loader import EngineLoader
-from megatts3_server.service.enrollment import worker_id
 from megatts3_server.service.job_intake import JobIntake, JobRequest
 from megatts3_server.service.job_segments import MadeSegment, SegmentMaker
 from megatts3_server.service.job_views import JobView, job_view, progress_of
 from megatts3_server.service.lexicon import LexiconService
 from megatts3_server.service.synthesis import SynthesisService
 from megatts3_server.service.voices import VoiceService
+from megatts3_server.storage.leased_work import LeaseKeeper, LeaseTiming, worker_id
 from megatts3_server.tenancy import Caller
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class JobService:
             default_voice=default_voice,
         )
         self._owner = worker_id()
+        self._lease = LeaseTiming(settings.lease_seconds)
         self._wake: asyncio.Event | None = None  # set when a job is submitted here
         self._building = threading.Lock()  # one replica-local build of a finished job's results at a time
         self._runner: asyncio.Task[None] | None = None
@@ -235,12 +236,11 @@ class JobService:
         # Abandoned on cancel: a stop while the engine is still loading must not wait for the load.
         await anyio.to_thread.run_sync(self._loader.wait, abandon_on_cancel=True)
         sweeper = asyncio.get_running_loop().create_task(self._sweep_now_and_then(), name="job-expiry")
-        lease = self._settings.lease_seconds
         try:
             while True:
                 wake.clear()  # before the claim: a job submitted meanwhile wakes the next wait
                 try:
-                    job_id = await anyio.to_thread.run_sync(self._store.claim, self._owner, lease)
+                    job_id = await anyio.to_thread.run_sync(self._store.claim, self._owner, self._lease.seconds)
                 except ServiceError as exc:  # the database is unreachable: try again later
                     log.warning("long-form jobs: cannot look for work: %s", exc.message)
                     job_id = None
@@ -269,8 +269,10 @@ class JobService:
 
     async def _run_one(self, job_id: str) -> None:
         loop = asyncio.get_running_loop()
-        task = loop.create_task(self._make(job_id))
-        heartbeat = loop.create_task(self._keep_claim(job_id, task), name=f"job-lease-{job_id}")
+        renew = functools.partial(self._store.renew, job_id, self._owner, self._lease.seconds)
+        lease = LeaseKeeper(f"job {job_id}", renew, self._lease, lambda: loop.call_soon_threadsafe(task.cancel))
+        task = loop.create_task(self._make(job_id, lease))
+        lease.start()
         self._current = (job_id, task)
         try:
             await task
@@ -283,27 +285,11 @@ class JobService:
             message = exc.message if isinstance(exc, ServiceError) else f"internal error: {exc}"
             self._store.set_status(job_id, FAILED, message)
         finally:
-            heartbeat.cancel()
+            await anyio.to_thread.run_sync(lease.stop)
             self._current = None
             self._rates.pop(job_id, None)
 
-    async def _keep_claim(self, job_id: str, task: asyncio.Task[None]) -> None:
-        """Renew the claim every third of the lease; a job cancelled (on any replica), deleted or
-        taken over stops being made here."""
-        lease = self._settings.lease_seconds
-        while True:
-            await asyncio.sleep(lease / 3)
-            try:
-                held = await anyio.to_thread.run_sync(self._store.renew, job_id, self._owner, lease)
-            except ServiceError as exc:  # unreachable for now: the lease may still hold at the next try
-                log.warning("job %s: cannot renew its claim: %s", job_id, exc.message)
-                continue
-            if not held:
-                _say_lost(job_id)
-                task.cancel()
-                return
-
-    async def _make(self, job_id: str) -> None:
+    async def _make(self, job_id: str, lease: LeaseKeeper) -> None:
         record = self._store.get(job_id)
         if record is None or record.status in FINISHED or not self._store.set_status(job_id, RUNNING):
             return
@@ -320,11 +306,7 @@ class JobService:
                 following = rows[number + 1].segment if number + 1 < len(rows) else None
                 ahead = self._start_segment(following, made, owner) if following is not None else None
                 stored = await self._segments.store(made)
-                held = await anyio.to_thread.run_sync(
-                    self._store.renew, job_id, self._owner, self._settings.lease_seconds
-                )
-                if not held:
-                    _say_lost(job_id)
+                if not await anyio.to_thread.run_sync(lease.renew_now):  # cancelled, deleted or taken over
                     return
                 await anyio.to_thread.run_sync(
                     functools.partial(
@@ -366,7 +348,3 @@ class JobService:
         for job_id in self._store.local_job_ids():  # results of jobs another replica deleted
             if self._store.get(job_id) is None:
                 self._store.remove_results(job_id)
-
-
-def _say_lost(job_id: str) -> None:
-    log.info("job %s: no longer this runner's (cancelled, deleted or taken over); stopping", job_id)

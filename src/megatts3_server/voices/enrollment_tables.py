@@ -7,13 +7,13 @@ A voice carries its job's state (``status``: pending, enrolling, ready or failed
 (``lease_owner``, ``lease_expires``): which worker runs it, until when. A job is claimable when
 pending, or enrolling under a lease that has expired (or never had one).
 
-SQLite: ``lease_expires`` is Unix time. One process runs a SQLite store's jobs, so a job found
-enrolling at its start-up was cut short (requeue_interrupted), whatever its lease says.
+The claim, renewal and end of a lease are the leased-work queue's (storage/leased_work.py: the
+same statements as the long-form jobs'); EnrollmentLeases adds what is enrollment's own: a claim is
+an attempt, and a job started ``max_attempts`` times is marked failed instead of claimed.
 
-PostgreSQL: the jobs are shared by the replicas. ``lease_expires`` is on the database's clock, so
-the replicas' clocks do not matter; claim_job takes a job with ``SELECT … FOR UPDATE SKIP LOCKED``,
-so two workers never claim the same one, and a job whose worker died is claimable again once its
-lease has expired.
+SQLite: one process runs a SQLite store's jobs, so a job found enrolling at its start-up was cut
+short (requeue_interrupted), whatever its lease says. PostgreSQL: the jobs are shared by the
+replicas; start-up requeues only the jobs whose lease has expired.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import json
 import logging
 import shutil
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -34,10 +33,12 @@ import numpy as np
 import psycopg
 
 from megatts3_server.storage.faults import storage_faults
+from megatts3_server.storage.leased_work import POSTGRES, SQLITE, LeasedTable, LeaseQueue
 from megatts3_server.voices.folder_io import STAGING_PREFIX, TRASH_PREFIX, save_array
 from megatts3_server.voices.records import (
     ARRAY_BLOBS,
     ARRAYS_DIR,
+    COLUMNS,
     SELECT_VOICES,
     StoredVoice,
     array_file_name,
@@ -53,10 +54,10 @@ from megatts3_server.voices.status import UNFINISHED, VoiceStatus
 log = logging.getLogger(__name__)
 
 _Connection = sqlite3.Connection | psycopg.Connection
-# A job a worker may claim: waiting, or enrolling under a lease that has expired (or never had one).
-_SQLITE_CLAIMABLE = "(status = ? OR (status = ? AND (lease_expires IS NULL OR lease_expires < ?)))"
-_POSTGRES_CLAIMABLE = "(status = %s OR (status = %s AND (lease_expires IS NULL OR lease_expires < now())))"
-_UNTIL = "now() + make_interval(secs => %s)"
+# A voice's job waits for a worker while pending, and is held under a lease while enrolling.
+_VOICE_JOBS = LeasedTable(
+    "voices", waiting=(VoiceStatus.PENDING,), held=(VoiceStatus.ENROLLING,), columns=", ".join(COLUMNS)
+)
 
 
 def _claimed(voice: StoredVoice) -> StoredVoice:
@@ -93,14 +94,82 @@ def _requeue(db: _Connection, voices: Iterable[StoredVoice], max_attempts: int, 
     return changed
 
 
-class SQLiteEnrollmentTable:
+class EnrollmentLeases:
+    """The lease methods of a voice store (EnrollmentQueueInterface), for either dialect: the
+    leased-work queue's statements (``_queue``) in the store's transactions."""
+
+    _queue: LeaseQueue
+
+    def _transaction(self) -> AbstractContextManager[Any]: ...
+
+    def _key(self, voice_id: str) -> str:
+        """``voice_id`` as the store's rows spell it."""
+        return voice_id
+
+    def _holds(self, db: Any, voice_id: str, owner: str | None) -> bool:
+        """Whether the voice is there (and, when ``owner`` is given, its job's lease is that
+        owner's), locked for the transaction: complete_enrollment's check before it writes."""
+        if owner is not None:
+            return self._queue.holds(db, voice_id, owner)
+        mark = self._queue.dialect.mark
+        return (
+            db.execute(f"SELECT 1 FROM voices WHERE id = {mark}{self._queue.dialect.lock}", [voice_id]).fetchone()
+            is not None
+        )
+
+    def _may_claim(self, where: Mapping[str, Any]) -> bool:
+        """Whether a claim may find a job (looked at before a claim takes the store's write lock)."""
+        return True
+
+    @storage_faults
+    def claim_job(
+        self, owner: str, *, engine: str, lease_seconds: float, max_attempts: int, voice_id: str | None = None
+    ) -> StoredVoice | None:
+        """See EnrollmentQueueInterface: the oldest claimable job of ``engine``'s voices, leased to
+        ``owner``, enrolling at 0 %, one attempt more (spent ones met on the way are marked failed)."""
+        where = {"engine": engine, **({"id": self._key(voice_id)} if voice_id is not None else {})}
+        if not self._may_claim(where):
+            return None
+        with self._transaction() as db:
+            while (row := self._queue.oldest_claimable(db, **where)) is not None:
+                voice = voice_from_row(row)
+                if voice.attempts >= max_attempts:
+                    _fail_spent(db, voice, self._queue.dialect.mark)
+                    continue
+                changes = {"status": VoiceStatus.ENROLLING, "progress": 0, "attempts": voice.attempts + 1, "error": ""}
+                self._queue.take(db, voice.id, owner, lease_seconds, **changes)
+                return _claimed(voice)
+        return None
+
+    @storage_faults
+    def renew_lease(self, voice_id: str, owner: str, lease_seconds: float, **changes: Any) -> bool:
+        """See EnrollmentQueueInterface (``changes``: job fields written with the renewal)."""
+        check_job_fields(changes)
+        with self._transaction() as db:
+            return self._queue.renew(db, self._key(voice_id), owner, lease_seconds, **changes)
+
+    @storage_faults
+    def end_lease(self, voice_id: str, owner: str, **changes: Any) -> bool:
+        """See EnrollmentQueueInterface (``changes``: job fields written as the lease is cleared)."""
+        check_job_fields(changes)
+        with self._transaction() as db:
+            return self._queue.end(db, self._key(voice_id), owner, **changes)
+
+
+class SQLiteEnrollmentTable(EnrollmentLeases):
     """The enrollment job and lease methods of the SQLite voice store."""
 
     root: Path
+    _queue = LeaseQueue(_VOICE_JOBS, SQLITE)
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]: ...
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]: ...
     def folder(self, voice_id: str) -> Path: ...
+
+    def _may_claim(self, where: Mapping[str, Any]) -> bool:
+        # Looked for without a write lock first: an idle worker's poll never holds up an upload.
+        with self._connect() as db:
+            return self._queue.oldest_claimable(db, **where) is not None
 
     @storage_faults
     def unfinished(self) -> list[StoredVoice]:
@@ -118,69 +187,6 @@ class SQLiteEnrollmentTable:
         assignments = ", ".join(f"{column} = ?" for column in changes)
         with self._connect() as db:
             cursor = db.execute(f"UPDATE voices SET {assignments} WHERE id = ?", [*changes.values(), voice_id])
-        return cursor.rowcount > 0
-
-    @storage_faults
-    def claim_job(
-        self, owner: str, *, engine: str, lease_seconds: float, max_attempts: int, voice_id: str | None = None
-    ) -> StoredVoice | None:
-        """Claim the oldest job of ``engine``'s voices a worker may take (pending, or enrolling under an
-        expired lease; only ``voice_id``'s when given) for ``owner``, for ``lease_seconds``: enrolling
-        at 0 %, one attempt more. A job met on the way that was started ``max_attempts`` times is
-        marked failed. None when there is nothing to claim."""
-        only = " AND id = ?" if voice_id is not None else ""
-        query = f"SELECT * FROM voices WHERE {_SQLITE_CLAIMABLE} AND engine = ?{only} ORDER BY created_at, id LIMIT 1"
-
-        def claimable(db: sqlite3.Connection, now: float) -> sqlite3.Row | None:
-            values = [VoiceStatus.PENDING, VoiceStatus.ENROLLING, now, engine, *([voice_id] if only else [])]
-            return db.execute(query, values).fetchone()
-
-        while True:
-            # Looked for without a write lock first: an idle worker's poll never holds up an upload.
-            with self._connect() as db:
-                if claimable(db, time.time()) is None:
-                    return None
-            with self._transaction() as db:
-                now = time.time()
-                row = claimable(db, now)
-                if row is None:
-                    return None
-                voice = voice_from_row(row)
-                if voice.attempts >= max_attempts:
-                    _fail_spent(db, voice, "?")
-                    continue
-                db.execute(
-                    "UPDATE voices SET status = ?, progress = 0, attempts = ?, error = '', lease_owner = ?,"
-                    " lease_expires = ? WHERE id = ?",
-                    (VoiceStatus.ENROLLING, voice.attempts + 1, owner, now + lease_seconds, voice.id),
-                )
-                return _claimed(voice)
-
-    @storage_faults
-    def renew_lease(self, voice_id: str, owner: str, lease_seconds: float, **changes: Any) -> bool:
-        """While ``owner`` holds the voice's lease: change job fields and extend the lease to
-        ``lease_seconds`` from now. False when it no longer holds it (released, taken over, deleted)."""
-        check_job_fields(changes)
-        assignments = "".join(f"{column} = ?, " for column in changes)
-        with self._connect() as db:
-            cursor = db.execute(
-                f"UPDATE voices SET {assignments}lease_expires = ? WHERE id = ? AND lease_owner = ? AND status = ?",
-                [*changes.values(), time.time() + lease_seconds, voice_id, owner, VoiceStatus.ENROLLING],
-            )
-        return cursor.rowcount > 0
-
-    @storage_faults
-    def end_lease(self, voice_id: str, owner: str, **changes: Any) -> bool:
-        """While ``owner`` holds the voice's lease: change job fields and clear the lease (the job is
-        released or ended). False when it no longer holds it (nothing is changed then)."""
-        check_job_fields(changes)
-        assignments = "".join(f"{column} = ?, " for column in changes)
-        with self._connect() as db:
-            cursor = db.execute(
-                f"UPDATE voices SET {assignments}lease_owner = NULL, lease_expires = NULL"
-                " WHERE id = ? AND lease_owner = ?",
-                [*changes.values(), voice_id, owner],
-            )
         return cursor.rowcount > 0
 
     @storage_faults
@@ -210,7 +216,6 @@ class SQLiteEnrollmentTable:
         False when the voice was deleted meanwhile, or ``owner`` (when given) no longer holds its
         job's lease (nothing is written then)."""
         folder = self.folder(voice_id)
-        held = " AND lease_owner = ? AND status = ?" if owner is not None else ""
         staging = folder / f"{STAGING_PREFIX}{ARRAYS_DIR}"
         trash = self.root / f"{TRASH_PREFIX}{uuid.uuid4().hex}"
         shutil.rmtree(staging, ignore_errors=True)
@@ -222,8 +227,7 @@ class SQLiteEnrollmentTable:
                 save_array(staging / f"{validate_voice_id(name)}.npy", array)
             try:
                 with self._transaction() as db:
-                    condition = [voice_id, *((owner, VoiceStatus.ENROLLING) if held else ())]
-                    if not db.execute(f"SELECT 1 FROM voices WHERE id = ?{held}", condition).fetchone():
+                    if not self._holds(db, voice_id, owner):
                         return False  # deleted (or taken over) meanwhile: nothing was written
                     db.execute(
                         "UPDATE voices SET meta = ?, summary = ?, similarity = ?, status = ?, progress = 100,"
@@ -249,8 +253,13 @@ class SQLiteEnrollmentTable:
         return True
 
 
-class PostgresEnrollmentTable:
+class PostgresEnrollmentTable(EnrollmentLeases):
     """The enrollment job and lease methods of the PostgreSQL voice store."""
+
+    _queue = LeaseQueue(_VOICE_JOBS, POSTGRES)
+
+    def _key(self, voice_id: str) -> str:
+        return canonical_voice_id(voice_id)
 
     def _transaction(self) -> AbstractContextManager[psycopg.Connection]: ...
     @staticmethod
@@ -277,78 +286,16 @@ class PostgresEnrollmentTable:
         return cursor.rowcount > 0
 
     @storage_faults
-    def claim_job(
-        self, owner: str, *, engine: str, lease_seconds: float, max_attempts: int, voice_id: str | None = None
-    ) -> StoredVoice | None:
-        """Claim the oldest job of ``engine``'s voices a worker may take (pending, or enrolling under an
-        expired lease; only ``voice_id``'s when given) for ``owner``, for ``lease_seconds``: enrolling
-        at 0 %, one attempt more. SKIP LOCKED: a row another replica is claiming (or writing) is
-        passed over, never waited for or claimed twice. A job met on the way that was started
-        ``max_attempts`` times is marked failed. None when there is nothing to claim."""
-        only = " AND id = %s" if voice_id is not None else ""
-        while True:
-            with self._transaction() as db:
-                row = db.execute(
-                    f"{SELECT_VOICES} WHERE {_POSTGRES_CLAIMABLE} AND engine = %s{only} ORDER BY created_at, id"
-                    " LIMIT 1 FOR UPDATE SKIP LOCKED",
-                    [
-                        VoiceStatus.PENDING,
-                        VoiceStatus.ENROLLING,
-                        engine,
-                        *([canonical_voice_id(voice_id)] if voice_id is not None else []),
-                    ],
-                ).fetchone()
-                if row is None:
-                    return None
-                voice = voice_from_row(row)
-                if voice.attempts >= max_attempts:
-                    _fail_spent(db, voice, "%s")
-                    continue
-                db.execute(
-                    "UPDATE voices SET status = %s, progress = 0, attempts = attempts + 1, error = '',"
-                    f" lease_owner = %s, lease_expires = {_UNTIL} WHERE id = %s",
-                    (VoiceStatus.ENROLLING, owner, lease_seconds, voice.id),
-                )
-                return _claimed(voice)
-
-    @storage_faults
-    def renew_lease(self, voice_id: str, owner: str, lease_seconds: float, **changes: Any) -> bool:
-        """While ``owner`` holds the voice's lease: change job fields and extend the lease to
-        ``lease_seconds`` from now. False when it no longer holds it (released, taken over, deleted)."""
-        check_job_fields(changes)
-        assignments = "".join(f"{column} = %s, " for column in changes)
-        with self._transaction() as db:
-            cursor = db.execute(
-                f"UPDATE voices SET {assignments}lease_expires = {_UNTIL}"
-                " WHERE id = %s AND lease_owner = %s AND status = %s",
-                [*changes.values(), lease_seconds, canonical_voice_id(voice_id), owner, VoiceStatus.ENROLLING],
-            )
-        return cursor.rowcount > 0
-
-    @storage_faults
-    def end_lease(self, voice_id: str, owner: str, **changes: Any) -> bool:
-        """While ``owner`` holds the voice's lease: change job fields and clear the lease (the job is
-        released or ended). False when it no longer holds it (nothing is changed then)."""
-        check_job_fields(changes)
-        assignments = "".join(f"{column} = %s, " for column in changes)
-        with self._transaction() as db:
-            cursor = db.execute(
-                f"UPDATE voices SET {assignments}lease_owner = NULL, lease_expires = NULL"
-                " WHERE id = %s AND lease_owner = %s",
-                [*changes.values(), canonical_voice_id(voice_id), owner],
-            )
-        return cursor.rowcount > 0
-
-    @storage_faults
     def requeue_interrupted(self, max_attempts: int) -> list[StoredVoice]:
         """Show the jobs no worker runs for what they are: enrolling ones whose lease has expired
         pending again at 0 %, and unfinished ones started ``max_attempts`` times failed. A job another
         replica holds a live lease on is left alone. Returns the voices changed."""
         with self._transaction() as db:
+            expired, expired_args = self._queue.expired()
             rows = db.execute(
-                f"{SELECT_VOICES} WHERE (status = %s AND (lease_expires IS NULL OR lease_expires < now()))"
-                " OR (status = %s AND attempts >= %s) ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
-                (VoiceStatus.ENROLLING, VoiceStatus.PENDING, max_attempts),
+                f"{SELECT_VOICES} WHERE {expired} OR (status = %s AND attempts >= %s)"
+                " ORDER BY created_at, id FOR UPDATE SKIP LOCKED",
+                (*expired_args, VoiceStatus.PENDING, max_attempts),
             ).fetchall()
             return _requeue(db, map(voice_from_row, rows), max_attempts, "%s")
 
@@ -368,10 +315,8 @@ class PostgresEnrollmentTable:
         job's lease (nothing is written then)."""
         voice_id = canonical_voice_id(validate_voice_id(voice_id))
         blobs = [(array_file_name(name), npy_bytes(array)) for name, array in arrays.items()]
-        held = " AND lease_owner = %s AND status = %s" if owner is not None else ""
-        condition = [voice_id, *((owner, VoiceStatus.ENROLLING) if held else ())]
         with self._transaction() as db:
-            if db.execute(f"SELECT 1 FROM voices WHERE id = %s{held} FOR UPDATE", condition).fetchone() is None:
+            if not self._holds(db, voice_id, owner):
                 return False
             db.execute(
                 "UPDATE voices SET meta = %s, summary = %s, similarity = %s, status = %s, progress = 100,"
