@@ -81,6 +81,8 @@ def test_a_job_whose_replica_stopped_midway_is_finished_by_the_other(tmp_path: P
             with tone_app(_replica(tmp_path / "one", postgres_url, poll_seconds=600), held) as (one, _):
                 job_id = one.post("/api/v1/tts/jobs", json={"script": SCRIPT}).json()["id"]
                 wait_until(lambda: held.calls >= 1 + 4)
+                # The runner stores the third segment while the fourth is in the engine: wait for its row.
+                wait_until(lambda: two.get(f"/api/v1/tts/jobs/{job_id}").json()["segments_done"] >= 3)
                 job = two.get(f"/api/v1/tts/jobs/{job_id}").json()
                 assert (job["status"], job["segments_done"]) == ("running", 3)
                 assert survivor.segments_synthesized == 0, "a job under a live lease is left to its maker"
