@@ -18,7 +18,8 @@ from megatts3_server.audio import DecodedAudio
 from megatts3_server.cli import app
 from megatts3_server.config import Settings, load_settings
 from megatts3_server.service.engine_loader import EngineLoader
-from megatts3_server.service.voices import Reference, VoiceService
+from megatts3_server.service.voices import Reference
+from megatts3_server.service.wiring import build_voice_service
 from megatts3_server.service.worker import run_enrollment_worker
 from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.tenancy import Caller
@@ -32,15 +33,16 @@ from tests.support.waiting import wait_until
 runner = CliRunner()
 
 
+def _overrides(url: str, **cloning: float) -> dict[str, object]:
+    return {
+        "storage": {"backend": "postgres", "database_url": url},
+        "model": {"cloning": {"lease_seconds": 2, "poll_seconds": 0.1, **cloning}},
+        "logging": {"file": None},
+    }
+
+
 def _postgres_settings(url: str, **cloning: float) -> Settings:
-    return load_settings(
-        env={},
-        overrides={
-            "storage": {"backend": "postgres", "database_url": url},
-            "model": {"cloning": {"lease_seconds": 2, "poll_seconds": 0.1, **cloning}},
-            "logging": {"file": None},
-        },
-    )
+    return load_settings(env={}, overrides=_overrides(url, **cloning))
 
 
 def _opened(database: PostgresDatabase) -> PostgresVoiceStore:
@@ -66,13 +68,12 @@ def test_an_api_replica_without_enrollment_stores_uploads_pending_for_the_worker
     postgres_url: str, postgres_database: PostgresDatabase
 ) -> None:
     settings = _postgres_settings(postgres_url)
+    api_settings = load_settings(env={}, overrides={**_overrides(postgres_url), "api": {"enrollment": False}})
     api_store = PostgresVoiceStore(postgres_database)
     api_engine = SearchingEngine()
     api_loader = EngineLoader(api_engine)
     api_loader.load_now()
-    service = VoiceService(
-        api_store, api_loader, settings.storage, settings.model.cloning, timeout=60, enrollment=False
-    )
+    service = build_voice_service(api_store, api_loader, api_settings)
     service.open()
     stop, worker_engine = threading.Event(), SearchingEngine(steps=3)
     worker = threading.Thread(target=run_enrollment_worker, args=(settings, stop), kwargs={"engine": worker_engine})

@@ -334,18 +334,13 @@ def test_voiced_fraction_still_tells_voice_from_noise(megatts3_prompts: dict[str
 
 def test_read_reference_answers_not_speech_for_a_tone() -> None:
     """The upload path (VoiceService.read_reference) refuses the bug report's 220 Hz sine with 422 not_speech."""
-    from megatts3_server.config import CloningSettings, StorageSettings
+    from megatts3_server.config import Settings
     from megatts3_server.errors import InvalidRequestError
-    from megatts3_server.service.voices import VoiceService
+    from megatts3_server.service.wiring import build_voice_service
     from tests.support.standins import ToneEngine
 
-    service = VoiceService(
-        store=None,  # type: ignore[arg-type]  # reading a reference touches neither store nor jobs
-        loader=SimpleNamespace(engine=ToneEngine()),  # type: ignore[arg-type]
-        storage=StorageSettings(),
-        cloning=CloningSettings(),
-        timeout=60.0,
-    )
+    # Reading a reference touches neither the store nor the jobs.
+    service = build_voice_service(None, SimpleNamespace(engine=ToneEngine()), Settings())  # type: ignore[arg-type]
     with pytest.raises(InvalidRequestError) as refused:
         service.read_reference(encode(sine(220), RATE, "wav"), None)
     assert refused.value.code == "not_speech"

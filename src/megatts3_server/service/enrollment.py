@@ -30,6 +30,7 @@ import threading
 import time
 
 from megatts3_server.audio import decode_audio
+from megatts3_server.config import CloningSettings
 from megatts3_server.engines.base import CancelToken
 from megatts3_server.errors import ServiceError, SynthesisCancelledError, VoiceNotFoundError
 from megatts3_server.service.engine_loader import EngineLoader, EngineState
@@ -48,6 +49,20 @@ _OVERRUN_GRACE = 60.0
 
 class EnrollmentJobs:
     """This process's enrollment worker: one thread that claims jobs from the store and runs them."""
+
+    @classmethod
+    def from_settings(
+        cls, store: VoiceStoreInterface, loader: EngineLoader, cloning: CloningSettings
+    ) -> EnrollmentJobs:
+        """The enrollment jobs ``model.cloning`` describes (the API process's and the worker's alike)."""
+        return cls(
+            store,
+            loader,
+            budget_seconds=cloning.budget_seconds,
+            max_attempts=cloning.max_attempts,
+            lease_seconds=cloning.lease_seconds,
+            poll_seconds=cloning.poll_seconds,
+        )
 
     def __init__(
         self,

@@ -97,31 +97,25 @@ class VoiceService:
         loader: EngineLoader,
         storage: StorageSettings,
         cloning: CloningSettings,
-        timeout: float,
         *,
+        jobs: EnrollmentJobs,
+        one_shot: OneShotVoices,
+        arrays: VoiceArrayCache,
         enrollment: bool = True,
     ) -> None:
-        """``enrollment``: whether this process runs enrollment jobs (api.enrollment); without, an upload
-        that enrolls in the background is stored pending for a worker elsewhere."""
+        """``jobs``: the enrollment jobs (started here when ``enrollment``, api.enrollment; without, an
+        upload that enrolls in the background is stored pending for a worker elsewhere); ``one_shot``:
+        synthesize_file's references; ``arrays``: the voices' arrays kept in memory, forgotten here
+        whenever a voice changes. wiring.build_voice_service makes them from the settings."""
         self._store = store
         self._engine = loader.engine
         self._storage = storage
         self._cloning = cloning
-        # A one-shot search must leave the request time to speak.
-        self.one_shot = OneShotVoices(
-            store, loader.engine, budget_seconds=min(cloning.one_shot_budget_seconds, timeout / 2)
-        )
+        self.one_shot = one_shot
         self._enrollment = enrollment
-        self.jobs = EnrollmentJobs(
-            store,
-            loader,
-            budget_seconds=cloning.budget_seconds,
-            max_attempts=cloning.max_attempts,
-            lease_seconds=cloning.lease_seconds,
-            poll_seconds=cloning.poll_seconds,
-        )
+        self.jobs = jobs
         self._listeners: list[VoiceChanged] = []
-        self.arrays = VoiceArrayCache()
+        self.arrays = arrays
         self.on_change(self._forget_arrays)
 
     def on_change(self, listener: VoiceChanged) -> None:

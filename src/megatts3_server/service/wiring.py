@@ -26,14 +26,17 @@ from megatts3_server.memory import favour_the_event_loop, freeze_startup_heap
 from megatts3_server.metrics import Metrics
 from megatts3_server.ratelimit import RateLimiter
 from megatts3_server.service.engine_loader import EngineLoader
+from megatts3_server.service.enrollment import EnrollmentJobs
 from megatts3_server.service.health import HealthService, StorageProbe
 from megatts3_server.service.jobs import JobService
 from megatts3_server.service.lexicon import LexiconService, load_lexicon_file
+from megatts3_server.service.one_shot import OneShotVoices
 from megatts3_server.service.scheduler import Scheduler
 from megatts3_server.service.shared_state import shared_state_warnings
 from megatts3_server.service.speech import SpeechService
 from megatts3_server.service.speech_budget import SpeechBudget
 from megatts3_server.service.synthesis import SynthesisService
+from megatts3_server.service.voice_arrays import VoiceArrayCache
 from megatts3_server.service.voices import VoiceService
 from megatts3_server.storage.databases import StoreDatabase, build_database
 from megatts3_server.voices import VoiceStoreInterface, build_voice_store
@@ -50,6 +53,24 @@ class Stores:
     voices: VoiceStoreInterface
     jobs: JobStoreInterface
     lexicon: LexiconStore
+
+
+def build_voice_service(store: VoiceStoreInterface, loader: EngineLoader, settings: Settings) -> VoiceService:
+    """The voice service over ``store`` with its parts: the enrollment jobs, the one-shot references
+    (whose search leaves the request half its time to speak) and the voices' array cache."""
+    cloning = settings.model.cloning
+    return VoiceService(
+        store,
+        loader,
+        settings.storage,
+        cloning,
+        jobs=EnrollmentJobs.from_settings(store, loader, cloning),
+        one_shot=OneShotVoices(
+            store, loader.engine, budget_seconds=min(cloning.one_shot_budget_seconds, settings.api.timeout / 2)
+        ),
+        arrays=VoiceArrayCache(),
+        enrollment=settings.api.enrollment,
+    )
 
 
 def build_stores(storage: StorageSettings) -> Stores:
@@ -150,14 +171,7 @@ def build_services(settings: Settings, engine: Engine | None = None) -> Services
     )
     cache = build_cache(settings.model.cache, on_corrupt=metrics.cache_corrupt.inc)
     stores = build_stores(settings.storage)
-    voices = VoiceService(
-        stores.voices,
-        loader,
-        settings.storage,
-        settings.model.cloning,
-        timeout=settings.api.timeout,
-        enrollment=settings.api.enrollment,
-    )
+    voices = build_voice_service(stores.voices, loader, settings)
     synthesis = SynthesisService(
         loader,
         scheduler,

@@ -34,15 +34,7 @@ def run_enrollment_worker(
     database = build_database(settings.storage)
     store = build_voice_store(settings.storage, database)
     store.migrate()
-    cloning = settings.model.cloning
-    jobs = EnrollmentJobs(
-        store,
-        loader,
-        budget_seconds=cloning.budget_seconds,
-        max_attempts=cloning.max_attempts,
-        lease_seconds=cloning.lease_seconds,
-        poll_seconds=cloning.poll_seconds,
-    )
+    jobs = EnrollmentJobs.from_settings(store, loader, settings.model.cloning)
     try:
         loader.start()
         jobs.start()
@@ -51,8 +43,8 @@ def run_enrollment_worker(
             jobs.owner,
             loader.engine.capabilities.name,
             settings.storage.backend,
-            cloning.poll_seconds,
-            cloning.lease_seconds,
+            settings.model.cloning.poll_seconds,
+            settings.model.cloning.lease_seconds,
         )
         while not stop.wait(1.0):
             pass
