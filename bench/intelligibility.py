@@ -12,8 +12,9 @@ Kokoro pack, a recipe; ``numbered``, ``all`` or ``language:<code>`` for groups o
 through the service's own pipeline (normalization, splitting, the engine; in process, cache off),
 transcribes it back and prints per voice:
 - Chinese CER over Han characters, for half A and half B (a choice tuned on one is confirmed on the other);
-- toneless-pinyin error: the syllable error rate of the transcript's pinyin against the text's
-  (homophones are not errors here: what is left is what the listener could not make out);
+- toneless-pinyin error, for half A and half B: the syllable error rate of the transcript's pinyin
+  against the text's (homophones are not errors here: what is left is what the listener could not
+  make out, the judge's choice among same-sounding characters taken out of the CER);
 - tone error: among the syllables the transcript got right without tones, the share whose tone differs;
 - English WER, and for mixed sentences CER over their Chinese and WER over their English words;
 - the worst sentences with what was heard.
@@ -222,7 +223,10 @@ def _report(results: dict[str, dict[str, list[Heard]]], sets: dict[str, list[str
     counts = ", ".join(f"{name} {len(sentences)}" for name, sentences in sets.items())
     print(f"sentences: {counts}; judge: Whisper-base (int8, beam 1)")
     width = max([10, *(len(voice) for voice in results)])
-    print(f"{'voice':<{width}}  zh CER A  zh CER B  zh max  pinyin err  tone err  en WER  mixed CER  mixed WER")
+    print(
+        f"{'voice':<{width}}  zh CER A  zh CER B  zh max  toneless A  toneless B  tone err"
+        "  en WER  mixed CER  mixed WER"
+    )
     for voice, by_set in results.items():
         chinese = by_set["zh A"] + by_set["zh B"]
         tones = sum(h.tones_wrong for h in chinese) / max(1, sum(h.tones_compared for h in chinese))
@@ -230,7 +234,8 @@ def _report(results: dict[str, dict[str, list[Heard]]], sets: dict[str, list[str
         print(
             f"{voice:<{width}}  {_mean([h.cer for h in by_set['zh A']]):8.3f}"
             f"  {_mean([h.cer for h in by_set['zh B']]):8.3f}  {highest:6.2f}"
-            f"  {_mean([h.pinyin_error for h in chinese]):10.3f}  {tones:8.3f}"
+            f"  {_mean([h.pinyin_error for h in by_set['zh A']]):10.3f}"
+            f"  {_mean([h.pinyin_error for h in by_set['zh B']]):10.3f}  {tones:8.3f}"
             f"  {_mean([h.wer for h in by_set['en']]):6.3f}  {_mean([h.cer for h in by_set['mixed']]):9.3f}"
             f"  {_mean([h.wer for h in by_set['mixed']]):9.3f}"
         )
