@@ -13,8 +13,9 @@ through the service's own pipeline (normalization, splitting, the engine; in pro
 transcribes it back and prints per voice:
 - Chinese CER over Han characters, for half A and half B (a choice tuned on one is confirmed on the other);
 - toneless-pinyin error, for half A and half B: the syllable error rate of the transcript's pinyin
-  against the text's (homophones are not errors here: what is left is what the listener could not
-  make out, the judge's choice among same-sounding characters taken out of the CER);
+  against the text's, both read as the service reads Chinese (homophones are not errors here: what
+  is left is what the listener could not make out, the judge's choice among same-sounding
+  characters taken out of the CER);
 - tone error: among the syllables the transcript got right without tones, the share whose tone differs;
 - English WER, and for mixed sentences CER over their Chinese and WER over their English words;
 - the worst sentences with what was heard.
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import re
 import statistics
@@ -43,7 +45,6 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 import jiwer
-from pypinyin import Style, lazy_pinyin
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -52,6 +53,7 @@ from tests.support.speech import chinese_chars, transcribe  # noqa: E402
 
 from bench.data.intelligibility_sentences import CHINESE_A, CHINESE_B, ENGLISH, MIXED  # noqa: E402
 from megatts3_server.config import load_settings  # noqa: E402
+from megatts3_server.engines.kokoro.mandarin import MandarinG2P  # noqa: E402
 from megatts3_server.engines.kokoro.phonemes import Phonemizer  # noqa: E402
 from megatts3_server.engines.kokoro.prosody import VoiceStyles  # noqa: E402
 from megatts3_server.ratelimit import unlimited  # noqa: E402
@@ -93,8 +95,15 @@ def _latin_words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9']+", normalize(text).lower()))
 
 
+@functools.cache
+def _reader() -> MandarinG2P:
+    return MandarinG2P()
+
+
 def _syllables(han: str) -> list[str]:
-    return lazy_pinyin(han, style=Style.TONE3, neutral_tone_with_five=True)
+    # Both sides read as the service reads a sentence (words, polyphones in context, sandhi): a bare
+    # dictionary reading would call the right 地 (de) or 还 (huán) a mishearing of dì or hái.
+    return _reader().pinyin(han)
 
 
 @dataclass
