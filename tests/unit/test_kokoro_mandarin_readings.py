@@ -43,6 +43,9 @@ def test_chang_and_zhang(read: MandarinG2P, text: str, syllables: str) -> None:
         ("借了书总要还", {"还": "huan2"}),  # 还 ending a clause is "give back"
         ("你还好吗", {"还": "hai2"}),
         ("新线路下周开通", {"通": "tong1"}),  # not the neutral kāitong (open-minded)
+        ("我们得赶紧回去", {"得": "dei3"}),  # after a subject: "must"
+        ("他得了第一名", {"得": "de2"}),  # after a subject, before 了: "got"
+        ("他跑得很快", {"得": "de5"}),  # after a verb: the complement's particle
     ],
 )
 def test_polyphones_in_context(read: MandarinG2P, text: str, expected: dict[str, str]) -> None:

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import re
 
-from megatts3_server.engines.kokoro.mandarin_readings import READINGS, dictionary_syllables, read_in_context
+from megatts3_server.engines.kokoro.mandarin_readings import (
+    READINGS,
+    VERB_DE,
+    dictionary_syllables,
+    read_in_context,
+)
 
 _HAN_RUNS = re.compile(r"[\u4e00-\u9fff]+|[^\u4e00-\u9fff]+")
 _COMBINING_BRIDGE = chr(815)  # a diacritic pinyin_to_ipa leaves that Kokoro's vocabulary lacks
@@ -112,7 +117,8 @@ def _sandhi_keeping_dictionary_tones(base: type) -> object:
 
     Its rule "a word ending in 的/地/得 ends neutral" is right for the particles and for words jieba
     glued to one (跑得, 慢慢地) but turns 获得 huòdé, 目的 mùdì and 土地 tǔdì into neutral tones; and
-    its list of words that end neutral loses those ``READINGS`` reads otherwise (开通 kāitōng).
+    its list of words that end neutral loses those ``READINGS`` reads otherwise (开通 kāitōng); and a
+    得 read as a verb keeps its tone.
     """
     from pypinyin.constants import PHRASES_DICT
 
@@ -122,6 +128,8 @@ def _sandhi_keeping_dictionary_tones(base: type) -> object:
             self.must_neural_tone_words = self.must_neural_tone_words - set(READINGS)
 
         def _neural_sandhi(self, word: str, pos: str, finals: list[str]) -> list[str]:
+            if pos == VERB_DE:  # 得 as dé or děi (mandarin_readings.py), not the particle
+                return finals
             last = finals[-1]
             finals = super()._neural_sandhi(word, pos, finals)
             if len(word) > 1 and word[-1] in "的地得" and word in PHRASES_DICT:

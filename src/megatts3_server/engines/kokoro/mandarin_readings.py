@@ -5,7 +5,8 @@ That leaves common words out (最长, 全长 read zhǎng; 背着 read bèi) and 
 around: 还 ends a clause only as huán, 种 before 了/着/过/的 is the verb zhòng, and 地/得 after a
 verb or an adverb are the particle de. ``READINGS`` are words pypinyin lacks or misreads (looked up
 inside longer words too: jieba's 全长约 holds 全长); ``read_in_context`` applies the rules that need
-the neighbouring words. Both give dictionary tones: the tone sandhi comes after (mandarin.py).
+the neighbouring words (得 after a subject is dé or děi, not the particle). Both give dictionary
+tones: the tone sandhi comes after (mandarin.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ READINGS: dict[str, tuple[str, ...]] = {
     # 开通 as a line or a service opened (kāitōng); the neutral kāitong is "open-minded", rare in text.
     "开通": ("kai1", "tong1"),
 }
+
+VERB_DE = "v:de"
+"""The part of speech ``read_in_context`` gives a 得 it read as a verb (dé, děi): the sandhi leaves its tone."""
 
 # Before 长 (or in the same word), these make it the adjective cháng: 最长, 很长, 太长, 多长.
 _DEGREE = ("最", "很", "太", "更", "较", "挺", "好", "多", "超", "过", "偏", "这么", "那么", "非常", "特别", "相当")
@@ -48,7 +52,8 @@ def read_in_context(words: list[tuple[str, str]], syllables: list[list[str]]) ->
     """Change, in place, the syllables of polyphones whose reading depends on the words around them.
 
     ``words`` are one clause's jieba words with their parts of speech (punctuation ends a clause, so
-    the last word ends one), ``syllables`` each word's dictionary reading.
+    the last word ends one), ``syllables`` each word's dictionary reading. A 得 read as a verb gets the
+    part of speech ``VERB_DE``.
     """
     for index, (word, pos) in enumerate(words):
         read = syllables[index]
@@ -60,6 +65,16 @@ def read_in_context(words: list[tuple[str, str]], syllables: list[list[str]]) ->
             read[0] = "huan2"
         elif word == "地" and pos.startswith("u"):  # the adverbial particle: 温柔地
             read[0] = "de5"
+        elif word == "得" and index and words[index - 1][1][:1] in "rn":
+            # After a subject, not a verb, 得 is no complement's particle: dé "got" before 了 (他得了第一),
+            # else děi "must" (我得走了, 这事得快点办); only a pronoun is trusted for děi, jieba tags
+            # some verbs as nouns.
+            if following == "了":
+                read[0] = "de2"
+                words[index] = (word, VERB_DE)
+            elif words[index - 1][1].startswith("r"):
+                read[0] = "dei3"
+                words[index] = (word, VERB_DE)
         for at, char in enumerate(word):
             if char == "地" and word not in PHRASES_DICT and _after_reduplication(before + word[:at]):
                 read[at] = "de5"  # 慢慢地, 静静地, glued to its adverb (or to the verb after: 慢慢/地站)
