@@ -2,7 +2,8 @@
 
     python bench/intelligibility.py [--voices voice_001 af_heart "af_bella(2)+af_sky(1)" | numbered | all
                                               | language:zh | language:en ...]
-                                    [--sets zh A, zh B, en, mixed] [--limit N] [--worst 5]
+                                    [--sets zh A, zh B, en, mixed] [--limit N] [--pick "zh A:8,9" ...]
+                                    [--worst 5]
                                     [--g2p sandhi|plain] [--speed 1.0] [--prosody transplant|own]
                                     [--json out.json]
 
@@ -154,6 +155,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voices", nargs="+", default=VOICES)
     parser.add_argument("--limit", type=int, default=0, help="at most N sentences of each set (0: all)")
+    parser.add_argument(
+        "--pick",
+        nargs="+",
+        default=[],
+        metavar="SET:I,J",
+        help="only these sentences (0-based) of a set, e.g. 'zh A:8,9' 'zh B:20': re-measure what a change touched",
+    )
     parser.add_argument("--worst", type=int, default=5)
     parser.add_argument("--sets", nargs="+", default=["zh A", "zh B", "en", "mixed"], metavar="SET")
     parser.add_argument("--g2p", choices=["sandhi", "plain"], default="sandhi")
@@ -167,6 +175,9 @@ def main() -> None:
 
     every = {"zh A": CHINESE_A, "zh B": CHINESE_B, "en": ENGLISH, "mixed": MIXED}
     sets = {name: cut(every[name]) if name in args.sets else [] for name in every}
+    for pick in args.pick:
+        name, indices = pick.rsplit(":", 1)
+        sets[name] = [every[name][int(index)] for index in indices.split(",")]
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty.yaml"
         empty.write_text("{}\n")
