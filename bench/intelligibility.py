@@ -2,7 +2,8 @@
 
     python bench/intelligibility.py [--voices voice_001 af_heart "af_bella(2)+af_sky(1)" | numbered | all
                                               | language:zh | language:en ...]
-                                    [--sets zh A, zh B, en, mixed] [--limit N] [--worst 5]
+                                    [--sets zh A, zh B, en, mixed] [--limit N] [--pick "zh A:8,9" ...]
+                                    [--worst 5]
                                     [--g2p sandhi|plain] [--speed 1.0] [--prosody transplant|own]
                                     [--json out.json]
 
@@ -12,8 +13,10 @@ Kokoro pack, a recipe; ``numbered``, ``all`` or ``language:<code>`` for groups o
 through the service's own pipeline (normalization, splitting, the engine; in process, cache off),
 transcribes it back and prints per voice:
 - Chinese CER over Han characters, for half A and half B (a choice tuned on one is confirmed on the other);
-- toneless-pinyin error: the syllable error rate of the transcript's pinyin against the text's
-  (homophones are not errors here: what is left is what the listener could not make out);
+- toneless-pinyin error, for half A and half B: the syllable error rate of the transcript's pinyin
+  against the text's, both read as the service reads Chinese (homophones are not errors here: what
+  is left is what the listener could not make out, the judge's choice among same-sounding
+  characters taken out of the CER);
 - tone error: among the syllables the transcript got right without tones, the share whose tone differs;
 - English WER, and for mixed sentences CER over their Chinese and WER over their English words;
 - the worst sentences with what was heard.
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import re
 import statistics
@@ -42,7 +46,6 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 import jiwer
-from pypinyin import Style, lazy_pinyin
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -51,6 +54,7 @@ from tests.support.speech import chinese_chars, transcribe  # noqa: E402
 
 from bench.data.intelligibility_sentences import CHINESE_A, CHINESE_B, ENGLISH, MIXED  # noqa: E402
 from megatts3_server.config import load_settings  # noqa: E402
+from megatts3_server.engines.kokoro.mandarin import MandarinG2P  # noqa: E402
 from megatts3_server.engines.kokoro.phonemes import Phonemizer  # noqa: E402
 from megatts3_server.engines.kokoro.prosody import VoiceStyles  # noqa: E402
 from megatts3_server.ratelimit import unlimited  # noqa: E402
@@ -92,8 +96,15 @@ def _latin_words(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9']+", normalize(text).lower()))
 
 
+@functools.cache
+def _reader() -> MandarinG2P:
+    return MandarinG2P()
+
+
 def _syllables(han: str) -> list[str]:
-    return lazy_pinyin(han, style=Style.TONE3, neutral_tone_with_five=True)
+    # Both sides read as the service reads a sentence (words, polyphones in context, sandhi): a bare
+    # dictionary reading would call the right 地 (de) or 还 (huán) a mishearing of dì or hái.
+    return _reader().pinyin(han)
 
 
 @dataclass
@@ -144,6 +155,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voices", nargs="+", default=VOICES)
     parser.add_argument("--limit", type=int, default=0, help="at most N sentences of each set (0: all)")
+    parser.add_argument(
+        "--pick",
+        nargs="+",
+        default=[],
+        metavar="SET:I,J",
+        help="only these sentences (0-based) of a set, e.g. 'zh A:8,9' 'zh B:20': re-measure what a change touched",
+    )
     parser.add_argument("--worst", type=int, default=5)
     parser.add_argument("--sets", nargs="+", default=["zh A", "zh B", "en", "mixed"], metavar="SET")
     parser.add_argument("--g2p", choices=["sandhi", "plain"], default="sandhi")
@@ -157,6 +175,9 @@ def main() -> None:
 
     every = {"zh A": CHINESE_A, "zh B": CHINESE_B, "en": ENGLISH, "mixed": MIXED}
     sets = {name: cut(every[name]) if name in args.sets else [] for name in every}
+    for pick in args.pick:
+        name, indices = pick.rsplit(":", 1)
+        sets[name] = [every[name][int(index)] for index in indices.split(",")]
     with tempfile.TemporaryDirectory() as scratch:
         empty = Path(scratch) / "empty.yaml"
         empty.write_text("{}\n")
@@ -222,7 +243,10 @@ def _report(results: dict[str, dict[str, list[Heard]]], sets: dict[str, list[str
     counts = ", ".join(f"{name} {len(sentences)}" for name, sentences in sets.items())
     print(f"sentences: {counts}; judge: Whisper-base (int8, beam 1)")
     width = max([10, *(len(voice) for voice in results)])
-    print(f"{'voice':<{width}}  zh CER A  zh CER B  zh max  pinyin err  tone err  en WER  mixed CER  mixed WER")
+    print(
+        f"{'voice':<{width}}  zh CER A  zh CER B  zh max  toneless A  toneless B  tone err"
+        "  en WER  mixed CER  mixed WER"
+    )
     for voice, by_set in results.items():
         chinese = by_set["zh A"] + by_set["zh B"]
         tones = sum(h.tones_wrong for h in chinese) / max(1, sum(h.tones_compared for h in chinese))
@@ -230,7 +254,8 @@ def _report(results: dict[str, dict[str, list[Heard]]], sets: dict[str, list[str
         print(
             f"{voice:<{width}}  {_mean([h.cer for h in by_set['zh A']]):8.3f}"
             f"  {_mean([h.cer for h in by_set['zh B']]):8.3f}  {highest:6.2f}"
-            f"  {_mean([h.pinyin_error for h in chinese]):10.3f}  {tones:8.3f}"
+            f"  {_mean([h.pinyin_error for h in by_set['zh A']]):10.3f}"
+            f"  {_mean([h.pinyin_error for h in by_set['zh B']]):10.3f}  {tones:8.3f}"
             f"  {_mean([h.wer for h in by_set['en']]):6.3f}  {_mean([h.cer for h in by_set['mixed']]):9.3f}"
             f"  {_mean([h.wer for h in by_set['mixed']]):9.3f}"
         )
