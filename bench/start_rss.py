@@ -77,6 +77,9 @@ def main() -> None:
 
         setattr(owner, attribute, wrapper)
 
+    from megatts3_server.memory import configure_allocator
+
+    configure_allocator()  # as the app does before any engine loads
     record("interpreter", 0.0)
     started = time.perf_counter()
     import fastapi  # noqa: F401

@@ -16,6 +16,7 @@ from megatts3_server.jobs.parameters import JobParameters
 from megatts3_server.jobs.postgres_store import PostgresJobStore
 from megatts3_server.jobs.script import Segment
 from megatts3_server.jobs.store import JobStore
+from megatts3_server.storage.postgres import PostgresDatabase
 from megatts3_server.tenancy import Caller
 from tests.support.standins import finished_job, tone_app, tone_settings
 
@@ -42,9 +43,11 @@ def test_defaults_are_stored_as_the_api_stored_them() -> None:
     assert JobParameters.from_stored("{}") == JobParameters()
 
 
-def test_both_stores_read_a_row_an_earlier_version_wrote(tmp_path: Path, postgres_url: str) -> None:
+def test_both_stores_read_a_row_an_earlier_version_wrote(
+    tmp_path: Path, postgres_url: str, postgres_database: PostgresDatabase
+) -> None:
     parsed = JobParameters.from_stored(EARLIER_FORM)
-    for store in (JobStore(tmp_path / "sqlite"), PostgresJobStore(postgres_url, tmp_path / "postgres")):
+    for store in (JobStore(tmp_path / "sqlite"), PostgresJobStore(postgres_database, tmp_path / "postgres")):
         store.open()
         try:
             job_id = store.create("t", "wav", [Segment("v", "一。", "v", 300)], Caller()).id
